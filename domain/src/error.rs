@@ -1,0 +1,120 @@
+//! The one error type of every `decide`. Each variant maps to a stable code (see `code`),
+//! and the API maps codes to HTTP statuses in one table.
+
+use crate::money::Money;
+
+/// Why a command was refused. Nothing is appended when a decision fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The stream the command addresses does not exist (`what`: listing, order, escrow, wallet).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// A create command for a stream that already exists.
+    #[error("{what} already exists")]
+    AlreadyExists { what: &'static str },
+    /// The actor may not issue this command on this stream.
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: &'static str },
+    /// A field of the command is invalid.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
+    /// The command is not allowed in the stream's current status.
+    #[error("cannot {action} a {what} that is {status}")]
+    InvalidTransition {
+        what: &'static str,
+        action: &'static str,
+        status: &'static str,
+    },
+    /// Ordering or promoting needs an active listing.
+    #[error("listing is not active")]
+    ListingNotActive,
+    /// Classified ads are contact-only: they cannot be ordered.
+    #[error("listing cannot be ordered: {reason}")]
+    ListingNotOrderable { reason: &'static str },
+    /// Not enough stock for the requested quantity.
+    #[error("insufficient stock for {sku}: {available} left, {requested} requested")]
+    InsufficientStock {
+        sku: String,
+        available: u32,
+        requested: u32,
+    },
+    /// One order holds listings of one seller only.
+    #[error("all items of an order must come from one seller")]
+    MixedSellers,
+    /// The wallet's available balance does not cover the amount.
+    #[error("insufficient funds: {available} available, {requested} requested")]
+    InsufficientFunds { available: Money, requested: Money },
+    /// A provider transaction id was seen before with another amount.
+    #[error("provider transaction {provider_tx_id} was already deposited with another amount")]
+    ProviderTransactionMismatch { provider_tx_id: String },
+    /// A timer command came before its deadline.
+    #[error("not due yet")]
+    NotDue,
+    /// The hold a command refers to does not exist in the wallet.
+    #[error("hold not found")]
+    HoldNotFound,
+    /// An arithmetic overflow: amounts beyond what the platform can represent.
+    #[error("amount too large")]
+    AmountTooLarge,
+}
+
+impl DomainError {
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::NotFound { what } => match *what {
+                "listing" => "listing_not_found",
+                "order" => "order_not_found",
+                "escrow" => "escrow_not_found",
+                _ => "wallet_not_found",
+            },
+            DomainError::AlreadyExists { .. } => "already_exists",
+            DomainError::Forbidden { .. } => "forbidden",
+            DomainError::Invalid { .. } => "invalid_field",
+            DomainError::InvalidTransition { .. } => "invalid_transition",
+            DomainError::ListingNotActive => "listing_not_active",
+            DomainError::ListingNotOrderable { .. } => "listing_not_orderable",
+            DomainError::InsufficientStock { .. } => "insufficient_stock",
+            DomainError::MixedSellers => "mixed_sellers",
+            DomainError::InsufficientFunds { .. } => "insufficient_funds",
+            DomainError::ProviderTransactionMismatch { .. } => "provider_transaction_mismatch",
+            DomainError::NotDue => "not_due",
+            DomainError::HoldNotFound => "hold_not_found",
+            DomainError::AmountTooLarge => "amount_too_large",
+        }
+    }
+
+    /// Every code `code` can return, for the API's error table and its completeness test.
+    pub const CODES: &'static [&'static str] = &[
+        "listing_not_found",
+        "order_not_found",
+        "escrow_not_found",
+        "wallet_not_found",
+        "already_exists",
+        "forbidden",
+        "invalid_field",
+        "invalid_transition",
+        "listing_not_active",
+        "listing_not_orderable",
+        "insufficient_stock",
+        "mixed_sellers",
+        "insufficient_funds",
+        "provider_transaction_mismatch",
+        "not_due",
+        "hold_not_found",
+        "amount_too_large",
+    ];
+}
+
+/// Shorthand for `Err(DomainError::Invalid { .. })`.
+pub(crate) fn invalid<T>(field: &'static str, reason: &'static str) -> Result<T, DomainError> {
+    Err(DomainError::Invalid { field, reason })
+}
+
+/// Shorthand for `Err(DomainError::Forbidden { .. })`.
+pub(crate) fn forbidden<T>(reason: &'static str) -> Result<T, DomainError> {
+    Err(DomainError::Forbidden { reason })
+}

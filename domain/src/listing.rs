@@ -1,0 +1,936 @@
+//! Listing: what is sold. Products (stock, variants, delivery), classified ads (contact-only)
+//! and game accounts (sold once, through a deal).
+//!
+//! Lifecycle: draft -> pending (moderation) -> active | rejected(reason); active -> reserved
+//! (a deal in progress) -> sold; active/rejected -> archived; any -> blocked (admin); soft delete.
+//! Pending listings are approved automatically 48 h after submission.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::context::{Context, Role};
+use crate::error::{forbidden, invalid, DomainError};
+use crate::money::{Money, Plan};
+
+/// How long a listing may wait in moderation before it is approved automatically.
+pub const AUTO_APPROVE_AFTER_HOURS: i64 = 48;
+/// Bounds on listing content.
+pub const TITLE_CHARS_MAX: usize = 200;
+/// Longest description, in characters.
+pub const DESCRIPTION_CHARS_MAX: usize = 10_000;
+/// Most images per listing.
+pub const IMAGES_MAX: usize = 20;
+/// Most attributes per listing.
+pub const ATTRIBUTES_MAX: usize = 50;
+/// Most variants per product.
+pub const VARIANTS_MAX: usize = 100;
+/// The one sku of a game account.
+pub const GAME_ACCOUNT_SKU: &str = "account";
+/// Longest promotion bought at once.
+pub const PROMOTION_DAYS_MAX: u32 = 30;
+
+/// What kind of thing is listed, with the fields only that kind has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Details {
+    /// Goods with stock, delivered by courier.
+    Product { variants: Vec<Variant> },
+    /// A classified ad (car, flat, service): buyers contact the seller, no orders.
+    Classified { contact_phone: Option<String> },
+    /// A game account, sold once with digital delivery of its credentials.
+    GameAccount {
+        game: String,
+        level: u32,
+        rank: Option<String>,
+    },
+}
+
+impl Details {
+    /// `product`, `classified` or `game_account`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Details::Product { .. } => "product",
+            Details::Classified { .. } => "classified",
+            Details::GameAccount { .. } => "game_account",
+        }
+    }
+}
+
+/// One purchasable variant of a product (size, colour, ...) with its own stock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    /// Seller's stock-keeping unit, unique within the listing.
+    pub sku: String,
+    /// What the buyer sees, e.g. "42, black".
+    pub label: String,
+    /// Units in stock.
+    pub stock: u32,
+}
+
+/// A quantity of one variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemQuantity {
+    /// The variant's sku (game accounts use `"account"`).
+    pub sku: String,
+    /// Units.
+    pub quantity: u32,
+}
+
+/// Promotion tiers, paid per day from the seller's wallet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionTier {
+    /// Raised to the top of its category.
+    Top,
+    /// Top plus a highlighted card on the home page.
+    Vip,
+}
+
+impl PromotionTier {
+    /// Price of one day: Top 5 000 sum, VIP 15 000 sum.
+    pub fn price_per_day(self) -> Money {
+        match self {
+            PromotionTier::Top => Money::from_tiyin(500_000).expect("constant is positive"),
+            PromotionTier::Vip => Money::from_tiyin(1_500_000).expect("constant is positive"),
+        }
+    }
+}
+
+/// Where a listing is in its lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// Being written by the seller.
+    Draft,
+    /// Waiting for moderation.
+    Pending,
+    /// Visible and purchasable.
+    Active,
+    /// Refused by a moderator; the seller may edit and resubmit.
+    Rejected { reason: String },
+    /// A game account in a deal.
+    Reserved { order_id: Uuid },
+    /// A game account sold.
+    Sold,
+    /// Withdrawn by the seller.
+    Archived,
+    /// Blocked by an admin.
+    Blocked { reason: String },
+}
+
+impl Status {
+    /// The status name used in errors and read models.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Rejected { .. } => "rejected",
+            Status::Reserved { .. } => "reserved",
+            Status::Sold => "sold",
+            Status::Archived => "archived",
+            Status::Blocked { .. } => "blocked",
+        }
+    }
+}
+
+/// A listing that exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    /// The seller's plan when the listing was created (sets the commission of its sales).
+    pub seller_plan: Plan,
+    pub details: Details,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub price: Money,
+    /// The first price, kept to show discounts.
+    pub original_price: Money,
+    pub images: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub status: Status,
+    pub deleted: bool,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub promoted: Option<Promotion>,
+    /// What orders in progress hold, per order, to give back on cancel or return
+    /// (a game account's whole unit, or product stock).
+    pub reservations: BTreeMap<Uuid, Vec<ItemQuantity>>,
+}
+
+/// A paid promotion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub tier: PromotionTier,
+    pub until: DateTime<Utc>,
+}
+
+/// The state of a listing stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// No events yet.
+    Initial,
+    /// Created.
+    Exists(Box<Listing>),
+}
+
+/// The content fields of a new listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub images: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A change of content; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<BTreeMap<String, String>>,
+    /// Products only: the new variants and stock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<Variant>>,
+}
+
+impl ContentPatch {
+    fn is_empty(&self) -> bool {
+        *self == ContentPatch::default()
+    }
+}
+
+/// Commands on a listing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// A seller creates a draft.
+    Create {
+        listing_id: Uuid,
+        details: Details,
+        content: Content,
+        price: Money,
+    },
+    /// The seller edits content; an active or rejected listing goes back to moderation.
+    Update { patch: ContentPatch },
+    /// The seller changes the price; the original price is kept.
+    ChangePrice { price: Money },
+    /// The seller sends a draft or rejected listing to moderation.
+    Submit,
+    /// A moderator approves a pending listing.
+    Approve,
+    /// A moderator rejects a pending listing.
+    Reject { reason: String },
+    /// The system approves a listing pending for 48 h.
+    AutoApprove,
+    /// The seller archives an active or rejected listing.
+    Archive,
+    /// An admin blocks a listing, whatever its status.
+    Block { reason: String },
+    /// The seller (or an admin) deletes a listing softly.
+    Delete,
+    /// An order reserves stock (product) or the whole listing (game account).
+    Reserve {
+        order_id: Uuid,
+        items: Vec<ItemQuantity>,
+    },
+    /// An order was cancelled or returned: its reservation goes back.
+    ReleaseReservation { order_id: Uuid },
+    /// An order completed: products keep the stock taken, game accounts become sold.
+    CompleteSale { order_id: Uuid },
+    /// The seller buys a promotion (paid by the flow that debits the wallet).
+    Promote {
+        tier: PromotionTier,
+        days: u32,
+        journal_id: Uuid,
+    },
+}
+
+/// Events of a listing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    ListingCreated {
+        listing_id: Uuid,
+        seller_id: Uuid,
+        seller_plan: Plan,
+        details: Details,
+        content: Content,
+        price: Money,
+        at: DateTime<Utc>,
+    },
+    ListingUpdated {
+        patch: ContentPatch,
+        at: DateTime<Utc>,
+    },
+    ListingPriceChanged {
+        price: Money,
+        previous_price: Money,
+        at: DateTime<Utc>,
+    },
+    ListingSubmitted {
+        at: DateTime<Utc>,
+    },
+    ListingApproved {
+        by: Uuid,
+        automatic: bool,
+        at: DateTime<Utc>,
+    },
+    ListingRejected {
+        by: Uuid,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    ListingArchived {
+        at: DateTime<Utc>,
+    },
+    ListingBlocked {
+        by: Uuid,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    ListingDeleted {
+        by: Uuid,
+        at: DateTime<Utc>,
+    },
+    ListingStockReserved {
+        order_id: Uuid,
+        items: Vec<ItemQuantity>,
+    },
+    ListingReserved {
+        order_id: Uuid,
+    },
+    ListingReservationReleased {
+        order_id: Uuid,
+    },
+    ListingSaleCompleted {
+        order_id: Uuid,
+    },
+    ListingPromoted {
+        tier: PromotionTier,
+        days: u32,
+        until: DateTime<Utc>,
+        price: Money,
+        journal_id: Uuid,
+    },
+}
+
+/// The Listing aggregate.
+pub struct ListingAggregate;
+
+impl Aggregate for ListingAggregate {
+    const STREAM_TYPE: &'static str = "listing";
+    const STATE_SCHEMA: i32 = 1;
+    type State = State;
+    type Event = Event;
+    type Command = Command;
+
+    fn initial() -> State {
+        State::Initial
+    }
+
+    fn evolve(state: State, event: &Event) -> State {
+        evolve(state, event)
+    }
+
+    fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        decide(state, command, ctx)
+    }
+}
+
+/// Decides a listing command.
+pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    let listing = match (state, command) {
+        (
+            State::Initial,
+            Command::Create {
+                listing_id,
+                details,
+                content,
+                price,
+            },
+        ) => return create(*listing_id, details, content, *price, ctx),
+        (State::Exists(_), Command::Create { .. }) => {
+            return Err(DomainError::AlreadyExists { what: "listing" })
+        }
+        (State::Initial, _) => return Err(DomainError::NotFound { what: "listing" }),
+        (State::Exists(l), _) => l,
+    };
+    if listing.deleted {
+        return Err(DomainError::NotFound { what: "listing" });
+    }
+    let now = ctx.now;
+    match command {
+        Command::Create { .. } => unreachable!("handled above"),
+        Command::Update { patch } => update(listing, patch, ctx),
+        Command::ChangePrice { price } => change_price(listing, *price, ctx),
+        Command::Submit => {
+            require_seller(listing, ctx)?;
+            require_status(
+                listing,
+                "submit",
+                matches!(listing.status, Status::Draft | Status::Rejected { .. }),
+            )?;
+            Ok(vec![Event::ListingSubmitted { at: now }])
+        }
+        Command::Approve => {
+            require_moderator(ctx)?;
+            require_status(listing, "approve", listing.status == Status::Pending)?;
+            Ok(vec![Event::ListingApproved {
+                by: ctx.actor.id,
+                automatic: false,
+                at: now,
+            }])
+        }
+        Command::AutoApprove => auto_approve(listing, ctx),
+        Command::Reject { reason } => {
+            require_moderator(ctx)?;
+            require_status(listing, "reject", listing.status == Status::Pending)?;
+            let reason = reason_text(reason)?;
+            Ok(vec![Event::ListingRejected {
+                by: ctx.actor.id,
+                reason,
+                at: now,
+            }])
+        }
+        Command::Archive => {
+            require_seller(listing, ctx)?;
+            require_status(
+                listing,
+                "archive",
+                matches!(listing.status, Status::Active | Status::Rejected { .. }),
+            )?;
+            Ok(vec![Event::ListingArchived { at: now }])
+        }
+        Command::Block { reason } => {
+            if !ctx.actor.is_staff(false) {
+                return forbidden("only an admin blocks listings");
+            }
+            require_status(
+                listing,
+                "block",
+                !matches!(listing.status, Status::Blocked { .. }),
+            )?;
+            Ok(vec![Event::ListingBlocked {
+                by: ctx.actor.id,
+                reason: reason_text(reason)?,
+                at: now,
+            }])
+        }
+        Command::Delete => {
+            if listing.seller_id != ctx.actor.id && !ctx.actor.is_staff(false) {
+                return forbidden("only the seller or an admin deletes a listing");
+            }
+            require_status(listing, "delete", listing.reservations.is_empty())?;
+            Ok(vec![Event::ListingDeleted {
+                by: ctx.actor.id,
+                at: now,
+            }])
+        }
+        Command::Reserve { order_id, items } => reserve(listing, *order_id, items),
+        Command::ReleaseReservation { order_id } => release(listing, *order_id),
+        Command::CompleteSale { order_id } => complete_sale(listing, *order_id),
+        Command::Promote {
+            tier,
+            days,
+            journal_id,
+        } => promote(listing, *tier, *days, *journal_id, ctx),
+    }
+}
+
+fn create(
+    listing_id: Uuid,
+    details: &Details,
+    content: &Content,
+    price: Money,
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    if !ctx.actor.has(Role::Seller) {
+        return forbidden("only sellers create listings");
+    }
+    validate_content(content)?;
+    validate_details(details)?;
+    if price.is_zero() {
+        return invalid("price", "must be positive");
+    }
+    Ok(vec![Event::ListingCreated {
+        listing_id,
+        seller_id: ctx.actor.id,
+        seller_plan: ctx.actor.plan.unwrap_or_default(),
+        details: details.clone(),
+        content: content.clone(),
+        price,
+        at: ctx.now,
+    }])
+}
+
+fn update(
+    listing: &Listing,
+    patch: &ContentPatch,
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    require_seller(listing, ctx)?;
+    let editable = matches!(
+        listing.status,
+        Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. }
+    );
+    require_status(listing, "update", editable)?;
+    if patch.is_empty() {
+        return invalid("body", "no field to change");
+    }
+    let mut content = Content {
+        title: listing.title.clone(),
+        description: listing.description.clone(),
+        category: listing.category.clone(),
+        images: listing.images.clone(),
+        attributes: listing.attributes.clone(),
+    };
+    apply_patch_content(&mut content, patch);
+    validate_content(&content)?;
+    if let Some(variants) = &patch.variants {
+        match &listing.details {
+            Details::Product { .. } => validate_variants(variants)?,
+            _ => return invalid("variants", "only products have variants"),
+        }
+    }
+    let mut events = vec![Event::ListingUpdated {
+        patch: patch.clone(),
+        at: ctx.now,
+    }];
+    // A visible listing whose content changes goes back to moderation.
+    if matches!(listing.status, Status::Active | Status::Rejected { .. }) {
+        events.push(Event::ListingSubmitted { at: ctx.now });
+    }
+    Ok(events)
+}
+
+fn change_price(listing: &Listing, price: Money, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    require_seller(listing, ctx)?;
+    let open = matches!(
+        listing.status,
+        Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. }
+    );
+    require_status(listing, "change the price of", open)?;
+    if price.is_zero() {
+        return invalid("price", "must be positive");
+    }
+    if price == listing.price {
+        return invalid("price", "is the current price");
+    }
+    Ok(vec![Event::ListingPriceChanged {
+        price,
+        previous_price: listing.price,
+        at: ctx.now,
+    }])
+}
+
+fn auto_approve(listing: &Listing, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    if !ctx.actor.has(Role::System) {
+        return forbidden("only the scheduler approves automatically");
+    }
+    require_status(listing, "auto-approve", listing.status == Status::Pending)?;
+    let submitted = listing
+        .submitted_at
+        .expect("a pending listing was submitted");
+    if ctx.now < submitted + Duration::hours(AUTO_APPROVE_AFTER_HOURS) {
+        return Err(DomainError::NotDue);
+    }
+    Ok(vec![Event::ListingApproved {
+        by: ctx.actor.id,
+        automatic: true,
+        at: ctx.now,
+    }])
+}
+
+fn reserve(
+    listing: &Listing,
+    order_id: Uuid,
+    items: &[ItemQuantity],
+) -> Result<Vec<Event>, DomainError> {
+    if listing.status != Status::Active {
+        return Err(DomainError::ListingNotActive);
+    }
+    if items.is_empty() || items.iter().any(|i| i.quantity == 0) {
+        return invalid("items", "each item needs a positive quantity");
+    }
+    match &listing.details {
+        Details::Classified { .. } => Err(DomainError::ListingNotOrderable {
+            reason: "classified ads are contact-only",
+        }),
+        Details::GameAccount { .. } => {
+            if items.len() != 1 || items[0].quantity != 1 || items[0].sku != GAME_ACCOUNT_SKU {
+                return invalid("items", "a game account is sold as one unit");
+            }
+            Ok(vec![Event::ListingReserved { order_id }])
+        }
+        Details::Product { variants } => {
+            if listing.reservations.contains_key(&order_id) {
+                return Err(DomainError::AlreadyExists {
+                    what: "reservation",
+                });
+            }
+            for item in items {
+                let variant =
+                    variants
+                        .iter()
+                        .find(|v| v.sku == item.sku)
+                        .ok_or(DomainError::Invalid {
+                            field: "sku",
+                            reason: "no such variant",
+                        })?;
+                let requested: u32 = items
+                    .iter()
+                    .filter(|i| i.sku == item.sku)
+                    .map(|i| i.quantity)
+                    .sum();
+                if requested > variant.stock {
+                    return Err(DomainError::InsufficientStock {
+                        sku: item.sku.clone(),
+                        available: variant.stock,
+                        requested,
+                    });
+                }
+            }
+            Ok(vec![Event::ListingStockReserved {
+                order_id,
+                items: items.to_vec(),
+            }])
+        }
+    }
+}
+
+fn release(listing: &Listing, order_id: Uuid) -> Result<Vec<Event>, DomainError> {
+    let held = listing.reservations.contains_key(&order_id);
+    require_status(listing, "release a reservation of", held)?;
+    Ok(vec![Event::ListingReservationReleased { order_id }])
+}
+
+fn complete_sale(listing: &Listing, order_id: Uuid) -> Result<Vec<Event>, DomainError> {
+    let held = listing.reservations.contains_key(&order_id);
+    require_status(listing, "complete a sale of", held)?;
+    Ok(vec![Event::ListingSaleCompleted { order_id }])
+}
+
+fn promote(
+    listing: &Listing,
+    tier: PromotionTier,
+    days: u32,
+    journal_id: Uuid,
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    require_seller(listing, ctx)?;
+    if listing.status != Status::Active {
+        return Err(DomainError::ListingNotActive);
+    }
+    if days == 0 || days > PROMOTION_DAYS_MAX {
+        return invalid("days", "must be between 1 and 30");
+    }
+    let price = tier
+        .price_per_day()
+        .checked_mul(days)
+        .ok_or(DomainError::AmountTooLarge)?;
+    // A promotion bought while one runs extends it.
+    let start = match &listing.promoted {
+        Some(p) if p.until > ctx.now => p.until,
+        _ => ctx.now,
+    };
+    let until = start + Duration::days(i64::from(days));
+    Ok(vec![Event::ListingPromoted {
+        tier,
+        days,
+        until,
+        price,
+        journal_id,
+    }])
+}
+
+fn require_seller(listing: &Listing, ctx: &Context) -> Result<(), DomainError> {
+    if listing.seller_id != ctx.actor.id {
+        return forbidden("only the listing's seller may do this");
+    }
+    Ok(())
+}
+
+fn require_moderator(ctx: &Context) -> Result<(), DomainError> {
+    if !ctx.actor.is_staff(true) {
+        return forbidden("only moderators (support, admin) moderate listings");
+    }
+    Ok(())
+}
+
+fn require_status(
+    listing: &Listing,
+    action: &'static str,
+    allowed: bool,
+) -> Result<(), DomainError> {
+    if allowed {
+        return Ok(());
+    }
+    Err(DomainError::InvalidTransition {
+        what: "listing",
+        action,
+        status: listing.status.name(),
+    })
+}
+
+fn reason_text(reason: &str) -> Result<String, DomainError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1_000 {
+        return invalid("reason", "must be 1 to 1000 characters");
+    }
+    Ok(reason.to_owned())
+}
+
+fn validate_content(c: &Content) -> Result<(), DomainError> {
+    let title = c.title.trim();
+    if title.is_empty() || title.chars().count() > TITLE_CHARS_MAX {
+        return invalid("title", "must be 1 to 200 characters");
+    }
+    if c.description.chars().count() > DESCRIPTION_CHARS_MAX {
+        return invalid("description", "must be at most 10000 characters");
+    }
+    if c.category.trim().is_empty() || c.category.len() > 100 {
+        return invalid("category", "must be 1 to 100 characters");
+    }
+    if c.images.len() > IMAGES_MAX || c.images.iter().any(|i| i.is_empty() || i.len() > 1_000) {
+        return invalid(
+            "images",
+            "at most 20 images, each a 1 to 1000 character reference",
+        );
+    }
+    let bad_attr = c
+        .attributes
+        .iter()
+        .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256);
+    if c.attributes.len() > ATTRIBUTES_MAX || bad_attr {
+        return invalid(
+            "attributes",
+            "at most 50, keys 1 to 64 and values up to 256 bytes",
+        );
+    }
+    Ok(())
+}
+
+fn validate_details(d: &Details) -> Result<(), DomainError> {
+    match d {
+        Details::Product { variants } => validate_variants(variants),
+        Details::Classified {
+            contact_phone: Some(p),
+        } if p.len() > 32 => invalid("contact_phone", "too long"),
+        Details::Classified { .. } => Ok(()),
+        Details::GameAccount { game, rank, .. } => {
+            if game.trim().is_empty() || game.len() > 100 {
+                return invalid("game", "must be 1 to 100 characters");
+            }
+            if rank.as_ref().is_some_and(|r| r.len() > 100) {
+                return invalid("rank", "must be at most 100 characters");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn validate_variants(variants: &[Variant]) -> Result<(), DomainError> {
+    if variants.is_empty() || variants.len() > VARIANTS_MAX {
+        return invalid("variants", "a product has 1 to 100 variants");
+    }
+    for (i, v) in variants.iter().enumerate() {
+        if v.sku.trim().is_empty() || v.sku.len() > 64 || v.label.len() > 200 {
+            return invalid(
+                "variants",
+                "sku must be 1 to 64 and label up to 200 characters",
+            );
+        }
+        if variants[..i].iter().any(|w| w.sku == v.sku) {
+            return invalid("variants", "skus must be unique");
+        }
+    }
+    Ok(())
+}
+
+fn apply_patch_content(content: &mut Content, patch: &ContentPatch) {
+    if let Some(t) = &patch.title {
+        content.title = t.clone();
+    }
+    if let Some(d) = &patch.description {
+        content.description = d.clone();
+    }
+    if let Some(c) = &patch.category {
+        content.category = c.clone();
+    }
+    if let Some(i) = &patch.images {
+        content.images = i.clone();
+    }
+    if let Some(a) = &patch.attributes {
+        content.attributes = a.clone();
+    }
+}
+
+impl Listing {
+    /// Stock left of `sku` (products), or 1/0 for a game account available or not.
+    pub fn stock_of(&self, sku: &str) -> u32 {
+        match &self.details {
+            Details::Product { variants } => variants
+                .iter()
+                .find(|v| v.sku == sku)
+                .map_or(0, |v| v.stock),
+            Details::GameAccount { .. } => u32::from(self.status == Status::Active),
+            Details::Classified { .. } => 0,
+        }
+    }
+
+    fn adjust_stock(&mut self, items: &[ItemQuantity], take: bool) {
+        let Details::Product { variants } = &mut self.details else {
+            panic!("stock events only happen to products")
+        };
+        for item in items {
+            let v = variants
+                .iter_mut()
+                .find(|v| v.sku == item.sku)
+                .expect("reserved skus exist in the listing");
+            v.stock = if take {
+                v.stock
+                    .checked_sub(item.quantity)
+                    .expect("reservations never exceed stock")
+            } else {
+                v.stock + item.quantity
+            };
+        }
+    }
+}
+
+/// Applies a listing event.
+pub fn evolve(state: State, event: &Event) -> State {
+    match (state, event) {
+        (
+            State::Initial,
+            Event::ListingCreated {
+                listing_id,
+                seller_id,
+                seller_plan,
+                details,
+                content,
+                price,
+                ..
+            },
+        ) => State::Exists(Box::new(Listing {
+            id: *listing_id,
+            seller_id: *seller_id,
+            seller_plan: *seller_plan,
+            details: details.clone(),
+            title: content.title.trim().to_owned(),
+            description: content.description.clone(),
+            category: content.category.clone(),
+            price: *price,
+            original_price: *price,
+            images: content.images.clone(),
+            attributes: content.attributes.clone(),
+            status: Status::Draft,
+            deleted: false,
+            submitted_at: None,
+            promoted: None,
+            reservations: BTreeMap::new(),
+        })),
+        (State::Exists(mut l), e) => {
+            apply(&mut l, e);
+            State::Exists(l)
+        }
+        (State::Initial, e) => panic!("listing event {e:?} before ListingCreated"),
+    }
+}
+
+fn apply(l: &mut Listing, event: &Event) {
+    match event {
+        Event::ListingCreated { .. } => panic!("listing {} created twice", l.id),
+        Event::ListingUpdated { patch, .. } => {
+            let mut content = Content {
+                title: l.title.clone(),
+                description: l.description.clone(),
+                category: l.category.clone(),
+                images: l.images.clone(),
+                attributes: l.attributes.clone(),
+            };
+            apply_patch_content(&mut content, patch);
+            l.title = content.title.trim().to_owned();
+            l.description = content.description;
+            l.category = content.category;
+            l.images = content.images;
+            l.attributes = content.attributes;
+            if let (Some(new), Details::Product { variants }) = (&patch.variants, &mut l.details) {
+                *variants = new.clone();
+            }
+        }
+        Event::ListingPriceChanged { price, .. } => l.price = *price,
+        Event::ListingSubmitted { at } => {
+            l.status = Status::Pending;
+            l.submitted_at = Some(*at);
+        }
+        Event::ListingApproved { .. } => l.status = Status::Active,
+        Event::ListingRejected { reason, .. } => {
+            l.status = Status::Rejected {
+                reason: reason.clone(),
+            }
+        }
+        Event::ListingArchived { .. } => l.status = Status::Archived,
+        Event::ListingBlocked { reason, .. } => {
+            l.status = Status::Blocked {
+                reason: reason.clone(),
+            }
+        }
+        Event::ListingDeleted { .. } => l.deleted = true,
+        Event::ListingStockReserved { order_id, items } => {
+            l.adjust_stock(items, true);
+            l.reservations.insert(*order_id, items.clone());
+        }
+        Event::ListingReserved { order_id } => {
+            let unit = ItemQuantity {
+                sku: GAME_ACCOUNT_SKU.to_owned(),
+                quantity: 1,
+            };
+            l.reservations.insert(*order_id, vec![unit]);
+            l.status = Status::Reserved {
+                order_id: *order_id,
+            };
+        }
+        Event::ListingReservationReleased { order_id } => {
+            let items = l
+                .reservations
+                .remove(order_id)
+                .expect("released reservations exist");
+            if matches!(l.details, Details::Product { .. }) {
+                l.adjust_stock(&items, false);
+            }
+            // A blocked listing stays blocked; only the deal's own status is undone.
+            if matches!(l.status, Status::Reserved { .. }) {
+                l.status = Status::Active;
+            }
+        }
+        Event::ListingSaleCompleted { order_id } => {
+            l.reservations
+                .remove(order_id)
+                .expect("completed reservations exist");
+            if matches!(l.status, Status::Reserved { .. }) {
+                l.status = Status::Sold;
+            }
+        }
+        Event::ListingPromoted { tier, until, .. } => {
+            l.promoted = Some(Promotion {
+                tier: *tier,
+                until: *until,
+            })
+        }
+    }
+}

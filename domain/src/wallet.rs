@@ -1,0 +1,566 @@
+//! Wallet: a user's (or a platform account's) money, as available and held balances.
+//!
+//! Every event that moves money carries a journal id; its postings (see `postings`) across all
+//! wallet streams of one journal sum to zero. User wallets never go negative. The provider
+//! clearing account mirrors money held for us by Payme and Click: it is debited for every
+//! deposit, so it is the one account whose balance is negative by design.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::context::{Context, Role};
+use crate::error::{forbidden, invalid, DomainError};
+use crate::money::Money;
+
+/// Namespace of wallet stream ids derived from user ids and platform account names.
+const WALLET_NS: Uuid = Uuid::from_u128(0x6f1d_2a1e_9b7c_4c55_8a31_0d7e_b0a5_7a11);
+
+/// The wallet stream of a user.
+pub fn user_wallet_id(user_id: Uuid) -> Uuid {
+    Uuid::new_v5(&WALLET_NS, user_id.as_bytes())
+}
+
+/// The wallet stream of a platform account.
+pub fn platform_wallet_id(account: PlatformAccount) -> Uuid {
+    Uuid::new_v5(&WALLET_NS, account.name().as_bytes())
+}
+
+/// The platform's own accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformAccount {
+    /// Commissions and promotion fees earned.
+    Revenue,
+    /// Money the payment providers hold for us: debited by each deposit (negative by design).
+    ProviderClearing,
+    /// Money paid out to cards.
+    PayoutClearing,
+}
+
+impl PlatformAccount {
+    /// Every platform account.
+    pub const ALL: [PlatformAccount; 3] = [
+        PlatformAccount::Revenue,
+        PlatformAccount::ProviderClearing,
+        PlatformAccount::PayoutClearing,
+    ];
+
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlatformAccount::Revenue => "platform:revenue",
+            PlatformAccount::ProviderClearing => "platform:provider_clearing",
+            PlatformAccount::PayoutClearing => "platform:payout_clearing",
+        }
+    }
+}
+
+/// Whose wallet it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "owner", rename_all = "snake_case")]
+pub enum Owner {
+    /// A user's wallet.
+    User { user_id: Uuid },
+    /// A platform account.
+    Platform { account: PlatformAccount },
+}
+
+impl Owner {
+    /// The stream id of this owner's wallet.
+    pub fn wallet_id(self) -> Uuid {
+        match self {
+            Owner::User { user_id } => user_wallet_id(user_id),
+            Owner::Platform { account } => platform_wallet_id(account),
+        }
+    }
+
+    fn may_go_negative(self) -> bool {
+        self == Owner::Platform {
+            account: PlatformAccount::ProviderClearing,
+        }
+    }
+}
+
+/// Where a deposit came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Payme,
+    Click,
+    /// An admin's test credit (until the providers are wired in).
+    Manual,
+}
+
+/// Why money moved, for statements and audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// A top-up through a provider (clearing side).
+    Deposit { wallet_id: Uuid },
+    /// The seller's share of a sale.
+    Sale { order_id: Uuid },
+    /// The platform's commission on a sale.
+    Commission { order_id: Uuid },
+    /// The courier's delivery fee.
+    DeliveryFee { order_id: Uuid },
+    /// Money back to the buyer.
+    Refund { order_id: Uuid },
+    /// The buyer's money held by an escrow.
+    Escrow { order_id: Uuid },
+    /// A paid promotion of a listing.
+    Promotion { listing_id: Uuid },
+    /// A payout to a card.
+    Withdrawal {
+        withdrawal_id: Uuid,
+        card_mask: String,
+    },
+}
+
+/// A wallet that exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    pub id: Uuid,
+    pub owner: Owner,
+    /// Spendable balance in tiyin (negative only for the provider clearing account).
+    pub available: i64,
+    /// Balance held by escrows and pending withdrawals.
+    pub held: i64,
+    /// Open holds by id (escrow id or withdrawal id).
+    pub holds: BTreeMap<Uuid, Money>,
+    /// Deposits seen, by `provider:transaction id`, to make deposits idempotent.
+    pub deposits: BTreeMap<String, Money>,
+}
+
+/// The state of a wallet stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    Initial,
+    Open(Box<Wallet>),
+}
+
+impl State {
+    /// The available balance (0 for a wallet never opened).
+    pub fn available(&self) -> i64 {
+        match self {
+            State::Initial => 0,
+            State::Open(w) => w.available,
+        }
+    }
+
+    /// The held balance (0 for a wallet never opened).
+    pub fn held(&self) -> i64 {
+        match self {
+            State::Initial => 0,
+            State::Open(w) => w.held,
+        }
+    }
+}
+
+/// Commands on a wallet. Only flows (see `flows`) issue them, and they check who acts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// A provider top-up of a user wallet; idempotent by provider transaction id.
+    Deposit {
+        owner: Owner,
+        journal_id: Uuid,
+        amount: Money,
+        provider: Provider,
+        provider_tx_id: String,
+    },
+    /// Money in; opens the wallet if needed.
+    Credit {
+        owner: Owner,
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+    },
+    /// Money out of the available balance; opens the provider clearing account if needed.
+    Debit {
+        owner: Owner,
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+    },
+    /// Moves money from available to held under `hold_id`.
+    Hold {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        reason: Reason,
+    },
+    /// Gives a hold back to the available balance.
+    ReleaseHold { journal_id: Uuid, hold_id: Uuid },
+    /// Takes a hold out of the wallet (it goes to other wallets in the same journal).
+    CaptureHold { journal_id: Uuid, hold_id: Uuid },
+}
+
+/// Events of a wallet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    WalletOpened {
+        wallet_id: Uuid,
+        owner: Owner,
+        at: DateTime<Utc>,
+    },
+    FundsDeposited {
+        journal_id: Uuid,
+        amount: Money,
+        provider: Provider,
+        provider_tx_id: String,
+        at: DateTime<Utc>,
+    },
+    FundsCredited {
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    FundsDebited {
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    FundsHeld {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    HoldReleased {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
+    HoldCaptured {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
+}
+
+/// One side of a journal entry: a signed change of one balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Posting {
+    pub journal_id: Uuid,
+    /// Change of the available balance, in tiyin.
+    pub available: i64,
+    /// Change of the held balance, in tiyin.
+    pub held: i64,
+}
+
+impl Event {
+    /// The balance changes this event makes, if it moves money.
+    pub fn posting(&self) -> Option<Posting> {
+        let p = |journal_id: &Uuid, available: i64, held: i64| {
+            Some(Posting {
+                journal_id: *journal_id,
+                available,
+                held,
+            })
+        };
+        match self {
+            Event::WalletOpened { .. } => None,
+            Event::FundsDeposited {
+                journal_id, amount, ..
+            }
+            | Event::FundsCredited {
+                journal_id, amount, ..
+            } => p(journal_id, amount.tiyin(), 0),
+            Event::FundsDebited {
+                journal_id, amount, ..
+            } => p(journal_id, -amount.tiyin(), 0),
+            Event::FundsHeld {
+                journal_id, amount, ..
+            } => p(journal_id, -amount.tiyin(), amount.tiyin()),
+            Event::HoldReleased {
+                journal_id, amount, ..
+            } => p(journal_id, amount.tiyin(), -amount.tiyin()),
+            Event::HoldCaptured {
+                journal_id, amount, ..
+            } => p(journal_id, 0, -amount.tiyin()),
+        }
+    }
+}
+
+/// The Wallet aggregate.
+pub struct WalletAggregate;
+
+impl Aggregate for WalletAggregate {
+    const STREAM_TYPE: &'static str = "wallet";
+    const STATE_SCHEMA: i32 = 1;
+    type State = State;
+    type Event = Event;
+    type Command = Command;
+
+    fn initial() -> State {
+        State::Initial
+    }
+
+    fn evolve(state: State, event: &Event) -> State {
+        evolve(state, event)
+    }
+
+    fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        decide(state, command, ctx)
+    }
+}
+
+/// Decides a wallet command.
+pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    let at = ctx.now;
+    match command {
+        Command::Deposit {
+            owner,
+            journal_id,
+            amount,
+            provider,
+            provider_tx_id,
+        } => {
+            if !(ctx.actor.is_staff(false) || ctx.actor.has(Role::System)) {
+                return forbidden("only payment callbacks and admins deposit");
+            }
+            if !matches!(owner, Owner::User { .. }) {
+                return invalid("wallet", "deposits go to user wallets");
+            }
+            positive(*amount)?;
+            if provider_tx_id.is_empty() || provider_tx_id.len() > 64 {
+                return invalid("provider_tx_id", "must be 1 to 64 characters");
+            }
+            let key = deposit_key(*provider, provider_tx_id);
+            if let State::Open(w) = state {
+                match w.deposits.get(&key) {
+                    Some(seen) if seen == amount => return Ok(vec![]),
+                    Some(_) => {
+                        return Err(DomainError::ProviderTransactionMismatch {
+                            provider_tx_id: provider_tx_id.clone(),
+                        })
+                    }
+                    None => {}
+                }
+            }
+            let mut events = open_if_needed(state, *owner, at);
+            events.push(Event::FundsDeposited {
+                journal_id: *journal_id,
+                amount: *amount,
+                provider: *provider,
+                provider_tx_id: provider_tx_id.clone(),
+                at,
+            });
+            Ok(events)
+        }
+        Command::Credit {
+            owner,
+            journal_id,
+            amount,
+            reason,
+        } => {
+            positive(*amount)?;
+            let mut events = open_if_needed(state, *owner, at);
+            events.push(Event::FundsCredited {
+                journal_id: *journal_id,
+                amount: *amount,
+                reason: reason.clone(),
+                at,
+            });
+            Ok(events)
+        }
+        Command::Debit {
+            owner,
+            journal_id,
+            amount,
+            reason,
+        } => {
+            positive(*amount)?;
+            let mut events = vec![];
+            if owner.may_go_negative() {
+                events = open_if_needed(state, *owner, at);
+            } else {
+                cover(funded(state, *amount)?, *amount)?;
+            }
+            events.push(Event::FundsDebited {
+                journal_id: *journal_id,
+                amount: *amount,
+                reason: reason.clone(),
+                at,
+            });
+            Ok(events)
+        }
+        Command::Hold {
+            journal_id,
+            hold_id,
+            amount,
+            reason,
+        } => {
+            positive(*amount)?;
+            let w = funded(state, *amount)?;
+            if w.holds.contains_key(hold_id) {
+                return Err(DomainError::AlreadyExists { what: "hold" });
+            }
+            cover(w, *amount)?;
+            Ok(vec![Event::FundsHeld {
+                journal_id: *journal_id,
+                hold_id: *hold_id,
+                amount: *amount,
+                reason: reason.clone(),
+                at,
+            }])
+        }
+        Command::ReleaseHold {
+            journal_id,
+            hold_id,
+        } => {
+            let amount = hold(state, *hold_id)?;
+            Ok(vec![Event::HoldReleased {
+                journal_id: *journal_id,
+                hold_id: *hold_id,
+                amount,
+                at,
+            }])
+        }
+        Command::CaptureHold {
+            journal_id,
+            hold_id,
+        } => {
+            let amount = hold(state, *hold_id)?;
+            Ok(vec![Event::HoldCaptured {
+                journal_id: *journal_id,
+                hold_id: *hold_id,
+                amount,
+                at,
+            }])
+        }
+    }
+}
+
+fn deposit_key(provider: Provider, tx: &str) -> String {
+    let p = match provider {
+        Provider::Payme => "payme",
+        Provider::Click => "click",
+        Provider::Manual => "manual",
+    };
+    format!("{p}:{tx}")
+}
+
+fn positive(amount: Money) -> Result<(), DomainError> {
+    if amount.is_zero() {
+        return invalid("amount", "must be positive");
+    }
+    Ok(())
+}
+
+fn open(state: &State) -> Result<&Wallet, DomainError> {
+    match state {
+        State::Open(w) => Ok(w),
+        State::Initial => Err(DomainError::NotFound { what: "wallet" }),
+    }
+}
+
+/// The open wallet, or "insufficient funds" for a wallet that never received money.
+fn funded(state: &State, requested: Money) -> Result<&Wallet, DomainError> {
+    match state {
+        State::Open(w) => Ok(w),
+        State::Initial => Err(DomainError::InsufficientFunds {
+            available: Money::ZERO,
+            requested,
+        }),
+    }
+}
+
+fn cover(w: &Wallet, amount: Money) -> Result<(), DomainError> {
+    if w.available < amount.tiyin() {
+        let available = Money::from_tiyin(w.available.max(0)).expect("clamped to zero");
+        return Err(DomainError::InsufficientFunds {
+            available,
+            requested: amount,
+        });
+    }
+    Ok(())
+}
+
+fn hold(state: &State, hold_id: Uuid) -> Result<Money, DomainError> {
+    open(state)?
+        .holds
+        .get(&hold_id)
+        .copied()
+        .ok_or(DomainError::HoldNotFound)
+}
+
+fn open_if_needed(state: &State, owner: Owner, at: DateTime<Utc>) -> Vec<Event> {
+    match state {
+        State::Initial => vec![Event::WalletOpened {
+            wallet_id: owner.wallet_id(),
+            owner,
+            at,
+        }],
+        State::Open(_) => vec![],
+    }
+}
+
+/// Applies a wallet event.
+pub fn evolve(state: State, event: &Event) -> State {
+    let mut w = match (state, event) {
+        (
+            State::Initial,
+            Event::WalletOpened {
+                wallet_id, owner, ..
+            },
+        ) => {
+            return State::Open(Box::new(Wallet {
+                id: *wallet_id,
+                owner: *owner,
+                available: 0,
+                held: 0,
+                holds: BTreeMap::new(),
+                deposits: BTreeMap::new(),
+            }))
+        }
+        (State::Initial, e) => panic!("wallet event {e:?} before WalletOpened"),
+        (State::Open(w), Event::WalletOpened { .. }) => panic!("wallet {} opened twice", w.id),
+        (State::Open(w), _) => w,
+    };
+    let posting = event
+        .posting()
+        .expect("every event after WalletOpened moves money");
+    w.available = w
+        .available
+        .checked_add(posting.available)
+        .expect("balances fit i64");
+    w.held = w.held.checked_add(posting.held).expect("balances fit i64");
+    match event {
+        Event::FundsDeposited {
+            amount,
+            provider,
+            provider_tx_id,
+            ..
+        } => {
+            w.deposits
+                .insert(deposit_key(*provider, provider_tx_id), *amount);
+        }
+        Event::FundsHeld {
+            hold_id, amount, ..
+        } => {
+            w.holds.insert(*hold_id, *amount);
+        }
+        Event::HoldReleased { hold_id, .. } | Event::HoldCaptured { hold_id, .. } => {
+            w.holds.remove(hold_id).expect("released holds exist");
+        }
+        _ => {}
+    }
+    assert!(w.held >= 0, "wallet {} held balance went negative", w.id);
+    assert!(
+        w.available >= 0 || w.owner.may_go_negative(),
+        "wallet {} went negative",
+        w.id
+    );
+    State::Open(w)
+}
