@@ -1,1 +1,11 @@
-//! stub
+//! bozor's write side: the PostgreSQL event store client, migrations, and command handling.
+
+pub mod db;
+pub mod hash;
+pub mod migrate;
+pub mod service;
+pub mod store;
+pub mod testing;
+
+pub use service::{CommandError, CommandMeta, CommandService, Outcome};
+pub use store::{EventStore, StoreError};

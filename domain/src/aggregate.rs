@@ -26,11 +26,7 @@ pub trait Aggregate {
     /// Applies one event. Never fails: an impossible history is a bug and panics.
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
     /// Decides which events a command produces, or why it is refused.
-    fn decide(
-        state: &Self::State,
-        command: &Self::Command,
-        ctx: &Context,
-    ) -> Result<Vec<Self::Event>, DomainError>;
+    fn decide(state: &Self::State, command: &Self::Command, ctx: &Context) -> Result<Vec<Self::Event>, DomainError>;
     /// The stream's version: 0 for a stream that does not exist yet.
     fn fold<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State
     where
@@ -67,31 +63,19 @@ pub struct DecodeError {
 /// Splits a domain event into type, current version and payload.
 pub fn encode<E: Serialize>(event: &E) -> EncodedEvent {
     let tagged = serde_json::to_value(event).expect("domain events always serialize");
-    let Value::Object(mut map) = tagged else {
-        panic!("events are adjacently tagged enums")
-    };
+    let Value::Object(mut map) = tagged else { panic!("events are adjacently tagged enums") };
     let event_type = match map.remove("type") {
         Some(Value::String(s)) => s,
         other => panic!("event without a type tag: {other:?}"),
     };
-    let payload = map
-        .remove("data")
-        .unwrap_or(Value::Object(Default::default()));
+    let payload = map.remove("data").unwrap_or(Value::Object(Default::default()));
     let event_version = upcast::current_version(&event_type);
-    EncodedEvent {
-        event_type,
-        event_version,
-        payload,
-    }
+    EncodedEvent { event_type, event_version, payload }
 }
 
 /// Turns a stored event back into a domain event, upcasting old versions first.
 /// Fails when the payload does not match the event type's current shape.
-pub fn decode<E: DeserializeOwned>(
-    event_type: &str,
-    event_version: i32,
-    payload: Value,
-) -> Result<E, DecodeError> {
+pub fn decode<E: DeserializeOwned>(event_type: &str, event_version: i32, payload: Value) -> Result<E, DecodeError> {
     let (_, payload) = upcast::upcast(event_type, event_version, payload);
     let tagged = serde_json::json!({ "type": event_type, "data": payload });
     serde_json::from_value(tagged).map_err(|source| DecodeError {

@@ -57,11 +57,7 @@ pub struct Actor {
 impl Actor {
     /// An actor with the given roles and no plan.
     pub fn new(id: Uuid, roles: &[Role]) -> Actor {
-        Actor {
-            id,
-            roles: roles.to_vec(),
-            plan: None,
-        }
+        Actor { id, roles: roles.to_vec(), plan: None }
     }
 
     /// bozor's own timers.

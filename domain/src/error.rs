@@ -17,17 +17,10 @@ pub enum DomainError {
     Forbidden { reason: &'static str },
     /// A field of the command is invalid.
     #[error("invalid {field}: {reason}")]
-    Invalid {
-        field: &'static str,
-        reason: &'static str,
-    },
+    Invalid { field: &'static str, reason: &'static str },
     /// The command is not allowed in the stream's current status.
     #[error("cannot {action} a {what} that is {status}")]
-    InvalidTransition {
-        what: &'static str,
-        action: &'static str,
-        status: &'static str,
-    },
+    InvalidTransition { what: &'static str, action: &'static str, status: &'static str },
     /// Ordering or promoting needs an active listing.
     #[error("listing is not active")]
     ListingNotActive,
@@ -36,11 +29,7 @@ pub enum DomainError {
     ListingNotOrderable { reason: &'static str },
     /// Not enough stock for the requested quantity.
     #[error("insufficient stock for {sku}: {available} left, {requested} requested")]
-    InsufficientStock {
-        sku: String,
-        available: u32,
-        requested: u32,
-    },
+    InsufficientStock { sku: String, available: u32, requested: u32 },
     /// One order holds listings of one seller only.
     #[error("all items of an order must come from one seller")]
     MixedSellers,

@@ -65,46 +65,24 @@ pub struct Escrow {
 impl Escrow {
     /// Everything the escrow holds: goods amount plus delivery fee.
     pub fn total(&self) -> Money {
-        self.amount
-            .checked_add(self.delivery_fee)
-            .expect("checked when opened")
+        self.amount.checked_add(self.delivery_fee).expect("checked when opened")
     }
 
     /// Splits the held money: `to_buyer` of the goods amount back to the buyer, the rest to the
     /// seller less commission; the delivery fee to the courier if one delivered, else to the buyer.
     /// Fails when `to_buyer` exceeds the goods amount.
-    pub fn settle(
-        &self,
-        to_buyer: Money,
-        courier_id: Option<Uuid>,
-    ) -> Result<Settlement, DomainError> {
+    pub fn settle(&self, to_buyer: Money, courier_id: Option<Uuid>) -> Result<Settlement, DomainError> {
         let seller_gross = self
             .amount
             .checked_sub(to_buyer)
-            .ok_or(DomainError::Invalid {
-                field: "amount",
-                reason: "exceeds the escrowed amount",
-            })?;
+            .ok_or(DomainError::Invalid { field: "amount", reason: "exceeds the escrowed amount" })?;
         let commission = self.commission.of(seller_gross);
-        let to_seller = seller_gross
-            .checked_sub(commission)
-            .expect("commission never exceeds the amount");
+        let to_seller = seller_gross.checked_sub(commission).expect("commission never exceeds the amount");
         let (to_buyer, to_courier) = match courier_id {
             Some(_) => (to_buyer, self.delivery_fee),
-            None => (
-                to_buyer
-                    .checked_add(self.delivery_fee)
-                    .expect("bounded by total"),
-                Money::ZERO,
-            ),
+            None => (to_buyer.checked_add(self.delivery_fee).expect("bounded by total"), Money::ZERO),
         };
-        Ok(Settlement {
-            to_buyer,
-            to_seller,
-            commission,
-            to_courier,
-            courier_id,
-        })
+        Ok(Settlement { to_buyer, to_seller, commission, to_courier, courier_id })
     }
 }
 
@@ -257,22 +235,12 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
     let e = match (state, command) {
         (
             State::Initial,
-            Command::Open {
-                escrow_id,
-                order_id,
-                buyer_id,
-                seller_id,
-                amount,
-                commission,
-                delivery_fee,
-            },
+            Command::Open { escrow_id, order_id, buyer_id, seller_id, amount, commission, delivery_fee },
         ) => {
             if amount.is_zero() {
                 return invalid("amount", "must be positive");
             }
-            amount
-                .checked_add(*delivery_fee)
-                .ok_or(DomainError::AmountTooLarge)?;
+            amount.checked_add(*delivery_fee).ok_or(DomainError::AmountTooLarge)?;
             return Ok(vec![Event::EscrowOpened {
                 escrow_id: *escrow_id,
                 order_id: *order_id,
@@ -284,9 +252,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
                 at: ctx.now,
             }]);
         }
-        (State::Exists(_), Command::Open { .. }) => {
-            return Err(DomainError::AlreadyExists { what: "escrow" })
-        }
+        (State::Exists(_), Command::Open { .. }) => return Err(DomainError::AlreadyExists { what: "escrow" }),
         (State::Initial, _) => return Err(DomainError::NotFound { what: "escrow" }),
         (State::Exists(e), _) => e,
     };
@@ -295,47 +261,21 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::Open { .. } => unreachable!("handled above"),
         Command::Fund { journal_id } => {
             require(e, "fund", e.status == Status::Opened)?;
-            Ok(vec![Event::EscrowFunded {
-                journal_id: *journal_id,
-                amount: e.total(),
-                at,
-            }])
+            Ok(vec![Event::EscrowFunded { journal_id: *journal_id, amount: e.total(), at }])
         }
         Command::ScheduleRelease => {
-            require(
-                e,
-                "schedule the release of",
-                e.status == Status::Funded && e.release_due_at.is_none(),
-            )?;
-            Ok(vec![Event::EscrowReleaseScheduled {
-                due_at: at + Duration::hours(AUTO_RELEASE_AFTER_HOURS),
-            }])
+            require(e, "schedule the release of", e.status == Status::Funded && e.release_due_at.is_none())?;
+            Ok(vec![Event::EscrowReleaseScheduled { due_at: at + Duration::hours(AUTO_RELEASE_AFTER_HOURS) }])
         }
         Command::SuspendRelease => {
-            require(
-                e,
-                "suspend the release of",
-                e.status == Status::Funded && e.release_due_at.is_some(),
-            )?;
+            require(e, "suspend the release of", e.status == Status::Funded && e.release_due_at.is_some())?;
             Ok(vec![Event::EscrowReleaseSuspended { at }])
         }
-        Command::Release {
-            journal_id,
-            courier_id,
-            automatic,
-        } => release(e, *journal_id, *courier_id, *automatic, ctx),
-        Command::Refund {
-            journal_id,
-            to_buyer,
-            courier_id,
-        } => {
+        Command::Release { journal_id, courier_id, automatic } => release(e, *journal_id, *courier_id, *automatic, ctx),
+        Command::Refund { journal_id, to_buyer, courier_id } => {
             require(e, "refund", e.status == Status::Funded)?;
             let settlement = e.settle(*to_buyer, *courier_id)?;
-            Ok(vec![Event::EscrowRefunded {
-                journal_id: *journal_id,
-                settlement,
-                at,
-            }])
+            Ok(vec![Event::EscrowRefunded { journal_id: *journal_id, settlement, at }])
         }
         Command::Dispute { reason } => {
             if ctx.actor.id != e.buyer_id && ctx.actor.id != e.seller_id {
@@ -346,17 +286,9 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if reason.is_empty() || reason.chars().count() > 2_000 {
                 return invalid("reason", "must be 1 to 2000 characters");
             }
-            Ok(vec![Event::EscrowDisputed {
-                by: ctx.actor.id,
-                reason: reason.to_owned(),
-                at,
-            }])
+            Ok(vec![Event::EscrowDisputed { by: ctx.actor.id, reason: reason.to_owned(), at }])
         }
-        Command::Resolve {
-            journal_id,
-            resolution,
-            courier_id,
-        } => {
+        Command::Resolve { journal_id, resolution, courier_id } => {
             if !ctx.actor.is_staff(false) {
                 return forbidden("only an admin resolves disputes");
             }
@@ -401,23 +333,14 @@ fn release(
         require(e, "release", e.status == Status::Funded)?;
     }
     let settlement = e.settle(Money::ZERO, courier_id)?;
-    Ok(vec![Event::EscrowReleased {
-        journal_id,
-        settlement,
-        automatic,
-        at: ctx.now,
-    }])
+    Ok(vec![Event::EscrowReleased { journal_id, settlement, automatic, at: ctx.now }])
 }
 
 fn require(e: &Escrow, action: &'static str, allowed: bool) -> Result<(), DomainError> {
     if allowed {
         return Ok(());
     }
-    Err(DomainError::InvalidTransition {
-        what: "escrow",
-        action,
-        status: e.status.name(),
-    })
+    Err(DomainError::InvalidTransition { what: "escrow", action, status: e.status.name() })
 }
 
 /// Applies an escrow event.
@@ -425,16 +348,7 @@ pub fn evolve(state: State, event: &Event) -> State {
     let mut e = match (state, event) {
         (
             State::Initial,
-            Event::EscrowOpened {
-                escrow_id,
-                order_id,
-                buyer_id,
-                seller_id,
-                amount,
-                commission,
-                delivery_fee,
-                ..
-            },
+            Event::EscrowOpened { escrow_id, order_id, buyer_id, seller_id, amount, commission, delivery_fee, .. },
         ) => {
             return State::Exists(Box::new(Escrow {
                 id: *escrow_id,

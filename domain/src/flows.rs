@@ -13,9 +13,7 @@ use crate::aggregate::Aggregate;
 use crate::context::{Context, Role};
 use crate::error::{forbidden, invalid, DomainError};
 use crate::escrow::{self, EscrowAggregate, Resolution, Settlement};
-use crate::listing::{
-    self, Details, ItemQuantity, ListingAggregate, PromotionTier, GAME_ACCOUNT_SKU,
-};
+use crate::listing::{self, Details, ItemQuantity, ListingAggregate, PromotionTier, GAME_ACCOUNT_SKU};
 use crate::money::Money;
 use crate::order::{self, District, Fulfilment, Line, OrderAggregate};
 use crate::wallet::{self, Owner, PlatformAccount, Provider, Reason, WalletAggregate};
@@ -36,10 +34,7 @@ pub struct Streams<A: Aggregate> {
 
 impl<A: Aggregate> Default for Streams<A> {
     fn default() -> Self {
-        Streams {
-            states: BTreeMap::new(),
-            new: BTreeMap::new(),
-        }
+        Streams { states: BTreeMap::new(), new: BTreeMap::new() }
     }
 }
 
@@ -57,26 +52,16 @@ impl<A: Aggregate> Streams<A> {
     /// The current state of a loaded stream. Panics when the caller did not load it: a flow's
     /// needs are known before it runs.
     pub fn state(&self, id: Uuid) -> &A::State {
-        self.states
-            .get(&id)
-            .unwrap_or_else(|| panic!("{} stream {id} was not loaded", A::STREAM_TYPE))
+        self.states.get(&id).unwrap_or_else(|| panic!("{} stream {id} was not loaded", A::STREAM_TYPE))
     }
 
     /// Decides `command` on the stream's current state, applies and records the events.
-    pub fn exec(
-        &mut self,
-        id: Uuid,
-        command: &A::Command,
-        ctx: &Context,
-    ) -> Result<Vec<A::Event>, DomainError> {
+    pub fn exec(&mut self, id: Uuid, command: &A::Command, ctx: &Context) -> Result<Vec<A::Event>, DomainError> {
         let events = A::decide(self.state(id), command, ctx)?;
         let state = self.states.remove(&id).expect("checked by state()");
         let state = events.iter().fold(state, A::evolve);
         self.states.insert(id, state);
-        self.new
-            .entry(id)
-            .or_default()
-            .extend(events.iter().cloned());
+        self.new.entry(id).or_default().extend(events.iter().cloned());
         Ok(events)
     }
 
@@ -85,13 +70,7 @@ impl<A: Aggregate> Streams<A> {
         self.new
             .iter()
             .filter(|(_, e)| !e.is_empty())
-            .map(|(id, e)| {
-                (
-                    *id,
-                    e.as_slice(),
-                    self.states.get(id).expect("changed streams are loaded"),
-                )
-            })
+            .map(|(id, e)| (*id, e.as_slice(), self.states.get(id).expect("changed streams are loaded")))
     }
 }
 
@@ -180,18 +159,12 @@ pub fn place_order(
         }
         let (is_digital, sku) = match (&l.details, &r.sku) {
             (Details::Classified { .. }, _) => {
-                return Err(DomainError::ListingNotOrderable {
-                    reason: "classified ads are contact-only",
-                })
+                return Err(DomainError::ListingNotOrderable { reason: "classified ads are contact-only" })
             }
             (Details::GameAccount { .. }, _) => (true, GAME_ACCOUNT_SKU.to_owned()),
             (Details::Product { .. }, Some(sku)) => (false, sku.clone()),
-            (Details::Product { variants }, None) if variants.len() == 1 => {
-                (false, variants[0].sku.clone())
-            }
-            (Details::Product { .. }, None) => {
-                return invalid("sku", "required for products with several variants")
-            }
+            (Details::Product { variants }, None) if variants.len() == 1 => (false, variants[0].sku.clone()),
+            (Details::Product { .. }, None) => return invalid("sku", "required for products with several variants"),
         };
         if *digital.get_or_insert(is_digital) != is_digital {
             return invalid("items", "game accounts are ordered alone, not with goods");
@@ -210,56 +183,30 @@ pub fn place_order(
     let (seller_id, seller_plan) = seller.expect("at least one line");
     let fulfilment = match (digital, delivery) {
         (Some(true), None) => Fulfilment::Digital,
-        (Some(true), Some(_)) => {
-            return invalid("delivery", "game accounts are delivered digitally")
+        (Some(true), Some(_)) => return invalid("delivery", "game accounts are delivered digitally"),
+        (_, Some(d)) => {
+            Fulfilment::Delivery { district: d.district, address: d.address, fee: d.district.delivery_fee() }
         }
-        (_, Some(d)) => Fulfilment::Delivery {
-            district: d.district,
-            address: d.address,
-            fee: d.district.delivery_fee(),
-        },
         (_, None) => return invalid("delivery", "goods need a delivery district and address"),
     };
-    let place = order::Command::Place {
-        order_id,
-        seller_id,
-        seller_plan,
-        lines: lines.clone(),
-        fulfilment,
-    };
+    let place = order::Command::Place { order_id, seller_id, seller_plan, lines: lines.clone(), fulfilment };
     uow.orders.exec(order_id, &place, ctx)?;
     let mut by_listing: BTreeMap<Uuid, Vec<ItemQuantity>> = BTreeMap::new();
     for l in &lines {
-        by_listing
-            .entry(l.listing_id)
-            .or_default()
-            .push(ItemQuantity {
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            });
+        by_listing.entry(l.listing_id).or_default().push(ItemQuantity { sku: l.sku.clone(), quantity: l.quantity });
     }
     for (listing_id, items) in by_listing {
-        uow.listings.exec(
-            listing_id,
-            &listing::Command::Reserve { order_id, items },
-            ctx,
-        )?;
+        uow.listings.exec(listing_id, &listing::Command::Reserve { order_id, items }, ctx)?;
     }
     Ok(())
 }
 
 /// Pays an order from the buyer's wallet: opens and funds its escrow and holds the money.
 /// Needs the order, its escrow (`escrow_id_for`) and the buyer's wallet loaded.
-pub fn pay_order(
-    uow: &mut UnitOfWork,
-    ctx: &Context,
-    order_id: Uuid,
-    journal_id: Uuid,
-) -> Result<(), DomainError> {
+pub fn pay_order(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, journal_id: Uuid) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
     let escrow_id = escrow_id_for(order_id);
-    uow.orders
-        .exec(order_id, &order::Command::Pay { escrow_id }, ctx)?;
+    uow.orders.exec(order_id, &order::Command::Pay { escrow_id }, ctx)?;
     let open = escrow::Command::Open {
         escrow_id,
         order_id,
@@ -270,8 +217,7 @@ pub fn pay_order(
         delivery_fee: o.fulfilment.fee(),
     };
     uow.escrows.exec(escrow_id, &open, ctx)?;
-    uow.escrows
-        .exec(escrow_id, &escrow::Command::Fund { journal_id }, ctx)?;
+    uow.escrows.exec(escrow_id, &escrow::Command::Fund { journal_id }, ctx)?;
     let e = escrow_data(uow, escrow_id)?;
     let hold = wallet::Command::Hold {
         journal_id,
@@ -279,8 +225,7 @@ pub fn pay_order(
         amount: e.total(),
         reason: Reason::Escrow { order_id },
     };
-    uow.wallets
-        .exec(wallet::user_wallet_id(o.buyer_id), &hold, ctx)?;
+    uow.wallets.exec(wallet::user_wallet_id(o.buyer_id), &hold, ctx)?;
     Ok(())
 }
 
@@ -297,17 +242,9 @@ pub fn order_step(
 /// The courier delivered (or the seller handed over credentials): start the 24 h release clock.
 pub fn deliver(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
-    let command = if o.is_digital() {
-        order::Command::DeliverCredentials
-    } else {
-        order::Command::Deliver
-    };
+    let command = if o.is_digital() { order::Command::DeliverCredentials } else { order::Command::Deliver };
     uow.orders.exec(order_id, &command, ctx)?;
-    uow.escrows.exec(
-        escrow_id_for(order_id),
-        &escrow::Command::ScheduleRelease,
-        ctx,
-    )?;
+    uow.escrows.exec(escrow_id_for(order_id), &escrow::Command::ScheduleRelease, ctx)?;
     Ok(())
 }
 
@@ -325,31 +262,18 @@ pub fn complete(
     let escrow_id = escrow_id_for(order_id);
     if automatic {
         // Check the escrow's clock first so an early timer says "not due", not "forbidden".
-        let release = escrow::Command::Release {
-            journal_id,
-            courier_id: o.fee_earner(),
-            automatic,
-        };
+        let release = escrow::Command::Release { journal_id, courier_id: o.fee_earner(), automatic };
         let events = uow.escrows.exec(escrow_id, &release, ctx)?;
-        uow.orders
-            .exec(order_id, &order::Command::AutoComplete, ctx)?;
+        uow.orders.exec(order_id, &order::Command::AutoComplete, ctx)?;
         settle_released(uow, ctx, &o, &events, journal_id)?;
     } else {
         uow.orders.exec(order_id, &order::Command::Confirm, ctx)?;
-        let release = escrow::Command::Release {
-            journal_id,
-            courier_id: o.fee_earner(),
-            automatic,
-        };
+        let release = escrow::Command::Release { journal_id, courier_id: o.fee_earner(), automatic };
         let events = uow.escrows.exec(escrow_id, &release, ctx)?;
         settle_released(uow, ctx, &o, &events, journal_id)?;
     }
     for listing_id in order_listings(&o) {
-        uow.listings.exec(
-            listing_id,
-            &listing::Command::CompleteSale { order_id },
-            ctx,
-        )?;
+        uow.listings.exec(listing_id, &listing::Command::CompleteSale { order_id }, ctx)?;
     }
     Ok(())
 }
@@ -385,50 +309,18 @@ fn pay_out(
     let order_id = o.id;
     uow.wallets.exec(
         wallet::user_wallet_id(o.buyer_id),
-        &wallet::Command::CaptureHold {
-            journal_id,
-            hold_id: escrow_id,
-        },
+        &wallet::Command::CaptureHold { journal_id, hold_id: escrow_id },
         ctx,
     )?;
     let credits = [
-        (
-            Owner::User {
-                user_id: o.buyer_id,
-            },
-            s.to_buyer,
-            Reason::Refund { order_id },
-        ),
-        (
-            Owner::User {
-                user_id: o.seller_id,
-            },
-            s.to_seller,
-            Reason::Sale { order_id },
-        ),
-        (
-            Owner::Platform {
-                account: PlatformAccount::Revenue,
-            },
-            s.commission,
-            Reason::Commission { order_id },
-        ),
+        (Owner::User { user_id: o.buyer_id }, s.to_buyer, Reason::Refund { order_id }),
+        (Owner::User { user_id: o.seller_id }, s.to_seller, Reason::Sale { order_id }),
+        (Owner::Platform { account: PlatformAccount::Revenue }, s.commission, Reason::Commission { order_id }),
     ];
-    let courier = s.courier_id.map(|c| {
-        (
-            Owner::User { user_id: c },
-            s.to_courier,
-            Reason::DeliveryFee { order_id },
-        )
-    });
+    let courier = s.courier_id.map(|c| (Owner::User { user_id: c }, s.to_courier, Reason::DeliveryFee { order_id }));
     for (owner, amount, reason) in credits.into_iter().chain(courier) {
         if !amount.is_zero() {
-            let credit = wallet::Command::Credit {
-                owner,
-                journal_id,
-                amount,
-                reason,
-            };
+            let credit = wallet::Command::Credit { owner, journal_id, amount, reason };
             uow.wallets.exec(owner.wallet_id(), &credit, ctx)?;
         }
     }
@@ -445,62 +337,26 @@ pub fn cancel(
     journal_id: Uuid,
 ) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
-    let events = uow.orders.exec(
-        order_id,
-        &order::Command::Cancel {
-            reason: reason.to_owned(),
-        },
-        ctx,
-    )?;
-    let refunded = matches!(
-        events.first(),
-        Some(order::Event::OrderCancelled { refunded: true, .. })
-    );
+    let events = uow.orders.exec(order_id, &order::Command::Cancel { reason: reason.to_owned() }, ctx)?;
+    let refunded = matches!(events.first(), Some(order::Event::OrderCancelled { refunded: true, .. }));
     if refunded {
         let escrow_id = escrow_id_for(order_id);
         let e = escrow_data(uow, escrow_id)?;
-        let refund = escrow::Command::Refund {
-            journal_id,
-            to_buyer: e.amount,
-            courier_id: None,
-        };
+        let refund = escrow::Command::Refund { journal_id, to_buyer: e.amount, courier_id: None };
         uow.escrows.exec(escrow_id, &refund, ctx)?;
-        let release = wallet::Command::ReleaseHold {
-            journal_id,
-            hold_id: escrow_id,
-        };
-        uow.wallets
-            .exec(wallet::user_wallet_id(o.buyer_id), &release, ctx)?;
+        let release = wallet::Command::ReleaseHold { journal_id, hold_id: escrow_id };
+        uow.wallets.exec(wallet::user_wallet_id(o.buyer_id), &release, ctx)?;
     }
     for listing_id in order_listings(&o) {
-        uow.listings.exec(
-            listing_id,
-            &listing::Command::ReleaseReservation { order_id },
-            ctx,
-        )?;
+        uow.listings.exec(listing_id, &listing::Command::ReleaseReservation { order_id }, ctx)?;
     }
     Ok(())
 }
 
 /// The buyer asks to return delivered goods: the automatic release stops.
-pub fn request_return(
-    uow: &mut UnitOfWork,
-    ctx: &Context,
-    order_id: Uuid,
-    reason: &str,
-) -> Result<(), DomainError> {
-    uow.orders.exec(
-        order_id,
-        &order::Command::RequestReturn {
-            reason: reason.to_owned(),
-        },
-        ctx,
-    )?;
-    uow.escrows.exec(
-        escrow_id_for(order_id),
-        &escrow::Command::SuspendRelease,
-        ctx,
-    )?;
+pub fn request_return(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
+    uow.orders.exec(order_id, &order::Command::RequestReturn { reason: reason.to_owned() }, ctx)?;
+    uow.escrows.exec(escrow_id_for(order_id), &escrow::Command::SuspendRelease, ctx)?;
     Ok(())
 }
 
@@ -516,46 +372,20 @@ pub fn refund(
 ) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
     let amount = amount.unwrap_or(o.goods_total);
-    uow.orders
-        .exec(order_id, &order::Command::Refund { amount }, ctx)?;
-    let refund = escrow::Command::Refund {
-        journal_id,
-        to_buyer: amount,
-        courier_id: o.fee_earner(),
-    };
+    uow.orders.exec(order_id, &order::Command::Refund { amount }, ctx)?;
+    let refund = escrow::Command::Refund { journal_id, to_buyer: amount, courier_id: o.fee_earner() };
     let events = uow.escrows.exec(escrow_id_for(order_id), &refund, ctx)?;
     settle_released(uow, ctx, &o, &events, journal_id)?;
     for listing_id in order_listings(&o) {
-        uow.listings.exec(
-            listing_id,
-            &listing::Command::ReleaseReservation { order_id },
-            ctx,
-        )?;
+        uow.listings.exec(listing_id, &listing::Command::ReleaseReservation { order_id }, ctx)?;
     }
     Ok(())
 }
 
 /// The buyer or seller disputes a delivered order: the escrow stops its clock and waits for an admin.
-pub fn open_dispute(
-    uow: &mut UnitOfWork,
-    ctx: &Context,
-    order_id: Uuid,
-    reason: &str,
-) -> Result<(), DomainError> {
-    uow.orders.exec(
-        order_id,
-        &order::Command::OpenDispute {
-            reason: reason.to_owned(),
-        },
-        ctx,
-    )?;
-    uow.escrows.exec(
-        escrow_id_for(order_id),
-        &escrow::Command::Dispute {
-            reason: reason.to_owned(),
-        },
-        ctx,
-    )?;
+pub fn open_dispute(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
+    uow.orders.exec(order_id, &order::Command::OpenDispute { reason: reason.to_owned() }, ctx)?;
+    uow.escrows.exec(escrow_id_for(order_id), &escrow::Command::Dispute { reason: reason.to_owned() }, ctx)?;
     Ok(())
 }
 
@@ -569,24 +399,12 @@ pub fn resolve_dispute(
     journal_id: Uuid,
 ) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
-    uow.orders.exec(
-        order_id,
-        &order::Command::ResolveDispute { resolution },
-        ctx,
-    )?;
-    let resolve = escrow::Command::Resolve {
-        journal_id,
-        resolution,
-        courier_id: o.fee_earner(),
-    };
+    uow.orders.exec(order_id, &order::Command::ResolveDispute { resolution }, ctx)?;
+    let resolve = escrow::Command::Resolve { journal_id, resolution, courier_id: o.fee_earner() };
     let events = uow.escrows.exec(escrow_id_for(order_id), &resolve, ctx)?;
     settle_released(uow, ctx, &o, &events, journal_id)?;
     for listing_id in order_listings(&o) {
-        uow.listings.exec(
-            listing_id,
-            &listing::Command::CompleteSale { order_id },
-            ctx,
-        )?;
+        uow.listings.exec(listing_id, &listing::Command::CompleteSale { order_id }, ctx)?;
     }
     Ok(())
 }
@@ -601,41 +419,19 @@ pub fn promote(
     days: u32,
     journal_id: Uuid,
 ) -> Result<(), DomainError> {
-    let events = uow.listings.exec(
-        listing_id,
-        &listing::Command::Promote {
-            tier,
-            days,
-            journal_id,
-        },
-        ctx,
-    )?;
+    let events = uow.listings.exec(listing_id, &listing::Command::Promote { tier, days, journal_id }, ctx)?;
     let price = match events.first() {
         Some(listing::Event::ListingPromoted { price, .. }) => *price,
         other => panic!("Promote yields ListingPromoted, got {other:?}"),
     };
-    let seller = Owner::User {
-        user_id: ctx.actor.id,
-    };
+    let seller = Owner::User { user_id: ctx.actor.id };
     let reason = Reason::Promotion { listing_id };
-    let debit = wallet::Command::Debit {
-        owner: seller,
-        journal_id,
-        amount: price,
-        reason: reason.clone(),
-    };
+    let debit = wallet::Command::Debit { owner: seller, journal_id, amount: price, reason: reason.clone() };
     uow.wallets.exec(seller.wallet_id(), &debit, ctx)?;
-    let revenue = Owner::Platform {
-        account: PlatformAccount::Revenue,
-    };
+    let revenue = Owner::Platform { account: PlatformAccount::Revenue };
     uow.wallets.exec(
         revenue.wallet_id(),
-        &wallet::Command::Credit {
-            owner: revenue,
-            journal_id,
-            amount: price,
-            reason,
-        },
+        &wallet::Command::Credit { owner: revenue, journal_id, amount: price, reason },
         ctx,
     )?;
     Ok(())
@@ -664,16 +460,12 @@ pub fn deposit(
     if events.is_empty() {
         return Ok(());
     }
-    let clearing = Owner::Platform {
-        account: PlatformAccount::ProviderClearing,
-    };
+    let clearing = Owner::Platform { account: PlatformAccount::ProviderClearing };
     let debit = wallet::Command::Debit {
         owner: clearing,
         journal_id,
         amount,
-        reason: Reason::Deposit {
-            wallet_id: user.wallet_id(),
-        },
+        reason: Reason::Deposit { wallet_id: user.wallet_id() },
     };
     uow.wallets.exec(clearing.wallet_id(), &debit, ctx)?;
     Ok(())
@@ -695,18 +487,9 @@ pub fn request_withdrawal(
     if card_last4.len() != 4 || !card_last4.bytes().all(|b| b.is_ascii_digit()) {
         return invalid("card_last4", "must be the card's last 4 digits");
     }
-    let reason = Reason::Withdrawal {
-        withdrawal_id,
-        card_mask: format!("**** {card_last4}"),
-    };
-    let hold = wallet::Command::Hold {
-        journal_id,
-        hold_id: withdrawal_id,
-        amount,
-        reason,
-    };
-    uow.wallets
-        .exec(wallet::user_wallet_id(user_id), &hold, ctx)?;
+    let reason = Reason::Withdrawal { withdrawal_id, card_mask: format!("**** {card_last4}") };
+    let hold = wallet::Command::Hold { journal_id, hold_id: withdrawal_id, amount, reason };
+    uow.wallets.exec(wallet::user_wallet_id(user_id), &hold, ctx)?;
     Ok(())
 }
 
@@ -723,36 +506,15 @@ pub fn complete_withdrawal(
     }
     let wallet_id = wallet::user_wallet_id(user_id);
     let amount = match uow.wallets.state(wallet_id) {
-        wallet::State::Open(w) => w
-            .holds
-            .get(&withdrawal_id)
-            .copied()
-            .ok_or(DomainError::HoldNotFound)?,
+        wallet::State::Open(w) => w.holds.get(&withdrawal_id).copied().ok_or(DomainError::HoldNotFound)?,
         wallet::State::Initial => return Err(DomainError::NotFound { what: "wallet" }),
     };
-    uow.wallets.exec(
-        wallet_id,
-        &wallet::Command::CaptureHold {
-            journal_id,
-            hold_id: withdrawal_id,
-        },
-        ctx,
-    )?;
-    let payout = Owner::Platform {
-        account: PlatformAccount::PayoutClearing,
-    };
-    let reason = Reason::Withdrawal {
-        withdrawal_id,
-        card_mask: String::new(),
-    };
+    uow.wallets.exec(wallet_id, &wallet::Command::CaptureHold { journal_id, hold_id: withdrawal_id }, ctx)?;
+    let payout = Owner::Platform { account: PlatformAccount::PayoutClearing };
+    let reason = Reason::Withdrawal { withdrawal_id, card_mask: String::new() };
     uow.wallets.exec(
         payout.wallet_id(),
-        &wallet::Command::Credit {
-            owner: payout,
-            journal_id,
-            amount,
-            reason,
-        },
+        &wallet::Command::Credit { owner: payout, journal_id, amount, reason },
         ctx,
     )?;
     Ok(())
@@ -769,11 +531,7 @@ pub fn fail_withdrawal(
     if !(ctx.actor.is_staff(false) || ctx.actor.has(Role::System)) {
         return forbidden("only an admin or the payout callback fails withdrawals");
     }
-    let release = wallet::Command::ReleaseHold {
-        journal_id,
-        hold_id: withdrawal_id,
-    };
-    uow.wallets
-        .exec(wallet::user_wallet_id(user_id), &release, ctx)?;
+    let release = wallet::Command::ReleaseHold { journal_id, hold_id: withdrawal_id };
+    uow.wallets.exec(wallet::user_wallet_id(user_id), &release, ctx)?;
     Ok(())
 }

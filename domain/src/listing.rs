@@ -42,11 +42,7 @@ pub enum Details {
     /// A classified ad (car, flat, service): buyers contact the seller, no orders.
     Classified { contact_phone: Option<String> },
     /// A game account, sold once with digital delivery of its credentials.
-    GameAccount {
-        game: String,
-        level: u32,
-        rank: Option<String>,
-    },
+    GameAccount { game: String, level: u32, rank: Option<String> },
 }
 
 impl Details {
@@ -218,12 +214,7 @@ impl ContentPatch {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// A seller creates a draft.
-    Create {
-        listing_id: Uuid,
-        details: Details,
-        content: Content,
-        price: Money,
-    },
+    Create { listing_id: Uuid, details: Details, content: Content, price: Money },
     /// The seller edits content; an active or rejected listing goes back to moderation.
     Update { patch: ContentPatch },
     /// The seller changes the price; the original price is kept.
@@ -243,20 +234,13 @@ pub enum Command {
     /// The seller (or an admin) deletes a listing softly.
     Delete,
     /// An order reserves stock (product) or the whole listing (game account).
-    Reserve {
-        order_id: Uuid,
-        items: Vec<ItemQuantity>,
-    },
+    Reserve { order_id: Uuid, items: Vec<ItemQuantity> },
     /// An order was cancelled or returned: its reservation goes back.
     ReleaseReservation { order_id: Uuid },
     /// An order completed: products keep the stock taken, game accounts become sold.
     CompleteSale { order_id: Uuid },
     /// The seller buys a promotion (paid by the flow that debits the wallet).
-    Promote {
-        tier: PromotionTier,
-        days: u32,
-        journal_id: Uuid,
-    },
+    Promote { tier: PromotionTier, days: u32, journal_id: Uuid },
 }
 
 /// Events of a listing.
@@ -354,18 +338,10 @@ impl Aggregate for ListingAggregate {
 /// Decides a listing command.
 pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     let listing = match (state, command) {
-        (
-            State::Initial,
-            Command::Create {
-                listing_id,
-                details,
-                content,
-                price,
-            },
-        ) => return create(*listing_id, details, content, *price, ctx),
-        (State::Exists(_), Command::Create { .. }) => {
-            return Err(DomainError::AlreadyExists { what: "listing" })
+        (State::Initial, Command::Create { listing_id, details, content, price }) => {
+            return create(*listing_id, details, content, *price, ctx)
         }
+        (State::Exists(_), Command::Create { .. }) => return Err(DomainError::AlreadyExists { what: "listing" }),
         (State::Initial, _) => return Err(DomainError::NotFound { what: "listing" }),
         (State::Exists(l), _) => l,
     };
@@ -379,75 +355,44 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::ChangePrice { price } => change_price(listing, *price, ctx),
         Command::Submit => {
             require_seller(listing, ctx)?;
-            require_status(
-                listing,
-                "submit",
-                matches!(listing.status, Status::Draft | Status::Rejected { .. }),
-            )?;
+            require_status(listing, "submit", matches!(listing.status, Status::Draft | Status::Rejected { .. }))?;
             Ok(vec![Event::ListingSubmitted { at: now }])
         }
         Command::Approve => {
             require_moderator(ctx)?;
             require_status(listing, "approve", listing.status == Status::Pending)?;
-            Ok(vec![Event::ListingApproved {
-                by: ctx.actor.id,
-                automatic: false,
-                at: now,
-            }])
+            Ok(vec![Event::ListingApproved { by: ctx.actor.id, automatic: false, at: now }])
         }
         Command::AutoApprove => auto_approve(listing, ctx),
         Command::Reject { reason } => {
             require_moderator(ctx)?;
             require_status(listing, "reject", listing.status == Status::Pending)?;
             let reason = reason_text(reason)?;
-            Ok(vec![Event::ListingRejected {
-                by: ctx.actor.id,
-                reason,
-                at: now,
-            }])
+            Ok(vec![Event::ListingRejected { by: ctx.actor.id, reason, at: now }])
         }
         Command::Archive => {
             require_seller(listing, ctx)?;
-            require_status(
-                listing,
-                "archive",
-                matches!(listing.status, Status::Active | Status::Rejected { .. }),
-            )?;
+            require_status(listing, "archive", matches!(listing.status, Status::Active | Status::Rejected { .. }))?;
             Ok(vec![Event::ListingArchived { at: now }])
         }
         Command::Block { reason } => {
             if !ctx.actor.is_staff(false) {
                 return forbidden("only an admin blocks listings");
             }
-            require_status(
-                listing,
-                "block",
-                !matches!(listing.status, Status::Blocked { .. }),
-            )?;
-            Ok(vec![Event::ListingBlocked {
-                by: ctx.actor.id,
-                reason: reason_text(reason)?,
-                at: now,
-            }])
+            require_status(listing, "block", !matches!(listing.status, Status::Blocked { .. }))?;
+            Ok(vec![Event::ListingBlocked { by: ctx.actor.id, reason: reason_text(reason)?, at: now }])
         }
         Command::Delete => {
             if listing.seller_id != ctx.actor.id && !ctx.actor.is_staff(false) {
                 return forbidden("only the seller or an admin deletes a listing");
             }
             require_status(listing, "delete", listing.reservations.is_empty())?;
-            Ok(vec![Event::ListingDeleted {
-                by: ctx.actor.id,
-                at: now,
-            }])
+            Ok(vec![Event::ListingDeleted { by: ctx.actor.id, at: now }])
         }
         Command::Reserve { order_id, items } => reserve(listing, *order_id, items),
         Command::ReleaseReservation { order_id } => release(listing, *order_id),
         Command::CompleteSale { order_id } => complete_sale(listing, *order_id),
-        Command::Promote {
-            tier,
-            days,
-            journal_id,
-        } => promote(listing, *tier, *days, *journal_id, ctx),
+        Command::Promote { tier, days, journal_id } => promote(listing, *tier, *days, *journal_id, ctx),
     }
 }
 
@@ -477,16 +422,9 @@ fn create(
     }])
 }
 
-fn update(
-    listing: &Listing,
-    patch: &ContentPatch,
-    ctx: &Context,
-) -> Result<Vec<Event>, DomainError> {
+fn update(listing: &Listing, patch: &ContentPatch, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     require_seller(listing, ctx)?;
-    let editable = matches!(
-        listing.status,
-        Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. }
-    );
+    let editable = matches!(listing.status, Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. });
     require_status(listing, "update", editable)?;
     if patch.is_empty() {
         return invalid("body", "no field to change");
@@ -506,10 +444,7 @@ fn update(
             _ => return invalid("variants", "only products have variants"),
         }
     }
-    let mut events = vec![Event::ListingUpdated {
-        patch: patch.clone(),
-        at: ctx.now,
-    }];
+    let mut events = vec![Event::ListingUpdated { patch: patch.clone(), at: ctx.now }];
     // A visible listing whose content changes goes back to moderation.
     if matches!(listing.status, Status::Active | Status::Rejected { .. }) {
         events.push(Event::ListingSubmitted { at: ctx.now });
@@ -519,10 +454,7 @@ fn update(
 
 fn change_price(listing: &Listing, price: Money, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     require_seller(listing, ctx)?;
-    let open = matches!(
-        listing.status,
-        Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. }
-    );
+    let open = matches!(listing.status, Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. });
     require_status(listing, "change the price of", open)?;
     if price.is_zero() {
         return invalid("price", "must be positive");
@@ -530,11 +462,7 @@ fn change_price(listing: &Listing, price: Money, ctx: &Context) -> Result<Vec<Ev
     if price == listing.price {
         return invalid("price", "is the current price");
     }
-    Ok(vec![Event::ListingPriceChanged {
-        price,
-        previous_price: listing.price,
-        at: ctx.now,
-    }])
+    Ok(vec![Event::ListingPriceChanged { price, previous_price: listing.price, at: ctx.now }])
 }
 
 fn auto_approve(listing: &Listing, ctx: &Context) -> Result<Vec<Event>, DomainError> {
@@ -542,24 +470,14 @@ fn auto_approve(listing: &Listing, ctx: &Context) -> Result<Vec<Event>, DomainEr
         return forbidden("only the scheduler approves automatically");
     }
     require_status(listing, "auto-approve", listing.status == Status::Pending)?;
-    let submitted = listing
-        .submitted_at
-        .expect("a pending listing was submitted");
+    let submitted = listing.submitted_at.expect("a pending listing was submitted");
     if ctx.now < submitted + Duration::hours(AUTO_APPROVE_AFTER_HOURS) {
         return Err(DomainError::NotDue);
     }
-    Ok(vec![Event::ListingApproved {
-        by: ctx.actor.id,
-        automatic: true,
-        at: ctx.now,
-    }])
+    Ok(vec![Event::ListingApproved { by: ctx.actor.id, automatic: true, at: ctx.now }])
 }
 
-fn reserve(
-    listing: &Listing,
-    order_id: Uuid,
-    items: &[ItemQuantity],
-) -> Result<Vec<Event>, DomainError> {
+fn reserve(listing: &Listing, order_id: Uuid, items: &[ItemQuantity]) -> Result<Vec<Event>, DomainError> {
     if listing.status != Status::Active {
         return Err(DomainError::ListingNotActive);
     }
@@ -567,9 +485,9 @@ fn reserve(
         return invalid("items", "each item needs a positive quantity");
     }
     match &listing.details {
-        Details::Classified { .. } => Err(DomainError::ListingNotOrderable {
-            reason: "classified ads are contact-only",
-        }),
+        Details::Classified { .. } => {
+            Err(DomainError::ListingNotOrderable { reason: "classified ads are contact-only" })
+        }
         Details::GameAccount { .. } => {
             if items.len() != 1 || items[0].quantity != 1 || items[0].sku != GAME_ACCOUNT_SKU {
                 return invalid("items", "a game account is sold as one unit");
@@ -578,24 +496,14 @@ fn reserve(
         }
         Details::Product { variants } => {
             if listing.reservations.contains_key(&order_id) {
-                return Err(DomainError::AlreadyExists {
-                    what: "reservation",
-                });
+                return Err(DomainError::AlreadyExists { what: "reservation" });
             }
             for item in items {
-                let variant =
-                    variants
-                        .iter()
-                        .find(|v| v.sku == item.sku)
-                        .ok_or(DomainError::Invalid {
-                            field: "sku",
-                            reason: "no such variant",
-                        })?;
-                let requested: u32 = items
+                let variant = variants
                     .iter()
-                    .filter(|i| i.sku == item.sku)
-                    .map(|i| i.quantity)
-                    .sum();
+                    .find(|v| v.sku == item.sku)
+                    .ok_or(DomainError::Invalid { field: "sku", reason: "no such variant" })?;
+                let requested: u32 = items.iter().filter(|i| i.sku == item.sku).map(|i| i.quantity).sum();
                 if requested > variant.stock {
                     return Err(DomainError::InsufficientStock {
                         sku: item.sku.clone(),
@@ -604,10 +512,7 @@ fn reserve(
                     });
                 }
             }
-            Ok(vec![Event::ListingStockReserved {
-                order_id,
-                items: items.to_vec(),
-            }])
+            Ok(vec![Event::ListingStockReserved { order_id, items: items.to_vec() }])
         }
     }
 }
@@ -638,23 +543,14 @@ fn promote(
     if days == 0 || days > PROMOTION_DAYS_MAX {
         return invalid("days", "must be between 1 and 30");
     }
-    let price = tier
-        .price_per_day()
-        .checked_mul(days)
-        .ok_or(DomainError::AmountTooLarge)?;
+    let price = tier.price_per_day().checked_mul(days).ok_or(DomainError::AmountTooLarge)?;
     // A promotion bought while one runs extends it.
     let start = match &listing.promoted {
         Some(p) if p.until > ctx.now => p.until,
         _ => ctx.now,
     };
     let until = start + Duration::days(i64::from(days));
-    Ok(vec![Event::ListingPromoted {
-        tier,
-        days,
-        until,
-        price,
-        journal_id,
-    }])
+    Ok(vec![Event::ListingPromoted { tier, days, until, price, journal_id }])
 }
 
 fn require_seller(listing: &Listing, ctx: &Context) -> Result<(), DomainError> {
@@ -671,19 +567,11 @@ fn require_moderator(ctx: &Context) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn require_status(
-    listing: &Listing,
-    action: &'static str,
-    allowed: bool,
-) -> Result<(), DomainError> {
+fn require_status(listing: &Listing, action: &'static str, allowed: bool) -> Result<(), DomainError> {
     if allowed {
         return Ok(());
     }
-    Err(DomainError::InvalidTransition {
-        what: "listing",
-        action,
-        status: listing.status.name(),
-    })
+    Err(DomainError::InvalidTransition { what: "listing", action, status: listing.status.name() })
 }
 
 fn reason_text(reason: &str) -> Result<String, DomainError> {
@@ -706,20 +594,11 @@ fn validate_content(c: &Content) -> Result<(), DomainError> {
         return invalid("category", "must be 1 to 100 characters");
     }
     if c.images.len() > IMAGES_MAX || c.images.iter().any(|i| i.is_empty() || i.len() > 1_000) {
-        return invalid(
-            "images",
-            "at most 20 images, each a 1 to 1000 character reference",
-        );
+        return invalid("images", "at most 20 images, each a 1 to 1000 character reference");
     }
-    let bad_attr = c
-        .attributes
-        .iter()
-        .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256);
+    let bad_attr = c.attributes.iter().any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256);
     if c.attributes.len() > ATTRIBUTES_MAX || bad_attr {
-        return invalid(
-            "attributes",
-            "at most 50, keys 1 to 64 and values up to 256 bytes",
-        );
+        return invalid("attributes", "at most 50, keys 1 to 64 and values up to 256 bytes");
     }
     Ok(())
 }
@@ -727,9 +606,7 @@ fn validate_content(c: &Content) -> Result<(), DomainError> {
 fn validate_details(d: &Details) -> Result<(), DomainError> {
     match d {
         Details::Product { variants } => validate_variants(variants),
-        Details::Classified {
-            contact_phone: Some(p),
-        } if p.len() > 32 => invalid("contact_phone", "too long"),
+        Details::Classified { contact_phone: Some(p) } if p.len() > 32 => invalid("contact_phone", "too long"),
         Details::Classified { .. } => Ok(()),
         Details::GameAccount { game, rank, .. } => {
             if game.trim().is_empty() || game.len() > 100 {
@@ -749,10 +626,7 @@ fn validate_variants(variants: &[Variant]) -> Result<(), DomainError> {
     }
     for (i, v) in variants.iter().enumerate() {
         if v.sku.trim().is_empty() || v.sku.len() > 64 || v.label.len() > 200 {
-            return invalid(
-                "variants",
-                "sku must be 1 to 64 and label up to 200 characters",
-            );
+            return invalid("variants", "sku must be 1 to 64 and label up to 200 characters");
         }
         if variants[..i].iter().any(|w| w.sku == v.sku) {
             return invalid("variants", "skus must be unique");
@@ -783,28 +657,18 @@ impl Listing {
     /// Stock left of `sku` (products), or 1/0 for a game account available or not.
     pub fn stock_of(&self, sku: &str) -> u32 {
         match &self.details {
-            Details::Product { variants } => variants
-                .iter()
-                .find(|v| v.sku == sku)
-                .map_or(0, |v| v.stock),
+            Details::Product { variants } => variants.iter().find(|v| v.sku == sku).map_or(0, |v| v.stock),
             Details::GameAccount { .. } => u32::from(self.status == Status::Active),
             Details::Classified { .. } => 0,
         }
     }
 
     fn adjust_stock(&mut self, items: &[ItemQuantity], take: bool) {
-        let Details::Product { variants } = &mut self.details else {
-            panic!("stock events only happen to products")
-        };
+        let Details::Product { variants } = &mut self.details else { panic!("stock events only happen to products") };
         for item in items {
-            let v = variants
-                .iter_mut()
-                .find(|v| v.sku == item.sku)
-                .expect("reserved skus exist in the listing");
+            let v = variants.iter_mut().find(|v| v.sku == item.sku).expect("reserved skus exist in the listing");
             v.stock = if take {
-                v.stock
-                    .checked_sub(item.quantity)
-                    .expect("reservations never exceed stock")
+                v.stock.checked_sub(item.quantity).expect("reservations never exceed stock")
             } else {
                 v.stock + item.quantity
             };
@@ -815,35 +679,26 @@ impl Listing {
 /// Applies a listing event.
 pub fn evolve(state: State, event: &Event) -> State {
     match (state, event) {
-        (
-            State::Initial,
-            Event::ListingCreated {
-                listing_id,
-                seller_id,
-                seller_plan,
-                details,
-                content,
-                price,
-                ..
-            },
-        ) => State::Exists(Box::new(Listing {
-            id: *listing_id,
-            seller_id: *seller_id,
-            seller_plan: *seller_plan,
-            details: details.clone(),
-            title: content.title.trim().to_owned(),
-            description: content.description.clone(),
-            category: content.category.clone(),
-            price: *price,
-            original_price: *price,
-            images: content.images.clone(),
-            attributes: content.attributes.clone(),
-            status: Status::Draft,
-            deleted: false,
-            submitted_at: None,
-            promoted: None,
-            reservations: BTreeMap::new(),
-        })),
+        (State::Initial, Event::ListingCreated { listing_id, seller_id, seller_plan, details, content, price, .. }) => {
+            State::Exists(Box::new(Listing {
+                id: *listing_id,
+                seller_id: *seller_id,
+                seller_plan: *seller_plan,
+                details: details.clone(),
+                title: content.title.trim().to_owned(),
+                description: content.description.clone(),
+                category: content.category.clone(),
+                price: *price,
+                original_price: *price,
+                images: content.images.clone(),
+                attributes: content.attributes.clone(),
+                status: Status::Draft,
+                deleted: false,
+                submitted_at: None,
+                promoted: None,
+                reservations: BTreeMap::new(),
+            }))
+        }
         (State::Exists(mut l), e) => {
             apply(&mut l, e);
             State::Exists(l)
@@ -879,37 +734,21 @@ fn apply(l: &mut Listing, event: &Event) {
             l.submitted_at = Some(*at);
         }
         Event::ListingApproved { .. } => l.status = Status::Active,
-        Event::ListingRejected { reason, .. } => {
-            l.status = Status::Rejected {
-                reason: reason.clone(),
-            }
-        }
+        Event::ListingRejected { reason, .. } => l.status = Status::Rejected { reason: reason.clone() },
         Event::ListingArchived { .. } => l.status = Status::Archived,
-        Event::ListingBlocked { reason, .. } => {
-            l.status = Status::Blocked {
-                reason: reason.clone(),
-            }
-        }
+        Event::ListingBlocked { reason, .. } => l.status = Status::Blocked { reason: reason.clone() },
         Event::ListingDeleted { .. } => l.deleted = true,
         Event::ListingStockReserved { order_id, items } => {
             l.adjust_stock(items, true);
             l.reservations.insert(*order_id, items.clone());
         }
         Event::ListingReserved { order_id } => {
-            let unit = ItemQuantity {
-                sku: GAME_ACCOUNT_SKU.to_owned(),
-                quantity: 1,
-            };
+            let unit = ItemQuantity { sku: GAME_ACCOUNT_SKU.to_owned(), quantity: 1 };
             l.reservations.insert(*order_id, vec![unit]);
-            l.status = Status::Reserved {
-                order_id: *order_id,
-            };
+            l.status = Status::Reserved { order_id: *order_id };
         }
         Event::ListingReservationReleased { order_id } => {
-            let items = l
-                .reservations
-                .remove(order_id)
-                .expect("released reservations exist");
+            let items = l.reservations.remove(order_id).expect("released reservations exist");
             if matches!(l.details, Details::Product { .. }) {
                 l.adjust_stock(&items, false);
             }
@@ -919,18 +758,11 @@ fn apply(l: &mut Listing, event: &Event) {
             }
         }
         Event::ListingSaleCompleted { order_id } => {
-            l.reservations
-                .remove(order_id)
-                .expect("completed reservations exist");
+            l.reservations.remove(order_id).expect("completed reservations exist");
             if matches!(l.status, Status::Reserved { .. }) {
                 l.status = Status::Sold;
             }
         }
-        Event::ListingPromoted { tier, until, .. } => {
-            l.promoted = Some(Promotion {
-                tier: *tier,
-                until: *until,
-            })
-        }
+        Event::ListingPromoted { tier, until, .. } => l.promoted = Some(Promotion { tier: *tier, until: *until }),
     }
 }

@@ -72,11 +72,7 @@ pub struct Line {
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Fulfilment {
     /// A courier brings the goods.
-    Delivery {
-        district: District,
-        address: String,
-        fee: Money,
-    },
+    Delivery { district: District, address: String, fee: Money },
     /// The seller hands over credentials (game accounts).
     Digital,
 }
@@ -159,11 +155,7 @@ impl Order {
     /// The courier who earned the delivery fee: set once the goods were picked up.
     pub fn fee_earner(&self) -> Option<Uuid> {
         match self.status {
-            Status::Placed
-            | Status::Paid
-            | Status::Accepted
-            | Status::CourierAssigned
-            | Status::Cancelled => None,
+            Status::Placed | Status::Paid | Status::Accepted | Status::CourierAssigned | Status::Cancelled => None,
             _ => self.courier_id,
         }
     }
@@ -180,40 +172,20 @@ pub enum State {
 /// Commands on an order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    Place {
-        order_id: Uuid,
-        seller_id: Uuid,
-        seller_plan: Plan,
-        lines: Vec<Line>,
-        fulfilment: Fulfilment,
-    },
-    Pay {
-        escrow_id: Uuid,
-    },
+    Place { order_id: Uuid, seller_id: Uuid, seller_plan: Plan, lines: Vec<Line>, fulfilment: Fulfilment },
+    Pay { escrow_id: Uuid },
     Accept,
-    AssignCourier {
-        courier_id: Uuid,
-    },
+    AssignCourier { courier_id: Uuid },
     PickUp,
     Deliver,
     DeliverCredentials,
     Confirm,
     AutoComplete,
-    Cancel {
-        reason: String,
-    },
-    RequestReturn {
-        reason: String,
-    },
-    Refund {
-        amount: Money,
-    },
-    OpenDispute {
-        reason: String,
-    },
-    ResolveDispute {
-        resolution: Resolution,
-    },
+    Cancel { reason: String },
+    RequestReturn { reason: String },
+    Refund { amount: Money },
+    OpenDispute { reason: String },
+    ResolveDispute { resolution: Resolution },
 }
 
 /// Events of an order.
@@ -306,19 +278,10 @@ impl Aggregate for OrderAggregate {
 /// Decides an order command.
 pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     let o = match (state, command) {
-        (
-            State::Initial,
-            Command::Place {
-                order_id,
-                seller_id,
-                seller_plan,
-                lines,
-                fulfilment,
-            },
-        ) => return place(*order_id, *seller_id, *seller_plan, lines, fulfilment, ctx),
-        (State::Exists(_), Command::Place { .. }) => {
-            return Err(DomainError::AlreadyExists { what: "order" })
+        (State::Initial, Command::Place { order_id, seller_id, seller_plan, lines, fulfilment }) => {
+            return place(*order_id, *seller_id, *seller_plan, lines, fulfilment, ctx)
         }
+        (State::Exists(_), Command::Place { .. }) => return Err(DomainError::AlreadyExists { what: "order" }),
         (State::Initial, _) => return Err(DomainError::NotFound { what: "order" }),
         (State::Exists(o), _) => o,
     };
@@ -329,10 +292,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::Pay { escrow_id } => {
             buyer(o, ctx)?;
             require(o, "pay", o.status == Status::Placed)?;
-            Ok(vec![Event::OrderPaid {
-                escrow_id: *escrow_id,
-                at,
-            }])
+            Ok(vec![Event::OrderPaid { escrow_id: *escrow_id, at }])
         }
         Command::Accept => {
             seller(o, ctx)?;
@@ -344,16 +304,8 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if !self_assign && !ctx.actor.is_staff(true) {
                 return forbidden("couriers take orders for themselves; support assigns others");
             }
-            require(
-                o,
-                "assign a courier to",
-                delivery && o.status == Status::Accepted,
-            )?;
-            Ok(vec![Event::CourierAssigned {
-                courier_id: *courier_id,
-                by: me,
-                at,
-            }])
+            require(o, "assign a courier to", delivery && o.status == Status::Accepted)?;
+            Ok(vec![Event::CourierAssigned { courier_id: *courier_id, by: me, at }])
         }
         Command::PickUp => {
             courier(o, ctx)?;
@@ -367,47 +319,26 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         }
         Command::DeliverCredentials => {
             seller(o, ctx)?;
-            require(
-                o,
-                "deliver credentials for",
-                !delivery && o.status == Status::Paid,
-            )?;
+            require(o, "deliver credentials for", !delivery && o.status == Status::Paid)?;
             Ok(vec![Event::CredentialsDelivered { at }])
         }
         Command::Confirm => {
             buyer(o, ctx)?;
-            require(
-                o,
-                "confirm",
-                matches!(o.status, Status::Delivered | Status::CredentialsDelivered),
-            )?;
-            Ok(vec![Event::OrderCompleted {
-                automatic: false,
-                at,
-            }])
+            require(o, "confirm", matches!(o.status, Status::Delivered | Status::CredentialsDelivered))?;
+            Ok(vec![Event::OrderCompleted { automatic: false, at }])
         }
         Command::AutoComplete => {
             if !ctx.actor.has(Role::System) {
                 return forbidden("only the scheduler completes orders automatically");
             }
-            require(
-                o,
-                "complete",
-                matches!(o.status, Status::Delivered | Status::CredentialsDelivered),
-            )?;
-            Ok(vec![Event::OrderCompleted {
-                automatic: true,
-                at,
-            }])
+            require(o, "complete", matches!(o.status, Status::Delivered | Status::CredentialsDelivered))?;
+            Ok(vec![Event::OrderCompleted { automatic: true, at }])
         }
         Command::Cancel { reason } => cancel(o, reason, ctx),
         Command::RequestReturn { reason } => {
             buyer(o, ctx)?;
             require(o, "return", delivery && o.status == Status::Delivered)?;
-            Ok(vec![Event::ReturnRequested {
-                reason: reason_text(reason)?,
-                at,
-            }])
+            Ok(vec![Event::ReturnRequested { reason: reason_text(reason)?, at }])
         }
         Command::Refund { amount } => {
             if o.seller_id != me && !ctx.actor.is_staff(false) {
@@ -417,35 +348,22 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if amount.is_zero() || *amount > o.goods_total {
                 return invalid("amount", "must be positive and at most the goods total");
             }
-            Ok(vec![Event::OrderReturned {
-                refund: *amount,
-                at,
-            }])
+            Ok(vec![Event::OrderReturned { refund: *amount, at }])
         }
         Command::OpenDispute { reason } => {
             if o.buyer_id != me && o.seller_id != me {
                 return forbidden("only the buyer or the seller opens a dispute");
             }
-            let open = matches!(
-                o.status,
-                Status::Delivered | Status::CredentialsDelivered | Status::ReturnRequested
-            );
+            let open = matches!(o.status, Status::Delivered | Status::CredentialsDelivered | Status::ReturnRequested);
             require(o, "dispute", open)?;
-            Ok(vec![Event::DisputeOpened {
-                by: me,
-                reason: reason_text(reason)?,
-                at,
-            }])
+            Ok(vec![Event::DisputeOpened { by: me, reason: reason_text(reason)?, at }])
         }
         Command::ResolveDispute { resolution } => {
             if !ctx.actor.is_staff(false) {
                 return forbidden("only an admin resolves disputes");
             }
             require(o, "resolve", o.status == Status::Disputed)?;
-            Ok(vec![Event::DisputeResolved {
-                resolution: *resolution,
-                at,
-            }])
+            Ok(vec![Event::DisputeResolved { resolution: *resolution, at }])
         }
     }
 }
@@ -464,10 +382,7 @@ fn place(
     if lines.is_empty() || lines.len() > ORDER_LINES_MAX {
         return invalid("items", "an order has 1 to 50 items");
     }
-    if lines
-        .iter()
-        .any(|l| l.quantity == 0 || l.quantity > LINE_QUANTITY_MAX)
-    {
+    if lines.iter().any(|l| l.quantity == 0 || l.quantity > LINE_QUANTITY_MAX) {
         return invalid("quantity", "must be 1 to 1000");
     }
     if let Fulfilment::Delivery { address, .. } = fulfilment {
@@ -477,17 +392,10 @@ fn place(
     }
     let mut total = Money::ZERO;
     for l in lines {
-        let line_total = l
-            .unit_price
-            .checked_mul(l.quantity)
-            .ok_or(DomainError::AmountTooLarge)?;
-        total = total
-            .checked_add(line_total)
-            .ok_or(DomainError::AmountTooLarge)?;
+        let line_total = l.unit_price.checked_mul(l.quantity).ok_or(DomainError::AmountTooLarge)?;
+        total = total.checked_add(line_total).ok_or(DomainError::AmountTooLarge)?;
     }
-    total
-        .checked_add(fulfilment.fee())
-        .ok_or(DomainError::AmountTooLarge)?;
+    total.checked_add(fulfilment.fee()).ok_or(DomainError::AmountTooLarge)?;
     Ok(vec![Event::OrderPlaced {
         order_id,
         buyer_id: ctx.actor.id,
@@ -508,20 +416,12 @@ fn cancel(o: &Order, reason: &str, ctx: &Context) -> Result<Vec<Event>, DomainEr
     let before_pick_up = match o.fulfilment {
         Fulfilment::Digital => matches!(o.status, Status::Placed | Status::Paid),
         Fulfilment::Delivery { .. } => {
-            matches!(
-                o.status,
-                Status::Placed | Status::Paid | Status::Accepted | Status::CourierAssigned
-            )
+            matches!(o.status, Status::Placed | Status::Paid | Status::Accepted | Status::CourierAssigned)
         }
     };
     require(o, "cancel", before_pick_up)?;
     let refunded = o.status != Status::Placed;
-    Ok(vec![Event::OrderCancelled {
-        by: me,
-        reason: reason_text(reason)?,
-        refunded,
-        at: ctx.now,
-    }])
+    Ok(vec![Event::OrderCancelled { by: me, reason: reason_text(reason)?, refunded, at: ctx.now }])
 }
 
 fn buyer(o: &Order, ctx: &Context) -> Result<(), DomainError> {
@@ -549,11 +449,7 @@ fn require(o: &Order, action: &'static str, allowed: bool) -> Result<(), DomainE
     if allowed {
         return Ok(());
     }
-    Err(DomainError::InvalidTransition {
-        what: "order",
-        action,
-        status: o.status.name(),
-    })
+    Err(DomainError::InvalidTransition { what: "order", action, status: o.status.name() })
 }
 
 fn reason_text(reason: &str) -> Result<String, DomainError> {
@@ -569,16 +465,7 @@ pub fn evolve(state: State, event: &Event) -> State {
     let mut o = match (state, event) {
         (
             State::Initial,
-            Event::OrderPlaced {
-                order_id,
-                buyer_id,
-                seller_id,
-                seller_plan,
-                lines,
-                fulfilment,
-                goods_total,
-                at,
-            },
+            Event::OrderPlaced { order_id, buyer_id, seller_id, seller_plan, lines, fulfilment, goods_total, at },
         ) => {
             return State::Exists(Box::new(Order {
                 id: *order_id,

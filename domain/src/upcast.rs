@@ -36,17 +36,9 @@ pub fn current_version_in(table: &[Upcaster], event_type: &str) -> i32 {
 }
 
 /// `upcast` over a given table. The loop is bounded by the table's length.
-pub fn upcast_in(
-    table: &[Upcaster],
-    event_type: &str,
-    mut version: i32,
-    mut payload: Value,
-) -> (i32, Value) {
+pub fn upcast_in(table: &[Upcaster], event_type: &str, mut version: i32, mut payload: Value) -> (i32, Value) {
     for _ in 0..=table.len() {
-        match table
-            .iter()
-            .find(|u| u.event_type == event_type && u.from_version == version)
-        {
+        match table.iter().find(|u| u.event_type == event_type && u.from_version == version) {
             Some(u) => {
                 payload = (u.apply)(payload);
                 version += 1;
@@ -72,23 +64,13 @@ mod tests {
     }
 
     fn v2_to_v3(mut p: Value) -> Value {
-        p.as_object_mut()
-            .expect("payload is an object")
-            .insert("images".into(), json!([]));
+        p.as_object_mut().expect("payload is an object").insert("images".into(), json!([]));
         p
     }
 
     const TABLE: &[Upcaster] = &[
-        Upcaster {
-            event_type: "Demo",
-            from_version: 2,
-            apply: v2_to_v3,
-        },
-        Upcaster {
-            event_type: "Demo",
-            from_version: 1,
-            apply: v1_to_v2,
-        },
+        Upcaster { event_type: "Demo", from_version: 2, apply: v2_to_v3 },
+        Upcaster { event_type: "Demo", from_version: 1, apply: v1_to_v2 },
     ];
 
     #[test]

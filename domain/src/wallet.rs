@@ -43,11 +43,8 @@ pub enum PlatformAccount {
 
 impl PlatformAccount {
     /// Every platform account.
-    pub const ALL: [PlatformAccount; 3] = [
-        PlatformAccount::Revenue,
-        PlatformAccount::ProviderClearing,
-        PlatformAccount::PayoutClearing,
-    ];
+    pub const ALL: [PlatformAccount; 3] =
+        [PlatformAccount::Revenue, PlatformAccount::ProviderClearing, PlatformAccount::PayoutClearing];
 
     /// Stable name.
     pub fn name(self) -> &'static str {
@@ -79,9 +76,7 @@ impl Owner {
     }
 
     fn may_go_negative(self) -> bool {
-        self == Owner::Platform {
-            account: PlatformAccount::ProviderClearing,
-        }
+        self == Owner::Platform { account: PlatformAccount::ProviderClearing }
     }
 }
 
@@ -114,10 +109,7 @@ pub enum Reason {
     /// A paid promotion of a listing.
     Promotion { listing_id: Uuid },
     /// A payout to a card.
-    Withdrawal {
-        withdrawal_id: Uuid,
-        card_mask: String,
-    },
+    Withdrawal { withdrawal_id: Uuid, card_mask: String },
 }
 
 /// A wallet that exists.
@@ -165,34 +157,13 @@ impl State {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// A provider top-up of a user wallet; idempotent by provider transaction id.
-    Deposit {
-        owner: Owner,
-        journal_id: Uuid,
-        amount: Money,
-        provider: Provider,
-        provider_tx_id: String,
-    },
+    Deposit { owner: Owner, journal_id: Uuid, amount: Money, provider: Provider, provider_tx_id: String },
     /// Money in; opens the wallet if needed.
-    Credit {
-        owner: Owner,
-        journal_id: Uuid,
-        amount: Money,
-        reason: Reason,
-    },
+    Credit { owner: Owner, journal_id: Uuid, amount: Money, reason: Reason },
     /// Money out of the available balance; opens the provider clearing account if needed.
-    Debit {
-        owner: Owner,
-        journal_id: Uuid,
-        amount: Money,
-        reason: Reason,
-    },
+    Debit { owner: Owner, journal_id: Uuid, amount: Money, reason: Reason },
     /// Moves money from available to held under `hold_id`.
-    Hold {
-        journal_id: Uuid,
-        hold_id: Uuid,
-        amount: Money,
-        reason: Reason,
-    },
+    Hold { journal_id: Uuid, hold_id: Uuid, amount: Money, reason: Reason },
     /// Gives a hold back to the available balance.
     ReleaseHold { journal_id: Uuid, hold_id: Uuid },
     /// Takes a hold out of the wallet (it goes to other wallets in the same journal).
@@ -203,49 +174,13 @@ pub enum Command {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
-    WalletOpened {
-        wallet_id: Uuid,
-        owner: Owner,
-        at: DateTime<Utc>,
-    },
-    FundsDeposited {
-        journal_id: Uuid,
-        amount: Money,
-        provider: Provider,
-        provider_tx_id: String,
-        at: DateTime<Utc>,
-    },
-    FundsCredited {
-        journal_id: Uuid,
-        amount: Money,
-        reason: Reason,
-        at: DateTime<Utc>,
-    },
-    FundsDebited {
-        journal_id: Uuid,
-        amount: Money,
-        reason: Reason,
-        at: DateTime<Utc>,
-    },
-    FundsHeld {
-        journal_id: Uuid,
-        hold_id: Uuid,
-        amount: Money,
-        reason: Reason,
-        at: DateTime<Utc>,
-    },
-    HoldReleased {
-        journal_id: Uuid,
-        hold_id: Uuid,
-        amount: Money,
-        at: DateTime<Utc>,
-    },
-    HoldCaptured {
-        journal_id: Uuid,
-        hold_id: Uuid,
-        amount: Money,
-        at: DateTime<Utc>,
-    },
+    WalletOpened { wallet_id: Uuid, owner: Owner, at: DateTime<Utc> },
+    FundsDeposited { journal_id: Uuid, amount: Money, provider: Provider, provider_tx_id: String, at: DateTime<Utc> },
+    FundsCredited { journal_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
+    FundsDebited { journal_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
+    FundsHeld { journal_id: Uuid, hold_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
+    HoldReleased { journal_id: Uuid, hold_id: Uuid, amount: Money, at: DateTime<Utc> },
+    HoldCaptured { journal_id: Uuid, hold_id: Uuid, amount: Money, at: DateTime<Utc> },
 }
 
 /// One side of a journal entry: a signed change of one balance.
@@ -261,33 +196,17 @@ pub struct Posting {
 impl Event {
     /// The balance changes this event makes, if it moves money.
     pub fn posting(&self) -> Option<Posting> {
-        let p = |journal_id: &Uuid, available: i64, held: i64| {
-            Some(Posting {
-                journal_id: *journal_id,
-                available,
-                held,
-            })
-        };
+        let p =
+            |journal_id: &Uuid, available: i64, held: i64| Some(Posting { journal_id: *journal_id, available, held });
         match self {
             Event::WalletOpened { .. } => None,
-            Event::FundsDeposited {
-                journal_id, amount, ..
+            Event::FundsDeposited { journal_id, amount, .. } | Event::FundsCredited { journal_id, amount, .. } => {
+                p(journal_id, amount.tiyin(), 0)
             }
-            | Event::FundsCredited {
-                journal_id, amount, ..
-            } => p(journal_id, amount.tiyin(), 0),
-            Event::FundsDebited {
-                journal_id, amount, ..
-            } => p(journal_id, -amount.tiyin(), 0),
-            Event::FundsHeld {
-                journal_id, amount, ..
-            } => p(journal_id, -amount.tiyin(), amount.tiyin()),
-            Event::HoldReleased {
-                journal_id, amount, ..
-            } => p(journal_id, amount.tiyin(), -amount.tiyin()),
-            Event::HoldCaptured {
-                journal_id, amount, ..
-            } => p(journal_id, 0, -amount.tiyin()),
+            Event::FundsDebited { journal_id, amount, .. } => p(journal_id, -amount.tiyin(), 0),
+            Event::FundsHeld { journal_id, amount, .. } => p(journal_id, -amount.tiyin(), amount.tiyin()),
+            Event::HoldReleased { journal_id, amount, .. } => p(journal_id, amount.tiyin(), -amount.tiyin()),
+            Event::HoldCaptured { journal_id, amount, .. } => p(journal_id, 0, -amount.tiyin()),
         }
     }
 }
@@ -319,13 +238,7 @@ impl Aggregate for WalletAggregate {
 pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     let at = ctx.now;
     match command {
-        Command::Deposit {
-            owner,
-            journal_id,
-            amount,
-            provider,
-            provider_tx_id,
-        } => {
+        Command::Deposit { owner, journal_id, amount, provider, provider_tx_id } => {
             if !(ctx.actor.is_staff(false) || ctx.actor.has(Role::System)) {
                 return forbidden("only payment callbacks and admins deposit");
             }
@@ -341,9 +254,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
                 match w.deposits.get(&key) {
                     Some(seen) if seen == amount => return Ok(vec![]),
                     Some(_) => {
-                        return Err(DomainError::ProviderTransactionMismatch {
-                            provider_tx_id: provider_tx_id.clone(),
-                        })
+                        return Err(DomainError::ProviderTransactionMismatch { provider_tx_id: provider_tx_id.clone() })
                     }
                     None => {}
                 }
@@ -358,28 +269,13 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             });
             Ok(events)
         }
-        Command::Credit {
-            owner,
-            journal_id,
-            amount,
-            reason,
-        } => {
+        Command::Credit { owner, journal_id, amount, reason } => {
             positive(*amount)?;
             let mut events = open_if_needed(state, *owner, at);
-            events.push(Event::FundsCredited {
-                journal_id: *journal_id,
-                amount: *amount,
-                reason: reason.clone(),
-                at,
-            });
+            events.push(Event::FundsCredited { journal_id: *journal_id, amount: *amount, reason: reason.clone(), at });
             Ok(events)
         }
-        Command::Debit {
-            owner,
-            journal_id,
-            amount,
-            reason,
-        } => {
+        Command::Debit { owner, journal_id, amount, reason } => {
             positive(*amount)?;
             let mut events = vec![];
             if owner.may_go_negative() {
@@ -387,20 +283,10 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             } else {
                 cover(funded(state, *amount)?, *amount)?;
             }
-            events.push(Event::FundsDebited {
-                journal_id: *journal_id,
-                amount: *amount,
-                reason: reason.clone(),
-                at,
-            });
+            events.push(Event::FundsDebited { journal_id: *journal_id, amount: *amount, reason: reason.clone(), at });
             Ok(events)
         }
-        Command::Hold {
-            journal_id,
-            hold_id,
-            amount,
-            reason,
-        } => {
+        Command::Hold { journal_id, hold_id, amount, reason } => {
             positive(*amount)?;
             let w = funded(state, *amount)?;
             if w.holds.contains_key(hold_id) {
@@ -415,29 +301,13 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
                 at,
             }])
         }
-        Command::ReleaseHold {
-            journal_id,
-            hold_id,
-        } => {
+        Command::ReleaseHold { journal_id, hold_id } => {
             let amount = hold(state, *hold_id)?;
-            Ok(vec![Event::HoldReleased {
-                journal_id: *journal_id,
-                hold_id: *hold_id,
-                amount,
-                at,
-            }])
+            Ok(vec![Event::HoldReleased { journal_id: *journal_id, hold_id: *hold_id, amount, at }])
         }
-        Command::CaptureHold {
-            journal_id,
-            hold_id,
-        } => {
+        Command::CaptureHold { journal_id, hold_id } => {
             let amount = hold(state, *hold_id)?;
-            Ok(vec![Event::HoldCaptured {
-                journal_id: *journal_id,
-                hold_id: *hold_id,
-                amount,
-                at,
-            }])
+            Ok(vec![Event::HoldCaptured { journal_id: *journal_id, hold_id: *hold_id, amount, at }])
         }
     }
 }
@@ -469,39 +339,25 @@ fn open(state: &State) -> Result<&Wallet, DomainError> {
 fn funded(state: &State, requested: Money) -> Result<&Wallet, DomainError> {
     match state {
         State::Open(w) => Ok(w),
-        State::Initial => Err(DomainError::InsufficientFunds {
-            available: Money::ZERO,
-            requested,
-        }),
+        State::Initial => Err(DomainError::InsufficientFunds { available: Money::ZERO, requested }),
     }
 }
 
 fn cover(w: &Wallet, amount: Money) -> Result<(), DomainError> {
     if w.available < amount.tiyin() {
         let available = Money::from_tiyin(w.available.max(0)).expect("clamped to zero");
-        return Err(DomainError::InsufficientFunds {
-            available,
-            requested: amount,
-        });
+        return Err(DomainError::InsufficientFunds { available, requested: amount });
     }
     Ok(())
 }
 
 fn hold(state: &State, hold_id: Uuid) -> Result<Money, DomainError> {
-    open(state)?
-        .holds
-        .get(&hold_id)
-        .copied()
-        .ok_or(DomainError::HoldNotFound)
+    open(state)?.holds.get(&hold_id).copied().ok_or(DomainError::HoldNotFound)
 }
 
 fn open_if_needed(state: &State, owner: Owner, at: DateTime<Utc>) -> Vec<Event> {
     match state {
-        State::Initial => vec![Event::WalletOpened {
-            wallet_id: owner.wallet_id(),
-            owner,
-            at,
-        }],
+        State::Initial => vec![Event::WalletOpened { wallet_id: owner.wallet_id(), owner, at }],
         State::Open(_) => vec![],
     }
 }
@@ -509,12 +365,7 @@ fn open_if_needed(state: &State, owner: Owner, at: DateTime<Utc>) -> Vec<Event> 
 /// Applies a wallet event.
 pub fn evolve(state: State, event: &Event) -> State {
     let mut w = match (state, event) {
-        (
-            State::Initial,
-            Event::WalletOpened {
-                wallet_id, owner, ..
-            },
-        ) => {
+        (State::Initial, Event::WalletOpened { wallet_id, owner, .. }) => {
             return State::Open(Box::new(Wallet {
                 id: *wallet_id,
                 owner: *owner,
@@ -528,27 +379,14 @@ pub fn evolve(state: State, event: &Event) -> State {
         (State::Open(w), Event::WalletOpened { .. }) => panic!("wallet {} opened twice", w.id),
         (State::Open(w), _) => w,
     };
-    let posting = event
-        .posting()
-        .expect("every event after WalletOpened moves money");
-    w.available = w
-        .available
-        .checked_add(posting.available)
-        .expect("balances fit i64");
+    let posting = event.posting().expect("every event after WalletOpened moves money");
+    w.available = w.available.checked_add(posting.available).expect("balances fit i64");
     w.held = w.held.checked_add(posting.held).expect("balances fit i64");
     match event {
-        Event::FundsDeposited {
-            amount,
-            provider,
-            provider_tx_id,
-            ..
-        } => {
-            w.deposits
-                .insert(deposit_key(*provider, provider_tx_id), *amount);
+        Event::FundsDeposited { amount, provider, provider_tx_id, .. } => {
+            w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
         }
-        Event::FundsHeld {
-            hold_id, amount, ..
-        } => {
+        Event::FundsHeld { hold_id, amount, .. } => {
             w.holds.insert(*hold_id, *amount);
         }
         Event::HoldReleased { hold_id, .. } | Event::HoldCaptured { hold_id, .. } => {
@@ -557,10 +395,6 @@ pub fn evolve(state: State, event: &Event) -> State {
         _ => {}
     }
     assert!(w.held >= 0, "wallet {} held balance went negative", w.id);
-    assert!(
-        w.available >= 0 || w.owner.may_go_negative(),
-        "wallet {} went negative",
-        w.id
-    );
+    assert!(w.available >= 0 || w.owner.may_go_negative(), "wallet {} went negative", w.id);
     State::Open(w)
 }

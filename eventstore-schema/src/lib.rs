@@ -1,1 +1,41 @@
-//! stub
+//! The SQL migrations of bozor's event store and read models, in the order they are applied.
+//!
+//! `bozor migrate` (and every start of the server) applies the ones a database has not seen,
+//! recording each in `schema_migrations`. A shipped migration is never edited: a change is a
+//! new file with the next number. A test checks the list matches the folder.
+
+/// One migration: its number, name and SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Applied in increasing order; unique.
+    pub version: i32,
+    /// File name without the number, for humans.
+    pub name: &'static str,
+    /// The SQL, run in one transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "event_store", sql: include_str!("../migrations/0001_event_store.sql") }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_match_the_folder() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations folder exists")
+            .map(|e| e.expect("readable entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "every file in migrations/ is listed in MIGRATIONS");
+        for (i, (m, f)) in MIGRATIONS.iter().zip(&files).enumerate() {
+            assert_eq!(m.version, i as i32 + 1);
+            assert_eq!(f, &format!("{:04}_{}.sql", m.version, m.name));
+        }
+    }
+}

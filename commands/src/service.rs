@@ -1,0 +1,313 @@
+//! Command handling: load the streams a command needs, run a pure flow from the domain, append
+//! every changed stream in one transaction. Conflicts are retried a bounded number of times
+//! unless the client pinned a version with `If-Match`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bozor_domain::aggregate::{self, Aggregate};
+use bozor_domain::escrow::EscrowAggregate;
+use bozor_domain::flows::{self, Streams, UnitOfWork};
+use bozor_domain::listing::ListingAggregate;
+use bozor_domain::order::{self, OrderAggregate};
+use bozor_domain::wallet::WalletAggregate;
+use bozor_domain::{Actor, Context, DomainError};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::store::{AppendRequest, EventStore, IdempotencyWrite, StoreError, StreamAppend, StreamVersion};
+
+/// Attempts of a command whose append meets a version conflict.
+pub const ATTEMPTS_MAX: u32 = 8;
+
+/// Who sends a command, when, and under which client guarantees.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub actor: Actor,
+    pub now: DateTime<Utc>,
+    /// The command's name, recorded in the events' metadata.
+    pub command: &'static str,
+    pub request_id: Uuid,
+    pub correlation_id: Uuid,
+    /// `Idempotency-Key` with the hash of the request it came with.
+    pub idempotency: Option<(String, Vec<u8>)>,
+    /// `If-Match`: the version the addressed stream must be at.
+    pub if_match: Option<i64>,
+}
+
+/// Why a command was not carried out. Nothing was appended.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// `If-Match` named another version than the stream's.
+    #[error("stream is at version {actual}, not {expected}")]
+    VersionMismatch { expected: i64, actual: i64 },
+    /// Another command changed a stream first (with `If-Match`, or after every retry).
+    #[error("another command changed the stream first; reload and retry")]
+    Conflict,
+    /// The idempotency key was used before with another request.
+    #[error("idempotency key was used with another request")]
+    IdempotencyKeyReused,
+    /// The event store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError::Store(e)
+    }
+}
+
+/// What a command wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    /// The addressed resource.
+    pub id: Uuid,
+    /// Its stream's version after the command.
+    pub version: i64,
+    /// Global position of the last event written (none when the command changed nothing).
+    pub position: Option<i64>,
+    /// Every stream written, with its new version.
+    pub streams: Vec<StreamVersion>,
+    /// True when this is the stored answer to an earlier request with the same idempotency key.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// Loads streams into a unit of work and remembers each one's head. Owned, so a command's
+/// loading code is a plain `move |mut l| async move { ...; Ok(l) }` whose future is `Send`.
+pub struct Loader {
+    store: EventStore,
+    uow: UnitOfWork,
+    heads: BTreeMap<Uuid, (i64, [u8; 32])>,
+}
+
+impl Loader {
+    async fn load<A: Aggregate>(
+        &mut self,
+        id: Uuid,
+        pick: fn(&mut UnitOfWork) -> &mut Streams<A>,
+    ) -> Result<A::State, CommandError> {
+        if let Some(state) = pick(&mut self.uow).has(id).then(|| pick(&mut self.uow).state(id).clone()) {
+            return Ok(state);
+        }
+        let loaded = self.store.load::<A>(id).await?;
+        self.heads.insert(id, (loaded.version, loaded.hash));
+        pick(&mut self.uow).load(id, loaded.state.clone());
+        Ok(loaded.state)
+    }
+
+    /// Loads a listing stream.
+    pub async fn listing(&mut self, id: Uuid) -> Result<bozor_domain::listing::State, CommandError> {
+        self.load::<ListingAggregate>(id, |u| &mut u.listings).await
+    }
+
+    /// Loads an order stream.
+    pub async fn order(&mut self, id: Uuid) -> Result<order::State, CommandError> {
+        self.load::<OrderAggregate>(id, |u| &mut u.orders).await
+    }
+
+    /// Loads an escrow stream.
+    pub async fn escrow(&mut self, id: Uuid) -> Result<bozor_domain::escrow::State, CommandError> {
+        self.load::<EscrowAggregate>(id, |u| &mut u.escrows).await
+    }
+
+    /// Loads a wallet stream.
+    pub async fn wallet(&mut self, id: Uuid) -> Result<bozor_domain::wallet::State, CommandError> {
+        self.load::<WalletAggregate>(id, |u| &mut u.wallets).await
+    }
+
+    /// Loads an order with everything a step of it may touch: escrow, listings, wallets.
+    pub async fn order_world(&mut self, order_id: Uuid) -> Result<(), CommandError> {
+        let order::State::Exists(o) = self.order(order_id).await? else {
+            return Ok(()); // the flow answers "order not found"
+        };
+        self.escrow(flows::escrow_id_for(order_id)).await?;
+        for id in flows::order_listings(&o) {
+            self.listing(id).await?;
+        }
+        for id in flows::settlement_wallets(&o) {
+            self.wallet(id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The write side's entry point.
+#[derive(Clone)]
+pub struct CommandService {
+    store: EventStore,
+}
+
+impl CommandService {
+    /// A service appending to `store`.
+    pub fn new(store: EventStore) -> CommandService {
+        CommandService { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Runs a command: `load` fills the unit of work, `flow` decides on it, and the result is
+    /// appended atomically. `primary` is the stream the client addresses (checked by If-Match).
+    pub async fn run<L, Fut, F>(
+        &self,
+        meta: &CommandMeta,
+        primary: Uuid,
+        load: L,
+        flow: F,
+    ) -> Result<Outcome, CommandError>
+    where
+        L: Fn(Loader) -> Fut,
+        Fut: std::future::Future<Output = Result<Loader, CommandError>>,
+        F: Fn(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
+    {
+        if let Some(outcome) = self.replay(meta).await? {
+            return Ok(outcome);
+        }
+        let ctx = Context { now: meta.now, actor: meta.actor.clone() };
+        for attempt in 0..ATTEMPTS_MAX {
+            let fresh = Loader { store: self.store.clone(), uow: UnitOfWork::default(), heads: BTreeMap::new() };
+            let loader = load(fresh).await?;
+            let current = loader.heads.get(&primary).map_or(0, |h| h.0);
+            if let Some(expected) = meta.if_match {
+                if expected != current {
+                    return Err(CommandError::VersionMismatch { expected, actual: current });
+                }
+            }
+            let mut uow = loader.uow;
+            flow(&mut uow, &ctx)?;
+            let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary);
+            if req.streams.is_empty() {
+                return Ok(Outcome { id: primary, version: current, position: None, streams: vec![], replayed: false });
+            }
+            match self.store.append(&req).await {
+                Ok(appended) => {
+                    self.save_snapshots(&uow, &snapshots, &req, &appended.heads).await;
+                    return Ok(outcome(primary, current, appended.outcome));
+                }
+                Err(e) if e.is_conflict() && meta.if_match.is_none() => {
+                    tracing::debug!(attempt, error = %e, "append conflict, retrying");
+                    // Back off a little, longer each time, so contenders spread out.
+                    let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 4 + jitter)).await;
+                }
+                Err(e) if e.is_conflict() => return Err(CommandError::Conflict),
+                Err(StoreError::IdempotencyRace) => {
+                    return self.replay(meta).await?.ok_or(CommandError::Conflict);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    /// The stored outcome for a repeated idempotency key; refuses a key reused with another request.
+    async fn replay(&self, meta: &CommandMeta) -> Result<Option<Outcome>, CommandError> {
+        let Some((key, hash)) = &meta.idempotency else { return Ok(None) };
+        let Some((stored_hash, response)) = self.store.idempotency_record(&meta.actor.id.to_string(), key).await?
+        else {
+            return Ok(None);
+        };
+        if &stored_hash != hash {
+            return Err(CommandError::IdempotencyKeyReused);
+        }
+        let stored: crate::store::AppendOutcome = serde_json::from_value(response).map_err(StoreError::from)?;
+        let id = stored.response.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default();
+        let mut o = outcome(id, 0, stored);
+        o.replayed = true;
+        Ok(Some(o))
+    }
+
+    fn request(
+        &self,
+        uow: &UnitOfWork,
+        heads: &BTreeMap<Uuid, (i64, [u8; 32])>,
+        meta: &CommandMeta,
+        primary: Uuid,
+    ) -> (AppendRequest, Vec<Uuid>) {
+        let mut streams = Vec::new();
+        collect(&uow.listings, heads, &mut streams);
+        collect(&uow.orders, heads, &mut streams);
+        collect(&uow.escrows, heads, &mut streams);
+        collect(&uow.wallets, heads, &mut streams);
+        // One order of row locks for every command, so concurrent multi-stream appends queue
+        // behind each other instead of deadlocking.
+        streams.sort_by_key(|s| s.stream_id);
+        let every = self.store.snapshot_every();
+        let snapshots = streams
+            .iter()
+            .filter(|s| (s.expected + s.events.len() as i64) / every > s.expected / every)
+            .map(|s| s.stream_id)
+            .collect();
+        let metadata = json!({
+            "actor": meta.actor.id,
+            "roles": meta.actor.roles,
+            "command": meta.command,
+            "command_id": Uuid::new_v4(),
+            "request_id": meta.request_id,
+            "correlation_id": meta.correlation_id,
+        });
+        let idempotency = meta.idempotency.as_ref().map(|(key, hash)| IdempotencyWrite {
+            scope: meta.actor.id.to_string(),
+            key: key.clone(),
+            request_hash: hash.clone(),
+        });
+        let req =
+            AppendRequest { streams, metadata, recorded_at: meta.now, idempotency, response: json!({ "id": primary }) };
+        (req, snapshots)
+    }
+
+    async fn save_snapshots(&self, uow: &UnitOfWork, due: &[Uuid], req: &AppendRequest, heads: &[[u8; 32]]) {
+        for (s, head) in req.streams.iter().zip(heads) {
+            if !due.contains(&s.stream_id) {
+                continue;
+            }
+            let version = s.expected + s.events.len() as i64;
+            let saved = match s.stream_type {
+                "listing" => self.snapshot::<ListingAggregate>(&uow.listings, s.stream_id, version, head).await,
+                "order" => self.snapshot::<OrderAggregate>(&uow.orders, s.stream_id, version, head).await,
+                "escrow" => self.snapshot::<EscrowAggregate>(&uow.escrows, s.stream_id, version, head).await,
+                _ => self.snapshot::<WalletAggregate>(&uow.wallets, s.stream_id, version, head).await,
+            };
+            // A missing snapshot only makes the next load read more events.
+            if let Err(e) = saved {
+                tracing::warn!(stream_id = %s.stream_id, error = %e, "snapshot not saved");
+            }
+        }
+    }
+
+    async fn snapshot<A: Aggregate>(
+        &self,
+        streams: &Streams<A>,
+        id: Uuid,
+        version: i64,
+        head: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        self.store.save_snapshot::<A>(id, version, head, streams.state(id)).await
+    }
+}
+
+fn collect<A: Aggregate>(streams: &Streams<A>, heads: &BTreeMap<Uuid, (i64, [u8; 32])>, out: &mut Vec<StreamAppend>) {
+    for (id, events, _) in streams.changes() {
+        let (expected, prev_hash) = *heads.get(&id).expect("changed streams were loaded");
+        out.push(StreamAppend {
+            stream_id: id,
+            stream_type: A::STREAM_TYPE,
+            expected,
+            prev_hash,
+            events: events.iter().map(aggregate::encode).collect(),
+        });
+    }
+}
+
+fn outcome(primary: Uuid, current: i64, stored: crate::store::AppendOutcome) -> Outcome {
+    let version = stored.streams.iter().find(|s| s.stream_id == primary).map_or(current, |s| s.version);
+    Outcome { id: primary, version, position: Some(stored.position), streams: stored.streams, replayed: false }
+}

@@ -1,0 +1,479 @@
+//! The event store client: atomic multi-stream appends with expected versions and the hash
+//! chain, stream loads from the latest snapshot, a gap-safe tail, and idempotency records.
+
+use std::marker::PhantomData;
+
+use bozor_domain::aggregate::{self, Aggregate, DecodeError};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::hash::{event_hash, to_micros, HashInput, GENESIS};
+
+/// Largest page a tail read returns.
+pub const TAIL_BATCH_MAX: i64 = 10_000;
+
+/// Why an event store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A stream's version was not the expected one: someone else appended first.
+    #[error("version conflict on stream {stream_id}")]
+    Conflict { stream_id: String },
+    /// An idempotency key was stored by a concurrent request in the meantime.
+    #[error("idempotency key stored concurrently")]
+    IdempotencyRace,
+    /// A stream id is used by a stream of another type.
+    #[error("stream {stream_id} is a {actual}, not a {expected}")]
+    WrongStreamType { stream_id: Uuid, expected: &'static str, actual: String },
+    /// A stored event cannot be decoded: a schema change without an upcaster.
+    #[error("stored event cannot be decoded: {0}")]
+    Decode(#[from] DecodeError),
+    /// A snapshot or payload is not valid JSON for its type.
+    #[error("stored json cannot be decoded: {0}")]
+    Json(#[from] serde_json::Error),
+    /// No connection could be had from the pool.
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+}
+
+impl StoreError {
+    /// True for errors a retry may cure: version conflicts and deadlocks.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } => true,
+            StoreError::Db(e) => matches!(e.code(), Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED),
+            _ => false,
+        }
+    }
+}
+
+fn map_append_error(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if db.code().code() == "BZ409" {
+            let stream_id = db.detail().unwrap_or("").split(' ').next().unwrap_or("").to_owned();
+            return StoreError::Conflict { stream_id };
+        }
+        if db.code() == &SqlState::UNIQUE_VIOLATION {
+            match db.constraint() {
+                Some("idempotency_keys_pkey") => return StoreError::IdempotencyRace,
+                Some("events_stream_id_version_key") | Some("streams_pkey") => {
+                    return StoreError::Conflict { stream_id: String::new() }
+                }
+                _ => {}
+            }
+        }
+    }
+    StoreError::Db(e)
+}
+
+/// An event as stored, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub global_position: i64,
+    pub tx_id: u64,
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    pub version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_version: i32,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+    pub hash: Vec<u8>,
+}
+
+const EVENT_COLUMNS: &str = "global_position, tx_id::text, stream_type, stream_id, version, event_id, event_type, \
+     event_version, payload, metadata, recorded_at, hash";
+
+impl StoredEvent {
+    fn from_row(row: &Row) -> StoredEvent {
+        let tx: String = row.get(1);
+        StoredEvent {
+            global_position: row.get(0),
+            tx_id: tx.parse().expect("xid8 prints as an unsigned integer"),
+            stream_type: row.get(2),
+            stream_id: row.get(3),
+            version: row.get(4),
+            event_id: row.get(5),
+            event_type: row.get(6),
+            event_version: row.get(7),
+            payload: row.get(8),
+            metadata: row.get(9),
+            recorded_at: row.get(10),
+            hash: row.get(11),
+        }
+    }
+
+    /// Recomputes this event's hash from its stored fields on top of `prev`.
+    pub fn recompute_hash(&self, prev: &[u8; 32]) -> [u8; 32] {
+        event_hash(
+            prev,
+            &HashInput {
+                stream_id: self.stream_id,
+                stream_type: &self.stream_type,
+                version: self.version,
+                event_id: self.event_id,
+                event_type: &self.event_type,
+                event_version: self.event_version,
+                payload: &self.payload,
+                metadata: &self.metadata,
+                recorded_at: self.recorded_at,
+            },
+        )
+    }
+}
+
+/// Checks a whole stream's hash chain from genesis. Returns the first version that fails.
+pub fn verify_chain(events: &[StoredEvent]) -> Result<(), i64> {
+    let mut prev = GENESIS;
+    for (i, e) in events.iter().enumerate() {
+        let expected = e.recompute_hash(&prev);
+        if e.version != i as i64 + 1 || e.hash.as_slice() != expected {
+            return Err(e.version);
+        }
+        prev = expected;
+    }
+    Ok(())
+}
+
+/// Where a gap-safe reader is: after this (transaction id, position) pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TailPosition {
+    pub tx_id: u64,
+    pub global_position: i64,
+}
+
+impl StoredEvent {
+    /// The tail position just after this event.
+    pub fn tail_position(&self) -> TailPosition {
+        TailPosition { tx_id: self.tx_id, global_position: self.global_position }
+    }
+}
+
+/// A stream loaded into an aggregate's state.
+#[derive(Debug, Clone)]
+pub struct Loaded<A: Aggregate> {
+    pub stream_id: Uuid,
+    pub state: A::State,
+    /// Version of the last event (0: the stream does not exist).
+    pub version: i64,
+    /// Hash of the last event (GENESIS for a new stream).
+    pub hash: [u8; 32],
+    /// Version of the snapshot the load started from, if any.
+    pub snapshot_version: Option<i64>,
+    /// Events read after the snapshot.
+    pub events_read: usize,
+    _aggregate: PhantomData<A>,
+}
+
+/// One stream's part of an append.
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    pub stream_id: Uuid,
+    pub stream_type: &'static str,
+    /// The version the stream must be at (0: it must not exist).
+    pub expected: i64,
+    /// Hash of the event at `expected` (GENESIS for 0).
+    pub prev_hash: [u8; 32],
+    pub events: Vec<aggregate::EncodedEvent>,
+}
+
+/// An idempotency record to store with the append.
+#[derive(Debug, Clone)]
+pub struct IdempotencyWrite {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// Everything one command appends, in one transaction.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub streams: Vec<StreamAppend>,
+    /// Actor, roles, correlation, causation, command and request ids.
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+    pub idempotency: Option<IdempotencyWrite>,
+    /// Extra fields of the stored outcome (e.g. the resource id).
+    pub response: Value,
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AppendOutcome {
+    /// Global position of the last event written.
+    pub position: i64,
+    pub streams: Vec<StreamVersion>,
+    /// The extra response fields given with the request.
+    #[serde(flatten)]
+    pub response: serde_json::Map<String, Value>,
+}
+
+/// The outcome of an append and each stream's new head hash, in request order.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub outcome: AppendOutcome,
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// A stream and the version it is at after the append.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StreamVersion {
+    pub stream_id: Uuid,
+    pub stream_type: String,
+    pub version: i64,
+}
+
+/// The event store over a connection pool.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: Pool,
+    snapshot_every: i64,
+}
+
+impl EventStore {
+    /// A store that snapshots a stream every `snapshot_every` events.
+    pub fn new(pool: Pool, snapshot_every: i64) -> EventStore {
+        assert!(snapshot_every > 0, "snapshot interval must be positive");
+        EventStore { pool, snapshot_every }
+    }
+
+    /// The pool, for callers that run their own statements.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Events between snapshots.
+    pub fn snapshot_every(&self) -> i64 {
+        self.snapshot_every
+    }
+
+    /// Appends in a transaction of its own. Fails with `Conflict` when a stream moved on.
+    pub async fn append(&self, req: &AppendRequest) -> Result<Appended, StoreError> {
+        let client = self.pool.get().await?;
+        append_with(&**client, req).await
+    }
+
+    /// Loads a stream: the latest snapshot of the current state schema, then the events after it.
+    pub async fn load<A: Aggregate>(&self, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
+        let client = self.pool.get().await?;
+        load_with::<A, _>(&**client, stream_id).await
+    }
+
+    /// Stores a snapshot of a stream's state at `version`, replacing an older one.
+    pub async fn save_snapshot<A: Aggregate>(
+        &self,
+        stream_id: Uuid,
+        version: i64,
+        hash: &[u8; 32],
+        state: &A::State,
+    ) -> Result<(), StoreError> {
+        let state = serde_json::to_value(state)?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO snapshots (stream_id, stream_type, schema_version, version, hash, state)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (stream_id) DO UPDATE SET schema_version = excluded.schema_version,
+                     version = excluded.version, hash = excluded.hash, state = excluded.state, taken_at = now()
+                 WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version",
+                &[&stream_id, &A::STREAM_TYPE, &A::STATE_SCHEMA, &version, &hash.as_slice(), &state],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every event of one stream, in version order.
+    pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
+        let rows = client.query(&sql, &[&stream_id]).await?;
+        Ok(rows.iter().map(StoredEvent::from_row).collect())
+    }
+
+    /// Up to `limit` events after `after`, in (transaction id, position) order, only from
+    /// transactions older than every running one: an event whose transaction commits late is
+    /// read after the ones already returned, never skipped.
+    pub async fn read_tail(&self, after: TailPosition, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let client = self.pool.get().await?;
+        read_tail_with(&**client, after, limit).await
+    }
+
+    /// The stored outcome and request hash of an idempotency key, if any.
+    pub async fn idempotency_record(&self, scope: &str, key: &str) -> Result<Option<(Vec<u8>, Value)>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                &[&scope, &key],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+}
+
+/// `read_tail` on a given client.
+pub async fn read_tail_with<C: GenericClient>(
+    client: &C,
+    after: TailPosition,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY tx_id, global_position LIMIT $3"
+    );
+    let tx = after.tx_id.to_string();
+    let rows = client.query(&sql, &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    Ok(rows.iter().map(StoredEvent::from_row).collect())
+}
+
+/// `load` on a given client.
+pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
+    let snapshot = client
+        .query_opt(
+            "SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3",
+            &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE],
+        )
+        .await?;
+    let (mut state, mut version, mut hash, snapshot_version) = match snapshot {
+        Some(row) => {
+            let state: A::State = serde_json::from_value(row.get(2))?;
+            let v: i64 = row.get(0);
+            (state, v, to_hash(row.get(1)), Some(v))
+        }
+        None => (A::initial(), 0, GENESIS, None),
+    };
+    let rows = client
+        .query(
+            "SELECT stream_type, version, event_type, event_version, payload, hash FROM events
+             WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            &[&stream_id, &version],
+        )
+        .await?;
+    for row in &rows {
+        let stream_type: &str = row.get(0);
+        if stream_type != A::STREAM_TYPE {
+            return Err(StoreError::WrongStreamType {
+                stream_id,
+                expected: A::STREAM_TYPE,
+                actual: stream_type.into(),
+            });
+        }
+        let event: A::Event = aggregate::decode(row.get(2), row.get(3), row.get(4))?;
+        state = A::evolve(state, &event);
+        version = row.get(1);
+        hash = to_hash(row.get(5));
+    }
+    Ok(Loaded { stream_id, state, version, hash, snapshot_version, events_read: rows.len(), _aggregate: PhantomData })
+}
+
+fn to_hash(bytes: Vec<u8>) -> [u8; 32] {
+    bytes.try_into().expect("hashes are 32 bytes (checked by the schema)")
+}
+
+/// `append` on a given client, e.g. inside a caller's transaction.
+pub async fn append_with<C: GenericClient>(client: &C, req: &AppendRequest) -> Result<Appended, StoreError> {
+    let recorded_at = to_micros(req.recorded_at);
+    let n_streams = req.streams.len();
+    let mut ids = Vec::with_capacity(n_streams);
+    let mut types = Vec::with_capacity(n_streams);
+    let mut expected = Vec::with_capacity(n_streams);
+    let mut new_versions = Vec::with_capacity(n_streams);
+    let mut heads: Vec<Vec<u8>> = Vec::with_capacity(n_streams);
+    let mut ev = EventColumns::default();
+    for (idx, s) in req.streams.iter().enumerate() {
+        assert!(!s.events.is_empty(), "a stream in an append has events");
+        let mut prev = s.prev_hash;
+        let mut version = s.expected;
+        for e in &s.events {
+            version += 1;
+            let event_id = Uuid::new_v4();
+            let hash = event_hash(
+                &prev,
+                &HashInput {
+                    stream_id: s.stream_id,
+                    stream_type: s.stream_type,
+                    version,
+                    event_id,
+                    event_type: &e.event_type,
+                    event_version: e.event_version,
+                    payload: &e.payload,
+                    metadata: &req.metadata,
+                    recorded_at,
+                },
+            );
+            ev.push(idx as i32 + 1, version, event_id, e, &req.metadata, hash);
+            prev = hash;
+        }
+        ids.push(s.stream_id);
+        types.push(s.stream_type);
+        expected.push(s.expected);
+        new_versions.push(version);
+        heads.push(prev.to_vec());
+    }
+    let idem = req.idempotency.as_ref();
+    let outcome: Value = client
+        .query_one(
+            "SELECT bozor_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            &[
+                &ids,
+                &types,
+                &expected,
+                &new_versions,
+                &heads,
+                &ev.stream_idx,
+                &ev.versions,
+                &ev.event_ids,
+                &ev.event_types,
+                &ev.event_versions,
+                &ev.payloads,
+                &ev.metadata,
+                &ev.hashes,
+                &recorded_at,
+                &idem.map(|i| i.scope.as_str()),
+                &idem.map(|i| i.key.as_str()),
+                &idem.map(|i| i.request_hash.as_slice()),
+                &req.response,
+            ],
+        )
+        .await
+        .map_err(map_append_error)?
+        .get(0);
+    let heads = heads.into_iter().map(to_hash).collect();
+    Ok(Appended { outcome: serde_json::from_value(outcome)?, heads })
+}
+
+#[derive(Default)]
+struct EventColumns {
+    stream_idx: Vec<i32>,
+    versions: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<String>,
+    event_versions: Vec<i32>,
+    payloads: Vec<Value>,
+    metadata: Vec<Value>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, idx: i32, version: i64, id: Uuid, e: &aggregate::EncodedEvent, meta: &Value, hash: [u8; 32]) {
+        self.stream_idx.push(idx);
+        self.versions.push(version);
+        self.event_ids.push(id);
+        self.event_types.push(e.event_type.clone());
+        self.event_versions.push(e.event_version);
+        self.payloads.push(e.payload.clone());
+        self.metadata.push(meta.clone());
+        self.hashes.push(hash.to_vec());
+    }
+}

@@ -1,0 +1,390 @@
+//! The event store's properties (ARCHITECTURE.md, "The event store"), each against a real
+//! PostgreSQL database of its own.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bozor_commands::hash::GENESIS;
+use bozor_commands::store::{self, AppendRequest, IdempotencyWrite, StreamAppend, TailPosition};
+use bozor_commands::testing::fresh_database;
+use bozor_commands::{migrate, StoreError};
+use bozor_domain::aggregate::{encode, EncodedEvent};
+use bozor_domain::wallet::{self, Owner, Provider, WalletAggregate};
+use bozor_domain::Money;
+use chrono::Utc;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use uuid::Uuid;
+
+fn raw(n: usize) -> Vec<EncodedEvent> {
+    (0..n)
+        .map(|i| EncodedEvent { event_type: "TestHappened".into(), event_version: 1, payload: json!({ "n": i }) })
+        .collect()
+}
+
+fn one_stream(stream_id: Uuid, expected: i64, prev_hash: [u8; 32], events: Vec<EncodedEvent>) -> AppendRequest {
+    request(vec![StreamAppend { stream_id, stream_type: "test", expected, prev_hash, events }])
+}
+
+fn request(streams: Vec<StreamAppend>) -> AppendRequest {
+    AppendRequest {
+        streams,
+        metadata: json!({ "actor": Uuid::nil() }),
+        recorded_at: Utc::now(),
+        idempotency: None,
+        response: json!({}),
+    }
+}
+
+async fn count(db: &bozor_commands::testing::TestDb) -> i64 {
+    db.client().await.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn append_assigns_versions_positions_and_a_verifiable_hash_chain() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    let id = Uuid::new_v4();
+    let first = s.append(&one_stream(id, 0, GENESIS, raw(2))).await.unwrap();
+    assert_eq!(first.outcome.streams[0].version, 2);
+    let second = s.append(&one_stream(id, 2, first.heads[0], raw(3))).await.unwrap();
+    assert_eq!(second.outcome.streams[0].version, 5);
+    assert!(second.outcome.position > first.outcome.position);
+
+    let events = s.read_stream(id).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    store::verify_chain(&events).expect("chain verifies from stored fields");
+    assert_eq!(events[4].hash.as_slice(), second.heads[0]);
+
+    // Tampering with any stored field breaks the chain at that event.
+    let mut tampered = events.clone();
+    tampered[2].payload = json!({ "n": 99 });
+    assert_eq!(store::verify_chain(&tampered), Err(3));
+}
+
+#[tokio::test]
+async fn stale_expected_version_conflicts_and_appends_nothing() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    let id = Uuid::new_v4();
+    let a = s.append(&one_stream(id, 0, GENESIS, raw(1))).await.unwrap();
+    s.append(&one_stream(id, 1, a.heads[0], raw(1))).await.unwrap();
+
+    let stale = s.append(&one_stream(id, 1, a.heads[0], raw(1))).await.unwrap_err();
+    assert!(matches!(stale, StoreError::Conflict { .. }), "{stale:?}");
+    let exists = s.append(&one_stream(id, 0, GENESIS, raw(1))).await.unwrap_err();
+    assert!(exists.is_conflict(), "creating an existing stream conflicts: {exists:?}");
+    assert_eq!(count(&db).await, 2);
+}
+
+#[tokio::test]
+async fn multi_stream_append_is_atomic() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    s.append(&one_stream(b, 0, GENESIS, raw(1))).await.unwrap();
+
+    // `a` is new and fine, `b` is stale: neither may be written.
+    let both = request(vec![
+        StreamAppend { stream_id: a, stream_type: "test", expected: 0, prev_hash: GENESIS, events: raw(2) },
+        StreamAppend { stream_id: b, stream_type: "test", expected: 0, prev_hash: GENESIS, events: raw(1) },
+    ]);
+    assert!(s.append(&both).await.unwrap_err().is_conflict());
+    assert_eq!(count(&db).await, 1);
+    assert!(s.read_stream(a).await.unwrap().is_empty());
+    let heads: i64 = db.client().await.query_one("SELECT count(*) FROM streams", &[]).await.unwrap().get(0);
+    assert_eq!(heads, 1, "the streams table rolled back too");
+}
+
+#[tokio::test]
+async fn idempotency_record_is_written_with_the_events_and_only_once() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    let mut req = one_stream(Uuid::new_v4(), 0, GENESIS, raw(1));
+    req.idempotency = Some(IdempotencyWrite { scope: "u1".into(), key: "k1".into(), request_hash: vec![1, 2] });
+    req.response = json!({ "id": "x" });
+    let out = s.append(&req).await.unwrap();
+    let (hash, stored) = s.idempotency_record("u1", "k1").await.unwrap().expect("record stored");
+    assert_eq!(hash, vec![1, 2]);
+    assert_eq!(stored["position"], json!(out.outcome.position));
+    assert_eq!(stored["id"], json!("x"));
+
+    let mut again = one_stream(Uuid::new_v4(), 0, GENESIS, raw(1));
+    again.idempotency = req.idempotency.clone();
+    assert!(matches!(s.append(&again).await.unwrap_err(), StoreError::IdempotencyRace));
+    assert_eq!(count(&db).await, 1, "the second append rolled back with its key");
+}
+
+#[tokio::test]
+async fn events_are_append_only() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    s.append(&one_stream(Uuid::new_v4(), 0, GENESIS, raw(1))).await.unwrap();
+    let c = db.client().await;
+    for sql in ["UPDATE events SET payload = '{}'", "DELETE FROM events", "TRUNCATE events"] {
+        let err = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(err.as_db_error().map(|d| d.code().code()), Some("BZ403"), "{sql}");
+    }
+    assert_eq!(count(&db).await, 1);
+}
+
+#[tokio::test]
+async fn migrations_apply_once() {
+    let db = fresh_database().await;
+    let mut c = db.client().await;
+    assert!(migrate::migrate(&mut c).await.unwrap().is_empty(), "template was migrated already");
+    assert!(migrate::migrate(&mut c).await.unwrap().is_empty());
+}
+
+/// Many writers whose transactions sleep at random before committing (so positions commit out
+/// of order), some of which roll back, while a reader tails: it must see every committed event
+/// exactly once and nothing rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tail_sees_every_committed_event_exactly_once_under_concurrent_delayed_writers() {
+    const WRITERS: usize = 12;
+    const TXS_PER_WRITER: usize = 25;
+    let db = fresh_database().await;
+    let url = db.url.clone();
+    let done = Arc::new(tokio::sync::Notify::new());
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let url = url.clone();
+        writers.push(tokio::spawn(async move {
+            let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+            let mut committed = Vec::new();
+            for _ in 0..TXS_PER_WRITER {
+                let id = Uuid::new_v4();
+                let n = rng.gen_range(1..4);
+                let tx = client.transaction().await.unwrap();
+                store::append_with(&tx, &one_stream(id, 0, GENESIS, raw(n))).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(0..15))).await;
+                if rng.gen_bool(0.15) {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                    committed.extend((1..=n as i64).map(|v| (id, v)));
+                }
+            }
+            committed
+        }));
+    }
+    let s = db.store(100);
+    let reader_done = done.clone();
+    let counter = db.client().await;
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut at = TailPosition::default();
+        let mut finished = false;
+        // An empty page does not mean caught up: transaction ids are cluster-wide, so another
+        // database's open transaction holds the horizon back for a while. Once the writers are
+        // done, read until every committed event was seen, within a deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            let batch = s.read_tail(at, 7).await.unwrap();
+            if let Some(last) = batch.last() {
+                at = last.tail_position();
+            }
+            seen.extend(batch.iter().map(|e| (e.stream_id, e.version)));
+            if !batch.is_empty() {
+                continue;
+            }
+            if finished {
+                let committed: i64 = counter.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+                if seen.len() as i64 >= committed {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            tokio::select! {
+                _ = reader_done.notified() => finished = true,
+                _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+            }
+        }
+        seen
+    });
+    let mut expected = Vec::new();
+    for w in writers {
+        expected.extend(w.await.unwrap());
+    }
+    done.notify_one();
+    let seen = reader.await.unwrap();
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no event is read twice");
+    let expected: HashSet<_> = expected.iter().collect();
+    let missed = expected.difference(&unique).count();
+    let extra = unique.difference(&expected).count();
+    assert_eq!((missed, extra), (0, 0), "events missed, and events read that were never committed");
+    assert!(expected.len() > 200, "the test wrote enough to mean something");
+}
+
+fn credit(amount: i64) -> wallet::Event {
+    wallet::Event::FundsCredited {
+        journal_id: Uuid::new_v4(),
+        amount: Money::from_tiyin(amount).unwrap(),
+        reason: wallet::Reason::Sale { order_id: Uuid::nil() },
+        at: Utc::now(),
+    }
+}
+
+/// Appends a wallet stream of `n` events straight to the store, in batches.
+async fn long_wallet(s: &bozor_commands::EventStore, owner: Owner, n: i64) {
+    let id = owner.wallet_id();
+    let mut version = 0;
+    let mut head = GENESIS;
+    while version < n {
+        let batch = (n - version).min(1_000);
+        let events: Vec<EncodedEvent> = (0..batch)
+            .map(|i| {
+                if version + i == 0 {
+                    encode(&wallet::Event::WalletOpened { wallet_id: id, owner, at: Utc::now() })
+                } else {
+                    encode(&credit(1))
+                }
+            })
+            .collect();
+        let req = request(vec![StreamAppend {
+            stream_id: id,
+            stream_type: "wallet",
+            expected: version,
+            prev_hash: head,
+            events,
+        }]);
+        head = s.append(&req).await.unwrap().heads[0];
+        version += batch;
+    }
+}
+
+fn admin_meta() -> bozor_commands::CommandMeta {
+    bozor_commands::CommandMeta {
+        actor: bozor_domain::Actor::new(Uuid::new_v4(), &[bozor_domain::Role::Admin]),
+        now: Utc::now(),
+        command: "deposit",
+        request_id: Uuid::new_v4(),
+        correlation_id: Uuid::new_v4(),
+        idempotency: None,
+        if_match: None,
+    }
+}
+
+async fn deposit(svc: &bozor_commands::CommandService, user: Uuid, tiyin: i64) -> bozor_commands::Outcome {
+    let wallet_id = wallet::user_wallet_id(user);
+    let clearing = wallet::platform_wallet_id(wallet::PlatformAccount::ProviderClearing);
+    let journal = Uuid::new_v4();
+    let tx = Uuid::new_v4().to_string();
+    let amount = Money::from_tiyin(tiyin).unwrap();
+    svc.run(
+        &admin_meta(),
+        wallet_id,
+        move |mut l| async move {
+            l.wallet(wallet_id).await?;
+            l.wallet(clearing).await?;
+            Ok(l)
+        },
+        |uow, ctx| bozor_domain::flows::deposit(uow, ctx, user, amount, Provider::Manual, &tx, journal),
+    )
+    .await
+    .unwrap()
+}
+
+/// Loading a 10 000-event stream reads no more events than loading a 10-event one: both start
+/// from a snapshot taken by the command path, at most `snapshot_every` events back.
+#[tokio::test]
+async fn long_streams_load_from_snapshots() {
+    const EVERY: i64 = 100;
+    let db = fresh_database().await;
+    let s = db.store(EVERY);
+    let svc = bozor_commands::CommandService::new(s.clone());
+    let (long_user, short_user) = (Uuid::new_v4(), Uuid::new_v4());
+    long_wallet(&s, Owner::User { user_id: long_user }, 9_995).await;
+    for _ in 0..10 {
+        deposit(&svc, long_user, 100).await; // crosses version 10 000: a snapshot is taken
+    }
+    for _ in 0..5 {
+        deposit(&svc, short_user, 100).await;
+    }
+    let long = s.load::<WalletAggregate>(wallet::user_wallet_id(long_user)).await.unwrap();
+    let short = s.load::<WalletAggregate>(wallet::user_wallet_id(short_user)).await.unwrap();
+    assert_eq!(long.version, 10_005);
+    assert_eq!(long.snapshot_version, Some(10_000));
+    assert!(long.events_read as i64 <= EVERY, "read {} events", long.events_read);
+    assert_eq!(short.version, 6);
+    assert!(long.events_read <= short.events_read.max(EVERY as usize));
+    // The state from the snapshot equals a full fold of the stream.
+    assert_eq!(long.state.available(), 9_994 + 10 * 100);
+
+    // A snapshot of another state schema is ignored: the load folds every event.
+    db.client().await.execute("UPDATE snapshots SET schema_version = -1", &[]).await.unwrap();
+    let full = s.load::<WalletAggregate>(wallet::user_wallet_id(long_user)).await.unwrap();
+    assert_eq!(full.snapshot_version, None);
+    assert_eq!(full.events_read, 10_005);
+    assert_eq!(full.state, long.state);
+}
+
+/// Commands without an expected version retry on conflict: concurrent deposits into one wallet
+/// all land and the balance is their sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commands_retry_on_conflict_and_lose_nothing() {
+    let db = fresh_database().await;
+    let svc = bozor_commands::CommandService::new(db.store(100));
+    let user = Uuid::new_v4();
+    deposit(&svc, user, 1).await;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move { deposit(&svc, user, 100).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let w = svc.store().load::<WalletAggregate>(wallet::user_wallet_id(user)).await.unwrap();
+    assert_eq!(w.state.available(), 601);
+    let streams = svc.store().read_stream(wallet::user_wallet_id(user)).await.unwrap();
+    store::verify_chain(&streams).unwrap();
+    let mut by_version = BTreeMap::new();
+    for e in &streams {
+        assert!(by_version.insert(e.version, e.event_id).is_none());
+    }
+}
+
+#[tokio::test]
+async fn if_match_with_a_stale_version_is_refused_without_retry() {
+    let db = fresh_database().await;
+    let svc = bozor_commands::CommandService::new(db.store(100));
+    let user = Uuid::new_v4();
+    let first = deposit(&svc, user, 5).await;
+    assert_eq!(first.version, 2);
+    let wallet_id = wallet::user_wallet_id(user);
+    let clearing = wallet::platform_wallet_id(wallet::PlatformAccount::ProviderClearing);
+    let mut meta = admin_meta();
+    meta.if_match = Some(1);
+    let journal = Uuid::new_v4();
+    let err = svc
+        .run(
+            &meta,
+            wallet_id,
+            move |mut l| async move {
+                l.wallet(wallet_id).await?;
+                l.wallet(clearing).await?;
+                Ok(l)
+            },
+            |uow, ctx| {
+                bozor_domain::flows::deposit(
+                    uow,
+                    ctx,
+                    user,
+                    Money::from_tiyin(5).unwrap(),
+                    Provider::Manual,
+                    "t",
+                    journal,
+                )
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, bozor_commands::CommandError::VersionMismatch { expected: 1, actual: 2 }), "{err:?}");
+}
