@@ -1,1 +1,10 @@
-//! stub
+//! bozor's HTTP API (actix-web) and the `bozor` binary's subcommands.
+
+pub mod actor;
+pub mod bench;
+pub mod configuration;
+pub mod errors;
+pub mod request;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

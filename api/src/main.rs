@@ -1,1 +1,67 @@
-fn main() {}
+//! `bozor`: one binary, one subcommand per role.
+
+use bozor_api::configuration::Settings;
+use bozor_api::startup::{connect_and_migrate, Application};
+use bozor_api::{bench, telemetry};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bozor", about = "Event-sourced marketplace backend", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Serve the HTTP API (migrates first).
+    Serve,
+    /// Measure the system.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Single-event appends to new streams through the real append path.
+    Append {
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+}
+
+fn fail(e: impl std::fmt::Display) -> ! {
+    eprintln!("bozor: {e}");
+    std::process::exit(1)
+}
+
+#[actix_web::main]
+async fn main() {
+    telemetry::init();
+    let cli = Cli::parse();
+    let settings = Settings::from_env().unwrap_or_else(|e| fail(e));
+    match cli.command {
+        Command::Migrate => {
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            println!("migrations up to date");
+        }
+        Command::Serve => {
+            let app = Application::build(settings.clone()).await.unwrap_or_else(|e| fail(e));
+            tracing::info!(addr = %settings.http_addr, port = app.port(), "serving");
+            app.run_until_stopped().await.unwrap_or_else(|e| fail(e));
+        }
+        Command::Bench { what: Bench::Append { writers, seconds } } => {
+            if !(1..=1_000).contains(&writers) || !(1..=3_600).contains(&seconds) {
+                fail("--writers is 1 to 1000 and --seconds 1 to 3600");
+            }
+            let report = bench::append(&settings.database_url, writers, seconds).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! bozor's write side: the PostgreSQL event store client, migrations, and command handling.
 
 pub mod db;
+pub mod handlers;
 pub mod hash;
 pub mod migrate;
 pub mod service;

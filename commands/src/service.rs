@@ -155,11 +155,30 @@ impl CommandService {
     }
 
     /// Runs a command: `load` fills the unit of work, `flow` decides on it, and the result is
-    /// appended atomically. `primary` is the stream the client addresses (checked by If-Match).
+    /// appended atomically. `primary` is the stream the client addresses (checked by If-Match)
+    /// and the resource the outcome names.
     pub async fn run<L, Fut, F>(
         &self,
         meta: &CommandMeta,
         primary: Uuid,
+        load: L,
+        flow: F,
+    ) -> Result<Outcome, CommandError>
+    where
+        L: Fn(Loader) -> Fut,
+        Fut: std::future::Future<Output = Result<Loader, CommandError>>,
+        F: Fn(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
+    {
+        self.run_for(meta, primary, primary, load, flow).await
+    }
+
+    /// `run` for a resource that is not itself a stream (a withdrawal lives in a wallet stream):
+    /// the outcome, and every replay of it, names `resource`.
+    pub async fn run_for<L, Fut, F>(
+        &self,
+        meta: &CommandMeta,
+        primary: Uuid,
+        resource: Uuid,
         load: L,
         flow: F,
     ) -> Result<Outcome, CommandError>
@@ -183,14 +202,20 @@ impl CommandService {
             }
             let mut uow = loader.uow;
             flow(&mut uow, &ctx)?;
-            let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary);
+            let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary, resource);
             if req.streams.is_empty() {
-                return Ok(Outcome { id: primary, version: current, position: None, streams: vec![], replayed: false });
+                return Ok(Outcome {
+                    id: resource,
+                    version: current,
+                    position: None,
+                    streams: vec![],
+                    replayed: false,
+                });
             }
             match self.store.append(&req).await {
                 Ok(appended) => {
                     self.save_snapshots(&uow, &snapshots, &req, &appended.heads).await;
-                    return Ok(outcome(primary, current, appended.outcome));
+                    return Ok(outcome(resource, primary, current, appended.outcome));
                 }
                 Err(e) if e.is_conflict() && meta.if_match.is_none() => {
                     tracing::debug!(attempt, error = %e, "append conflict, retrying");
@@ -219,8 +244,11 @@ impl CommandService {
             return Err(CommandError::IdempotencyKeyReused);
         }
         let stored: crate::store::AppendOutcome = serde_json::from_value(response).map_err(StoreError::from)?;
-        let id = stored.response.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default();
-        let mut o = outcome(id, 0, stored);
+        let field = |name: &str| -> Uuid {
+            stored.response.get(name).and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default()
+        };
+        let (id, stream) = (field("id"), field("stream_id"));
+        let mut o = outcome(id, stream, 0, stored);
         o.replayed = true;
         Ok(Some(o))
     }
@@ -231,6 +259,7 @@ impl CommandService {
         heads: &BTreeMap<Uuid, (i64, [u8; 32])>,
         meta: &CommandMeta,
         primary: Uuid,
+        resource: Uuid,
     ) -> (AppendRequest, Vec<Uuid>) {
         let mut streams = Vec::new();
         collect(&uow.listings, heads, &mut streams);
@@ -259,8 +288,13 @@ impl CommandService {
             key: key.clone(),
             request_hash: hash.clone(),
         });
-        let req =
-            AppendRequest { streams, metadata, recorded_at: meta.now, idempotency, response: json!({ "id": primary }) };
+        let req = AppendRequest {
+            streams,
+            metadata,
+            recorded_at: meta.now,
+            idempotency,
+            response: json!({ "id": resource, "stream_id": primary }),
+        };
         (req, snapshots)
     }
 
@@ -307,7 +341,7 @@ fn collect<A: Aggregate>(streams: &Streams<A>, heads: &BTreeMap<Uuid, (i64, [u8;
     }
 }
 
-fn outcome(primary: Uuid, current: i64, stored: crate::store::AppendOutcome) -> Outcome {
+fn outcome(resource: Uuid, primary: Uuid, current: i64, stored: crate::store::AppendOutcome) -> Outcome {
     let version = stored.streams.iter().find(|s| s.stream_id == primary).map_or(current, |s| s.version);
-    Outcome { id: primary, version, position: Some(stored.position), streams: stored.streams, replayed: false }
+    Outcome { id: resource, version, position: Some(stored.position), streams: stored.streams, replayed: false }
 }

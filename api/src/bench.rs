@@ -1,0 +1,94 @@
+//! `bozor bench append`: single-event appends to new streams through the real append path
+//! (hash chain, streams table, idempotency record) from concurrent writers, against
+//! `BOZOR_DATABASE_URL`. Ends by printing one JSON line with throughput and latency.
+
+use std::time::{Duration, Instant};
+
+use bozor_commands::hash::GENESIS;
+use bozor_commands::store::{append_with, AppendRequest, IdempotencyWrite, StreamAppend};
+use bozor_domain::aggregate::EncodedEvent;
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Latency samples kept per writer: beyond it the writer stops sampling (bounded memory).
+const SAMPLES_PER_WRITER_MAX: usize = 2_000_000;
+
+/// What one run measured.
+#[derive(Debug, serde::Serialize)]
+pub struct AppendReport {
+    pub events_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub appends: usize,
+    pub writers: usize,
+    pub seconds: f64,
+}
+
+fn request(writer: usize) -> AppendRequest {
+    let stream_id = Uuid::new_v4();
+    let event = EncodedEvent {
+        event_type: "BenchAppended".into(),
+        event_version: 1,
+        payload: json!({ "writer": writer, "title": "iPhone 15 Pro 256GB", "price": 1_450_000_000 }),
+    };
+    AppendRequest {
+        streams: vec![StreamAppend {
+            stream_id,
+            stream_type: "bench",
+            expected: 0,
+            prev_hash: GENESIS,
+            events: vec![event],
+        }],
+        metadata: json!({ "actor": Uuid::nil(), "command": "bench", "request_id": Uuid::new_v4() }),
+        recorded_at: Utc::now(),
+        idempotency: Some(IdempotencyWrite {
+            scope: "bench".into(),
+            key: stream_id.to_string(),
+            request_hash: stream_id.as_bytes().to_vec(),
+        }),
+        response: json!({ "id": stream_id }),
+    }
+}
+
+/// Runs `writers` connections appending for `seconds`. Fails when the database is unreachable.
+pub async fn append(database_url: &str, writers: usize, seconds: u64) -> Result<AppendReport, String> {
+    let pool = bozor_commands::db::pool(database_url, writers).map_err(|e| e.to_string())?;
+    {
+        let mut c = pool.get().await.map_err(|e| e.to_string())?;
+        bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(writers);
+    for w in 0..writers {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let mut samples = Vec::with_capacity(65_536);
+            while Instant::now() < deadline && samples.len() < SAMPLES_PER_WRITER_MAX {
+                let req = request(w);
+                let t = Instant::now();
+                append_with(&**client, &req).await.map_err(|e| e.to_string())?;
+                samples.push(t.elapsed().as_micros() as u32);
+            }
+            Ok::<_, String>(samples)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    Ok(AppendReport {
+        events_per_sec: (all.len() as f64 / elapsed * 10.0).round() / 10.0,
+        p50_ms: f64::from(pct(0.50)) / 1000.0,
+        p99_ms: f64::from(pct(0.99)) / 1000.0,
+        appends: all.len(),
+        writers,
+        seconds: (elapsed * 100.0).round() / 100.0,
+    })
+}

@@ -1,0 +1,250 @@
+//! Listing commands: create, update, submit, approve, reject, block, archive, delete, promote.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bozor_domain::listing::{self, Content, ContentPatch, Details, PromotionTier, Variant};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{input, money, AppState, NoFields, ReasonBody};
+use crate::actor::Actor;
+use crate::errors::ApiError;
+use crate::request::{path_id, respond};
+
+/// Registers the listing routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/listings", web::post().to(create))
+        .route("/listings/{id}/update", web::post().to(update))
+        .route("/listings/{id}/submit", web::post().to(submit))
+        .route("/listings/{id}/approve", web::post().to(approve))
+        .route("/listings/{id}/reject", web::post().to(reject))
+        .route("/listings/{id}/block", web::post().to(block))
+        .route("/listings/{id}/archive", web::post().to(archive))
+        .route("/listings/{id}/delete", web::post().to(delete))
+        .route("/listings/{id}/promote", web::post().to(promote));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantDto {
+    sku: String,
+    #[serde(default)]
+    label: String,
+    stock: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum DetailsDto {
+    Product { variants: Vec<VariantDto> },
+    Classified { contact_phone: Option<String> },
+    GameAccount { game: String, level: u32, rank: Option<String> },
+}
+
+fn variants(v: Vec<VariantDto>) -> Vec<Variant> {
+    v.into_iter().map(|v| Variant { sku: v.sku, label: v.label, stock: v.stock }).collect()
+}
+
+impl From<DetailsDto> for Details {
+    fn from(d: DetailsDto) -> Details {
+        match d {
+            DetailsDto::Product { variants: v } => Details::Product { variants: variants(v) },
+            DetailsDto::Classified { contact_phone } => Details::Classified { contact_phone },
+            DetailsDto::GameAccount { game, level, rank } => Details::GameAccount { game, level, rank },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    /// Optional client-chosen id (with Idempotency-Key, retries are safe either way).
+    id: Option<Uuid>,
+    title: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    /// Tiyin.
+    price: i64,
+    #[serde(default)]
+    images: Vec<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    details: DetailsDto,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
+    let input = input::<CreateBody>(&state, &req, payload, &actor, "create_listing").await?;
+    let b = input.body;
+    let price = money("price", b.price)?;
+    let content = Content {
+        title: b.title,
+        description: b.description,
+        category: b.category,
+        images: b.images,
+        attributes: b.attributes,
+    };
+    let id = b.id.unwrap_or_else(Uuid::new_v4);
+    let outcome = state.commands.create_listing(&input.meta, id, b.details.into(), content, price).await?;
+    Ok(respond(outcome, true))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    title: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    images: Option<Vec<String>>,
+    attributes: Option<BTreeMap<String, String>>,
+    variants: Option<Vec<VariantDto>>,
+    price: Option<i64>,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path)?;
+    let input = input::<UpdateBody>(&state, &req, payload, &actor, "update_listing").await?;
+    let b = input.body;
+    let price = b.price.map(|p| money("price", p)).transpose()?;
+    let patch = ContentPatch {
+        title: b.title,
+        description: b.description,
+        category: b.category,
+        images: b.images,
+        attributes: b.attributes,
+        variants: b.variants.map(variants),
+    };
+    Ok(respond(state.commands.update_listing(&input.meta, id, patch, price).await?, false))
+}
+
+/// A listing command with no body.
+async fn simple(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    actor: Actor,
+    name: &'static str,
+    command: listing::Command,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path)?;
+    let input = input::<NoFields>(&state, &req, payload, &actor, name).await?;
+    Ok(respond(state.commands.listing_command(&input.meta, id, command).await?, false))
+}
+
+async fn submit(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    simple(s, r, p, b, a, "submit_listing", listing::Command::Submit).await
+}
+
+async fn approve(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    simple(s, r, p, b, a, "approve_listing", listing::Command::Approve).await
+}
+
+async fn archive(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    simple(s, r, p, b, a, "archive_listing", listing::Command::Archive).await
+}
+
+async fn delete(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    simple(s, r, p, b, a, "delete_listing", listing::Command::Delete).await
+}
+
+/// A listing command whose body is a reason.
+async fn with_reason(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    actor: Actor,
+    name: &'static str,
+    command: fn(String) -> listing::Command,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path)?;
+    let input = input::<ReasonBody>(&state, &req, payload, &actor, name).await?;
+    Ok(respond(state.commands.listing_command(&input.meta, id, command(input.body.reason)).await?, false))
+}
+
+async fn reject(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    with_reason(s, r, p, b, a, "reject_listing", |reason| listing::Command::Reject { reason }).await
+}
+
+async fn block(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Result<HttpResponse, ApiError> {
+    with_reason(s, r, p, b, a, "block_listing", |reason| listing::Command::Block { reason }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    tier: PromotionTierDto,
+    days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PromotionTierDto {
+    Top,
+    Vip,
+}
+
+async fn promote(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path)?;
+    let input = input::<PromoteBody>(&state, &req, payload, &actor, "promote_listing").await?;
+    let tier = match input.body.tier {
+        PromotionTierDto::Top => PromotionTier::Top,
+        PromotionTierDto::Vip => PromotionTier::Vip,
+    };
+    Ok(respond(state.commands.promote_listing(&input.meta, id, tier, input.body.days).await?, false))
+}

@@ -1,0 +1,60 @@
+//! HTTP routes under `/v1`, one module per resource.
+
+pub mod health;
+pub mod listings;
+pub mod orders;
+pub mod wallets;
+
+use actix_web::{web, HttpRequest};
+use bozor_commands::CommandService;
+use bozor_domain::Money;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::actor::Actor;
+use crate::errors::ApiError;
+use crate::request::{command_input, CommandInput};
+
+/// What every handler shares.
+pub struct AppState {
+    pub commands: CommandService,
+    pub body_bytes_max: usize,
+}
+
+/// A command without fields: any field in its body is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+/// A body with just a reason.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    pub reason: String,
+}
+
+/// Reads a command's input with this app's body limit.
+pub async fn input<B: DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    actor: &Actor,
+    command: &'static str,
+) -> Result<CommandInput<B>, ApiError> {
+    command_input(req, payload, actor, command, state.body_bytes_max).await
+}
+
+/// A tiyin amount from a request field. Fails with `invalid_field` when negative.
+pub fn money(field: &'static str, tiyin: i64) -> Result<Money, ApiError> {
+    Money::from_tiyin(tiyin)
+        .map_err(|_| ApiError::from(bozor_domain::DomainError::Invalid { field, reason: "must not be negative" }))
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/v1").configure(listings::configure).configure(orders::configure).configure(wallets::configure),
+        );
+}

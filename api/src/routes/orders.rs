@@ -1,0 +1,205 @@
+//! Order commands: place, pay, accept, assign courier, pick up, deliver, confirm, cancel,
+//! return, refund, dispute, resolve.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bozor_domain::escrow::Resolution;
+use bozor_domain::flows::{DeliveryRequest, LineRequest};
+use bozor_domain::order::{self, District};
+use bozor_domain::DomainError;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{input, money, AppState, NoFields, ReasonBody};
+use crate::actor::Actor;
+use crate::errors::ApiError;
+use crate::request::{path_id, respond};
+
+/// Registers the order routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/orders", web::post().to(place))
+        .route("/orders/{id}/pay", web::post().to(pay))
+        .route("/orders/{id}/accept", web::post().to(accept))
+        .route("/orders/{id}/assign-courier", web::post().to(assign_courier))
+        .route("/orders/{id}/pick-up", web::post().to(pick_up))
+        .route("/orders/{id}/deliver", web::post().to(deliver))
+        .route("/orders/{id}/confirm", web::post().to(confirm))
+        .route("/orders/{id}/cancel", web::post().to(cancel))
+        .route("/orders/{id}/return", web::post().to(request_return))
+        .route("/orders/{id}/refund", web::post().to(refund))
+        .route("/orders/{id}/dispute", web::post().to(dispute))
+        .route("/orders/{id}/resolve", web::post().to(resolve));
+}
+
+type Res = Result<HttpResponse, ApiError>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemDto {
+    listing_id: Uuid,
+    sku: Option<String>,
+    quantity: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryDto {
+    district: String,
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    id: Option<Uuid>,
+    items: Vec<ItemDto>,
+    delivery: Option<DeliveryDto>,
+}
+
+async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, actor: Actor) -> Res {
+    let input = input::<PlaceBody>(&state, &req, payload, &actor, "place_order").await?;
+    let b = input.body;
+    if b.items.len() > order::ORDER_LINES_MAX {
+        return Err(DomainError::Invalid { field: "items", reason: "an order has 1 to 50 items" }.into());
+    }
+    let lines = b
+        .items
+        .into_iter()
+        .map(|i| LineRequest { listing_id: i.listing_id, sku: i.sku, quantity: i.quantity })
+        .collect();
+    let delivery = match b.delivery {
+        None => None,
+        Some(d) => {
+            let district = District::parse(&d.district)
+                .ok_or(DomainError::Invalid { field: "district", reason: "not a district couriers serve" })?;
+            Some(DeliveryRequest { district, address: d.address })
+        }
+    };
+    let id = b.id.unwrap_or_else(Uuid::new_v4);
+    Ok(respond(state.commands.place_order(&input.meta, id, lines, delivery).await?, true))
+}
+
+/// Reads an order id and a body-less command's input.
+async fn plain(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    payload: web::Payload,
+    actor: &Actor,
+    name: &'static str,
+) -> Result<(Uuid, bozor_commands::CommandMeta), ApiError> {
+    let id = path_id(path)?;
+    let input = input::<NoFields>(state, req, payload, actor, name).await?;
+    Ok((id, input.meta))
+}
+
+async fn pay(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let (id, meta) = plain(&s, &r, &p, b, &a, "pay_order").await?;
+    Ok(respond(s.commands.pay_order(&meta, id).await?, false))
+}
+
+async fn accept(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let (id, meta) = plain(&s, &r, &p, b, &a, "accept_order").await?;
+    Ok(respond(s.commands.order_step(&meta, id, order::Command::Accept).await?, false))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    /// Defaults to the calling courier.
+    courier_id: Option<Uuid>,
+}
+
+async fn assign_courier(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<AssignBody>(&s, &r, b, &a, "assign_courier").await?;
+    let courier_id = input.body.courier_id.unwrap_or(a.0.id);
+    let command = order::Command::AssignCourier { courier_id };
+    Ok(respond(s.commands.order_step(&input.meta, id, command).await?, false))
+}
+
+async fn pick_up(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let (id, meta) = plain(&s, &r, &p, b, &a, "pick_up_order").await?;
+    Ok(respond(s.commands.order_step(&meta, id, order::Command::PickUp).await?, false))
+}
+
+async fn deliver(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let (id, meta) = plain(&s, &r, &p, b, &a, "deliver_order").await?;
+    Ok(respond(s.commands.deliver_order(&meta, id).await?, false))
+}
+
+async fn confirm(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let (id, meta) = plain(&s, &r, &p, b, &a, "confirm_order").await?;
+    Ok(respond(s.commands.complete_order(&meta, id, false).await?, false))
+}
+
+async fn cancel(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<ReasonBody>(&s, &r, b, &a, "cancel_order").await?;
+    Ok(respond(s.commands.cancel_order(&input.meta, id, input.body.reason).await?, false))
+}
+
+async fn request_return(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<ReasonBody>(&s, &r, b, &a, "request_return").await?;
+    Ok(respond(s.commands.request_return(&input.meta, id, input.body.reason).await?, false))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    /// Tiyin of the goods amount back to the buyer; default all of it.
+    amount: Option<i64>,
+}
+
+async fn refund(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<RefundBody>(&s, &r, b, &a, "refund_order").await?;
+    let amount = input.body.amount.map(|t| money("amount", t)).transpose()?;
+    Ok(respond(s.commands.refund_order(&input.meta, id, amount).await?, false))
+}
+
+async fn dispute(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<ReasonBody>(&s, &r, b, &a, "open_dispute").await?;
+    Ok(respond(s.commands.open_dispute(&input.meta, id, input.body.reason).await?, false))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeDto {
+    Release,
+    Refund,
+    Split,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    outcome: OutcomeDto,
+    /// For `split`: tiyin of the goods amount back to the buyer.
+    to_buyer: Option<i64>,
+}
+
+async fn resolve(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+    let id = path_id(&p)?;
+    let input = input::<ResolveBody>(&s, &r, b, &a, "resolve_dispute").await?;
+    let resolution = match (input.body.outcome, input.body.to_buyer) {
+        (OutcomeDto::Release, None) => Resolution::Release,
+        (OutcomeDto::Refund, None) => Resolution::Refund,
+        (OutcomeDto::Split, Some(t)) => Resolution::Split { to_buyer: money("to_buyer", t)? },
+        _ => return Err(DomainError::Invalid { field: "to_buyer", reason: "required for split only" }.into()),
+    };
+    Ok(respond(s.commands.resolve_dispute(&input.meta, id, resolution).await?, false))
+}

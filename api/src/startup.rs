@@ -1,0 +1,77 @@
+//! Building and running the HTTP server (port 0 picks a free port, for tests).
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpServer};
+use bozor_commands::{db, migrate, CommandService, EventStore};
+
+use crate::configuration::Settings;
+use crate::errors::ApiError;
+use crate::routes::{self, AppState};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot connect to the database: {0} (hint: is PostgreSQL running at BOZOR_DATABASE_URL?)")]
+    Connect(#[from] deadpool_postgres::PoolError),
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+}
+
+/// A built, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the pool and brings the schema up to date.
+pub async fn connect_and_migrate(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
+    let pool = db::pool(&settings.database_url, settings.db_pool_max)?;
+    let mut client = pool.get().await?;
+    let applied = migrate::migrate(&mut client).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(pool)
+}
+
+async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new("route_not_found", format!("no endpoint {} {}", req.method(), req.path())))
+}
+
+impl Application {
+    /// Connects, migrates and binds. Fails when the database or the address is unusable.
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let pool = connect_and_migrate(&settings).await?;
+        let store = EventStore::new(pool, settings.snapshot_every);
+        let state =
+            web::Data::new(AppState { commands: CommandService::new(store), body_bytes_max: settings.body_bytes_max });
+        let listener = TcpListener::bind(settings.http_addr)
+            .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
+        let port =
+            listener.local_addr().map_err(|source| StartError::Listen { addr: settings.http_addr, source })?.port();
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).configure(routes::configure).default_service(web::to(no_route))
+        })
+        .workers(settings.http_workers)
+        .listen(listener)
+        .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
