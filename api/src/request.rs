@@ -47,13 +47,13 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
 /// (unknown field, wrong type, missing field) is `invalid_body`. An empty body reads as `{}`.
 pub fn parse_json<B: DeserializeOwned>(bytes: &[u8]) -> Result<B, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = match e.classify() {
-            serde_json::error::Category::Data => "invalid_body",
-            _ => "malformed_json",
-        };
-        ApiError::new(code, e.to_string())
-    })
+    // Syntax first, so truncated JSON is `malformed_json` even where its start fits the type.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::new("malformed_json", e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::new("invalid_body", "the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::new("invalid_body", e.to_string()))
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {

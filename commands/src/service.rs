@@ -187,11 +187,13 @@ impl CommandService {
         Fut: std::future::Future<Output = Result<Loader, CommandError>>,
         F: Fn(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
     {
-        if let Some(outcome) = self.replay(meta).await? {
-            return Ok(outcome);
-        }
         let ctx = Context { now: meta.now, actor: meta.actor.clone() };
         for attempt in 0..ATTEMPTS_MAX {
+            // Checked on every attempt: the conflict that caused a retry may have been this
+            // request's own twin, whose stored answer is then ours.
+            if let Some(outcome) = self.replay(meta).await? {
+                return Ok(outcome);
+            }
             let fresh = Loader { store: self.store.clone(), uow: UnitOfWork::default(), heads: BTreeMap::new() };
             let loader = load(fresh).await?;
             let current = loader.heads.get(&primary).map_or(0, |h| h.0);

@@ -1,0 +1,120 @@
+//! Bad input of every kind answers a 4xx with a stable code and appends nothing.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::{spawn, User};
+
+#[tokio::test]
+async fn every_kind_of_bad_request_is_refused_with_its_code_and_changes_nothing() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let valid =
+        json!({ "title": "Kitob", "category": "books", "price": 5_000_000, "details": { "kind": "classified" } });
+    let listing = app.post(&seller, "/v1/listings", valid.clone()).await.ok().id();
+    let before = app.events().await;
+
+    let json_ct = ("Content-Type", "application/json");
+    let actor = ("X-Actor", seller.header.as_str());
+    let huge = serde_json::to_vec(&json!({ "title": "a".repeat(70_000) })).unwrap();
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        ("/v1/listings", vec![actor, json_ct], b"{\"title\": ".to_vec(), 400, "malformed_json"),
+        ("/v1/listings", vec![actor, json_ct], b"[1, 2".to_vec(), 400, "malformed_json"),
+        (
+            "/v1/listings",
+            vec![actor, json_ct],
+            b"{\"title\":\"a\",\"category\":\"b\",\"price\":1,\"details\":{\"kind\":\"classified\"},\"admin\":true}"
+                .to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/listings",
+            vec![actor, json_ct],
+            b"{\"title\":\"a\",\"category\":\"b\",\"price\":\"100\",\"details\":{\"kind\":\"classified\"}}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/listings",
+            vec![actor, json_ct],
+            b"{\"title\":\"a\",\"category\":\"b\",\"price\":1.5,\"details\":{\"kind\":\"classified\"}}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/listings",
+            vec![actor, json_ct],
+            b"{\"title\":\"a\",\"category\":\"b\",\"price\":1,\"details\":{\"kind\":\"spaceship\"}}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/listings",
+            vec![actor, json_ct],
+            b"{\"title\":\"a\",\"category\":\"b\",\"price\":-100,\"details\":{\"kind\":\"classified\"}}".to_vec(),
+            422,
+            "invalid_field",
+        ),
+        ("/v1/listings", vec![actor, json_ct], huge, 413, "body_too_large"),
+        (
+            "/v1/listings",
+            vec![actor, ("Content-Type", "text/plain")],
+            serde_json::to_vec(&valid).unwrap(),
+            415,
+            "unsupported_media_type",
+        ),
+        ("/v1/listings", vec![json_ct], serde_json::to_vec(&valid).unwrap(), 401, "unauthenticated"),
+        (
+            "/v1/listings",
+            vec![("X-Actor", "id=not-a-uuid"), json_ct],
+            serde_json::to_vec(&valid).unwrap(),
+            400,
+            "invalid_actor",
+        ),
+        ("/v1/listings/not-a-uuid/submit", vec![actor, json_ct], b"{}".to_vec(), 400, "invalid_id"),
+        ("/v1/orders/123/pay", vec![actor, json_ct], b"{}".to_vec(), 400, "invalid_id"),
+        ("/v1/listings/{listing}/submit", vec![actor, json_ct], b"{\"now\": true}".to_vec(), 422, "invalid_body"),
+        ("/v1/listings/{listing}/reject", vec![actor, json_ct], b"{}".to_vec(), 422, "invalid_body"),
+        ("/v1/listings/{random}/submit", vec![actor, json_ct], b"{}".to_vec(), 404, "listing_not_found"),
+        ("/v1/nothing-here", vec![actor, json_ct], b"{}".to_vec(), 404, "route_not_found"),
+        (
+            "/v1/orders",
+            vec![actor, json_ct],
+            b"{\"items\":[{\"listing_id\":\"x\",\"quantity\":1}]}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/orders",
+            vec![actor, json_ct],
+            b"{\"items\":[{\"listing_id\":\"00000000-0000-0000-0000-000000000000\",\"quantity\":-1}]}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "/v1/wallets/{user}/withdrawals",
+            vec![actor, json_ct],
+            b"{\"amount\":0,\"card_last4\":\"1234\"}".to_vec(),
+            422,
+            "invalid_field",
+        ),
+        (
+            "/v1/wallets/{user}/withdrawals",
+            vec![actor, json_ct],
+            b"{\"amount\":99999999999999999999,\"card_last4\":\"1234\"}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+    ];
+    let random = Uuid::new_v4().to_string();
+    let user = seller.id.to_string();
+    for (path, headers, body, status, code) in cases {
+        let path =
+            path.replace("{listing}", &listing.to_string()).replace("{random}", &random).replace("{user}", &user);
+        let reply = app.raw(&path, &headers, body).await;
+        assert_eq!((reply.status.as_u16(), reply.code()), (status, code), "{path}: {}", reply.body);
+        assert!(reply.body["error"]["message"].is_string(), "{path}: errors carry a message");
+    }
+    assert_eq!(app.events().await, before, "no bad request appended anything");
+}

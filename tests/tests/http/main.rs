@@ -1,0 +1,9 @@
+//! Black-box tests: the real server on a free port, a fresh database per test, requests over
+//! HTTP. State is checked by loading streams from the event store, as the read side will.
+
+mod bad_input;
+mod idempotency;
+mod listings;
+mod orders;
+mod support;
+mod wallets;

@@ -1,0 +1,183 @@
+use std::collections::BTreeMap;
+
+use bozor_api::configuration::Settings;
+use bozor_api::startup::Application;
+use bozor_commands::testing::{fresh_database, TestDb};
+use bozor_commands::EventStore;
+use bozor_domain::aggregate::Aggregate;
+use bozor_domain::wallet::{self, PlatformAccount, WalletAggregate};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub store: EventStore,
+    pub http: reqwest::Client,
+}
+
+/// A user and the `X-Actor` header that speaks for them.
+#[derive(Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub header: String,
+}
+
+impl User {
+    pub fn new(roles: &str) -> User {
+        let id = Uuid::new_v4();
+        User { id, header: format!("id={id}; roles={roles}") }
+    }
+    pub fn seller(plan: &str) -> User {
+        let mut u = User::new("seller");
+        u.header.push_str(&format!("; plan={plan}"));
+        u
+    }
+    pub fn buyer() -> User {
+        User::new("buyer")
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The error code of an error reply.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+    }
+    pub fn id(&self) -> Uuid {
+        self.body["id"].as_str().expect("reply has an id").parse().unwrap()
+    }
+    #[track_caller]
+    pub fn ok(self) -> Reply {
+        assert!(self.status.is_success(), "expected success, got {} {}", self.status, self.body);
+        self
+    }
+    #[track_caller]
+    pub fn err(&self, status: u16, code: &str) {
+        assert_eq!((self.status.as_u16(), self.code()), (status, code), "{}", self.body);
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    let db = fresh_database().await;
+    let settings = Settings {
+        database_url: db.url.clone(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        db_pool_max: 8,
+        snapshot_every: 100,
+        body_bytes_max: 64 * 1024,
+        http_workers: 2,
+    };
+    let app = Application::build(settings).await.expect("server builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let store = db.store(100);
+    TestApp { base, db, store, http: reqwest::Client::new() }
+}
+
+impl TestApp {
+    /// POSTs raw bytes with the given headers.
+    pub async fn raw(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    pub async fn post_with(&self, user: &User, path: &str, body: Value, extra: &[(&str, &str)]) -> Reply {
+        let mut headers = vec![("X-Actor", user.header.as_str()), ("Content-Type", "application/json")];
+        headers.extend_from_slice(extra);
+        self.raw(path, &headers, serde_json::to_vec(&body).unwrap()).await
+    }
+
+    pub async fn post(&self, user: &User, path: &str, body: Value) -> Reply {
+        self.post_with(user, path, body, &[]).await
+    }
+
+    pub async fn events(&self) -> i64 {
+        self.db.client().await.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0)
+    }
+
+    pub async fn load<A: Aggregate>(&self, id: Uuid) -> A::State {
+        self.store.load::<A>(id).await.expect("stream loads").state
+    }
+
+    /// (available, held) of a user's wallet.
+    pub async fn balance(&self, user: Uuid) -> (i64, i64) {
+        let w = self.load::<WalletAggregate>(wallet::user_wallet_id(user)).await;
+        (w.available(), w.held())
+    }
+
+    pub async fn platform(&self, account: PlatformAccount) -> i64 {
+        self.load::<WalletAggregate>(wallet::platform_wallet_id(account)).await.available()
+    }
+
+    pub async fn deposit(&self, user: &User, tiyin: i64) {
+        let admin = User::new("admin");
+        let body = json!({ "amount": tiyin, "provider_tx_id": Uuid::new_v4().to_string() });
+        self.post(&admin, &format!("/v1/wallets/{}/deposit", user.id), body).await.ok();
+    }
+
+    /// A product listing, submitted and approved: active.
+    pub async fn active_product(&self, seller: &User, price: i64, stock: u32) -> Uuid {
+        let body = json!({
+            "title": "Samsung Galaxy S24", "description": "Yangi, karobkada", "category": "phones",
+            "price": price, "details": { "kind": "product", "variants": [{ "sku": "std", "label": "128GB", "stock": stock }] }
+        });
+        self.activate(seller, body).await
+    }
+
+    pub async fn active_game_account(&self, seller: &User, price: i64) -> Uuid {
+        let body = json!({
+            "title": "PUBG Mobile, Conqueror", "category": "game_accounts", "price": price,
+            "details": { "kind": "game_account", "game": "PUBG Mobile", "level": 72, "rank": "Conqueror" }
+        });
+        self.activate(seller, body).await
+    }
+
+    pub async fn activate(&self, seller: &User, body: Value) -> Uuid {
+        let id = self.post(seller, "/v1/listings", body).await.ok().id();
+        self.post(seller, &format!("/v1/listings/{id}/submit"), json!({})).await.ok();
+        self.post(&User::new("support"), &format!("/v1/listings/{id}/approve"), json!({})).await.ok();
+        id
+    }
+
+    /// Every journal's postings over all wallet streams, summed: each must be zero.
+    pub async fn journal_sums(&self) -> BTreeMap<Uuid, i64> {
+        let rows = self
+            .db
+            .client()
+            .await
+            .query("SELECT event_type, event_version, payload FROM events WHERE stream_type = 'wallet'", &[])
+            .await
+            .unwrap();
+        let mut sums = BTreeMap::new();
+        for r in rows {
+            let e: wallet::Event = bozor_domain::aggregate::decode(r.get(0), r.get(1), r.get(2)).unwrap();
+            if let Some(p) = e.posting() {
+                *sums.entry(p.journal_id).or_insert(0) += p.available + p.held;
+            }
+        }
+        sums
+    }
+
+    pub async fn assert_books_balance(&self) {
+        let sums = self.journal_sums().await;
+        assert!(!sums.is_empty());
+        for (j, s) in sums {
+            assert_eq!(s, 0, "journal {j} does not balance");
+        }
+    }
+}
