@@ -203,9 +203,20 @@ impl CommandService {
                 }
             }
             let mut uow = loader.uow;
-            flow(&mut uow, &ctx)?;
+            // A twin request with the same key may have committed after the replay check and
+            // before the load, turning this decision into a refusal or a no-op. Its commit stored
+            // the answer in the same transaction, so it is visible now: answer with it.
+            if let Err(e) = flow(&mut uow, &ctx) {
+                return match self.replay(meta).await? {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(e.into()),
+                };
+            }
             let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary, resource);
             if req.streams.is_empty() {
+                if let Some(outcome) = self.replay(meta).await? {
+                    return Ok(outcome);
+                }
                 return Ok(Outcome {
                     id: resource,
                     version: current,
