@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 /// Advisory lock key held while migrating ("bozor" in ASCII).
-const MIGRATION_LOCK: i64 = 0x626f_7a6f_72;
+const MIGRATION_LOCK: i64 = 0x0062_6f7a_6f72;
 
 /// Why migrating failed.
 #[derive(Debug, thiserror::Error)]

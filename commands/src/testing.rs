@@ -13,7 +13,7 @@ use tokio_postgres::NoTls;
 use crate::store::EventStore;
 
 /// Advisory lock key serializing template creation and cloning across test processes.
-const TEMPLATE_LOCK: i64 = 0x626f_7a6f_7254;
+const TEMPLATE_LOCK: i64 = 0x626f_7a6f_7254_i64;
 
 /// A database of one's own.
 pub struct TestDb {

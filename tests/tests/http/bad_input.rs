@@ -5,6 +5,9 @@ use uuid::Uuid;
 
 use crate::support::{spawn, User};
 
+/// Path, headers, body, expected status and code.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 #[tokio::test]
 async fn every_kind_of_bad_request_is_refused_with_its_code_and_changes_nothing() {
     let app = spawn().await;
@@ -17,7 +20,7 @@ async fn every_kind_of_bad_request_is_refused_with_its_code_and_changes_nothing(
     let json_ct = ("Content-Type", "application/json");
     let actor = ("X-Actor", seller.header.as_str());
     let huge = serde_json::to_vec(&json!({ "title": "a".repeat(70_000) })).unwrap();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/v1/listings", vec![actor, json_ct], b"{\"title\": ".to_vec(), 400, "malformed_json"),
         ("/v1/listings", vec![actor, json_ct], b"[1, 2".to_vec(), 400, "malformed_json"),
         (
