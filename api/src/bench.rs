@@ -69,7 +69,7 @@ pub async fn append(database_url: &str, writers: usize, seconds: u64) -> Result<
             while Instant::now() < deadline && samples.len() < SAMPLES_PER_WRITER_MAX {
                 let req = request(w);
                 let t = Instant::now();
-                append_with(&**client, &req).await.map_err(|e| e.to_string())?;
+                append_with(&client, &req).await.map_err(|e| e.to_string())?;
                 samples.push(t.elapsed().as_micros() as u32);
             }
             Ok::<_, String>(samples)

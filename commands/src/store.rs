@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 
 use bozor_domain::aggregate::{self, Aggregate, DecodeError};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -71,6 +71,24 @@ fn map_append_error(e: tokio_postgres::Error) -> StoreError {
         }
     }
     StoreError::Db(e)
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs a statement through the connection's statement cache: parsed and planned once per
+/// connection, not once per call.
+async fn rows<C: GenericClient>(client: &C, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    client.query(&stmt, params).await
+}
+
+async fn row_opt<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    client.query_opt(&stmt, params).await
 }
 
 /// An event as stored, with its position.
@@ -259,13 +277,13 @@ impl EventStore {
     /// Appends in a transaction of its own. Fails with `Conflict` when a stream moved on.
     pub async fn append(&self, req: &AppendRequest) -> Result<Appended, StoreError> {
         let client = self.pool.get().await?;
-        append_with(&**client, req).await
+        append_with(&client, req).await
     }
 
     /// Loads a stream: the latest snapshot of the current state schema, then the events after it.
     pub async fn load<A: Aggregate>(&self, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
         let client = self.pool.get().await?;
-        load_with::<A, _>(&**client, stream_id).await
+        load_with::<A, _>(&client, stream_id).await
     }
 
     /// Stores a snapshot of a stream's state at `version`, replacing an older one.
@@ -278,15 +296,17 @@ impl EventStore {
     ) -> Result<(), StoreError> {
         let state = serde_json::to_value(state)?;
         let client = self.pool.get().await?;
-        client
-            .execute(
+        let stmt = client
+            .prepare_cached(
                 "INSERT INTO snapshots (stream_id, stream_type, schema_version, version, hash, state)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (stream_id) DO UPDATE SET schema_version = excluded.schema_version,
                      version = excluded.version, hash = excluded.hash, state = excluded.state, taken_at = now()
                  WHERE snapshots.version < excluded.version OR snapshots.schema_version <> excluded.schema_version",
-                &[&stream_id, &A::STREAM_TYPE, &A::STATE_SCHEMA, &version, &hash.as_slice(), &state],
             )
+            .await?;
+        client
+            .execute(&stmt, &[&stream_id, &A::STREAM_TYPE, &A::STATE_SCHEMA, &version, &hash.as_slice(), &state])
             .await?;
         Ok(())
     }
@@ -295,7 +315,7 @@ impl EventStore {
     pub async fn read_stream(&self, stream_id: Uuid) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
-        let rows = client.query(&sql, &[&stream_id]).await?;
+        let rows = rows(&client, &sql, &[&stream_id]).await?;
         Ok(rows.iter().map(StoredEvent::from_row).collect())
     }
 
@@ -304,18 +324,14 @@ impl EventStore {
     /// read after the ones already returned, never skipped.
     pub async fn read_tail(&self, after: TailPosition, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let client = self.pool.get().await?;
-        read_tail_with(&**client, after, limit).await
+        read_tail_with(&client, after, limit).await
     }
 
     /// The stored outcome and request hash of an idempotency key, if any.
     pub async fn idempotency_record(&self, scope: &str, key: &str) -> Result<Option<(Vec<u8>, Value)>, StoreError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
-                &[&scope, &key],
-            )
-            .await?;
+        let sql = "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2";
+        let row = row_opt(&client, sql, &[&scope, &key]).await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 }
@@ -333,18 +349,18 @@ pub async fn read_tail_with<C: GenericClient>(
          ORDER BY tx_id, global_position LIMIT $3"
     );
     let tx = after.tx_id.to_string();
-    let rows = client.query(&sql, &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    let rows = rows(client, &sql, &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
     Ok(rows.iter().map(StoredEvent::from_row).collect())
 }
 
 /// `load` on a given client.
 pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
-    let snapshot = client
-        .query_opt(
-            "SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3",
-            &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE],
-        )
-        .await?;
+    let snapshot = row_opt(
+        client,
+        "SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3",
+        &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE],
+    )
+    .await?;
     let (mut state, mut version, mut hash, snapshot_version) = match snapshot {
         Some(row) => {
             let state: A::State = serde_json::from_value(row.get(2))?;
@@ -353,13 +369,13 @@ pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uu
         }
         None => (A::initial(), 0, GENESIS, None),
     };
-    let rows = client
-        .query(
-            "SELECT stream_type, version, event_type, event_version, payload, hash FROM events
-             WHERE stream_id = $1 AND version > $2 ORDER BY version",
-            &[&stream_id, &version],
-        )
-        .await?;
+    let rows = rows(
+        client,
+        "SELECT stream_type, version, event_type, event_version, payload, hash FROM events
+         WHERE stream_id = $1 AND version > $2 ORDER BY version",
+        &[&stream_id, &version],
+    )
+    .await?;
     for row in &rows {
         let stream_type: &str = row.get(0);
         if stream_type != A::STREAM_TYPE {
@@ -422,9 +438,32 @@ pub async fn append_with<C: GenericClient>(client: &C, req: &AppendRequest) -> R
         heads.push(prev.to_vec());
     }
     let idem = req.idempotency.as_ref();
-    let outcome: Value = client
-        .query_one(
+    // The caller knows every stream's new version: the outcome is built here, and the
+    // function only adds the position to the stored idempotency response.
+    let streams: Vec<StreamVersion> = ids
+        .iter()
+        .zip(&types)
+        .zip(&new_versions)
+        .map(|((id, t), v)| StreamVersion { stream_id: *id, stream_type: (*t).to_owned(), version: *v })
+        .collect();
+    let mut response = match &req.response {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let stored_response = {
+        let mut r = response.clone();
+        r.insert("streams".into(), serde_json::to_value(&streams)?);
+        Value::Object(r)
+    };
+    let stmt = client
+        .prepare_cached(
             "SELECT bozor_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .await
+        .map_err(map_append_error)?;
+    let position: i64 = client
+        .query_one(
+            &stmt,
             &[
                 &ids,
                 &types,
@@ -443,14 +482,15 @@ pub async fn append_with<C: GenericClient>(client: &C, req: &AppendRequest) -> R
                 &idem.map(|i| i.scope.as_str()),
                 &idem.map(|i| i.key.as_str()),
                 &idem.map(|i| i.request_hash.as_slice()),
-                &req.response,
+                &stored_response,
             ],
         )
         .await
         .map_err(map_append_error)?
         .get(0);
+    response.remove("streams");
     let heads = heads.into_iter().map(to_hash).collect();
-    Ok(Appended { outcome: serde_json::from_value(outcome)?, heads })
+    Ok(Appended { outcome: AppendOutcome { position, streams, response }, heads })
 }
 
 #[derive(Default)]

@@ -21,7 +21,7 @@ pub struct TestDb {
     pub url: String,
     /// Its name.
     pub name: String,
-    /// A pool of up to 16 connections to it.
+    /// A pool of up to 24 connections to it.
     pub pool: Pool,
 }
 
@@ -93,6 +93,6 @@ pub async fn fresh_database() -> TestDb {
     admin.execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK]).await.expect("advisory unlock");
     created.expect("create test database from template");
     let url = url_for(&name);
-    let pool = crate::db::pool(&url, 16).expect("pool for test database");
+    let pool = crate::db::pool(&url, 24).expect("pool for test database");
     TestDb { url, name, pool }
 }

@@ -145,14 +145,12 @@ async fn tail_sees_every_committed_event_exactly_once_under_concurrent_delayed_w
     const WRITERS: usize = 12;
     const TXS_PER_WRITER: usize = 25;
     let db = fresh_database().await;
-    let url = db.url.clone();
     let done = Arc::new(tokio::sync::Notify::new());
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let url = url.clone();
+        let pool = db.pool.clone();
         writers.push(tokio::spawn(async move {
-            let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
+            let mut client = pool.get().await.unwrap();
             let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
             let mut committed = Vec::new();
             for _ in 0..TXS_PER_WRITER {

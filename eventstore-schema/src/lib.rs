@@ -16,8 +16,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "event_store", sql: include_str!("../migrations/0001_event_store.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "event_store", sql: include_str!("../migrations/0001_event_store.sql") },
+    Migration { version: 2, name: "lean_append", sql: include_str!("../migrations/0002_lean_append.sql") },
+];
 
 #[cfg(test)]
 mod tests {
