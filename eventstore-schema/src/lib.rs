@@ -19,6 +19,11 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "event_store", sql: include_str!("../migrations/0001_event_store.sql") },
     Migration { version: 2, name: "lean_append", sql: include_str!("../migrations/0002_lean_append.sql") },
+    Migration {
+        version: 3,
+        name: "append_single_event",
+        sql: include_str!("../migrations/0003_append_single_event.sql"),
+    },
 ];
 
 #[cfg(test)]
