@@ -108,7 +108,10 @@ pub struct StoredEvent {
     pub hash: Vec<u8>,
 }
 
-const EVENT_COLUMNS: &str = "global_position, tx_id::text, stream_type, stream_id, version, event_id, event_type, \
+// `tx_id` goes out as text under another name: an output column named `tx_id` would capture
+// `ORDER BY tx_id` and sort transaction ids as text ("1000" before "998"), skipping events.
+const EVENT_COLUMNS: &str =
+    "global_position, tx_id::text AS tx_id_text, stream_type, stream_id, version, event_id, event_type, \
      event_version, payload, metadata, recorded_at, hash";
 
 impl StoredEvent {
@@ -346,7 +349,7 @@ pub async fn read_tail_with<C: GenericClient>(
         "SELECT {EVENT_COLUMNS} FROM events
          WHERE (tx_id, global_position) > ($1::text::xid8, $2)
            AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY tx_id, global_position LIMIT $3"
+         ORDER BY events.tx_id, events.global_position LIMIT $3"
     );
     let tx = after.tx_id.to_string();
     let rows = rows(client, &sql, &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
