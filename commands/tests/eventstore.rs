@@ -250,7 +250,8 @@ async fn tail_sees_every_committed_event_exactly_once_under_concurrent_delayed_w
 async fn tail_orders_transaction_ids_as_numbers_across_digit_boundaries() {
     let db = fresh_database().await;
     let c = db.client().await;
-    let txs = [99_998u64, 1_000, 998, 100_001, 999, 9, 10_000, 1_001];
+    // Small ids are always in the past, on a fresh cluster too; they cross two digit boundaries.
+    let txs = [99u64, 10, 100, 9, 101, 98, 11, 8];
     for (i, tx) in txs.iter().enumerate() {
         c.execute(
             "INSERT INTO events (stream_type, stream_id, version, event_id, event_type, event_version, payload,
