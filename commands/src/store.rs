@@ -356,31 +356,35 @@ pub async fn read_tail_with<C: GenericClient>(
     Ok(rows.iter().map(StoredEvent::from_row).collect())
 }
 
+/// The snapshot (if one of the current state schema exists) and the events after it, in one
+/// round trip: the snapshot row first (`is_snapshot`), then events by version.
+const LOAD_SQL: &str = "
+WITH snap AS (
+    SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3
+)
+SELECT true AS is_snapshot, version, hash, state AS body, NULL::text AS event_type, NULL::int AS event_version,
+       NULL::text AS stream_type
+FROM snap
+UNION ALL
+SELECT false, e.version, e.hash, e.payload, e.event_type, e.event_version, e.stream_type
+FROM events e
+WHERE e.stream_id = $1 AND e.version > coalesce((SELECT version FROM snap), 0)
+ORDER BY is_snapshot DESC, version";
+
 /// `load` on a given client.
 pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
-    let snapshot = row_opt(
-        client,
-        "SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3",
-        &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE],
-    )
-    .await?;
-    let (mut state, mut version, mut hash, snapshot_version) = match snapshot {
-        Some(row) => {
-            let state: A::State = serde_json::from_value(row.get(2))?;
-            let v: i64 = row.get(0);
-            (state, v, to_hash(row.get(1)), Some(v))
-        }
-        None => (A::initial(), 0, GENESIS, None),
-    };
-    let rows = rows(
-        client,
-        "SELECT stream_type, version, event_type, event_version, payload, hash FROM events
-         WHERE stream_id = $1 AND version > $2 ORDER BY version",
-        &[&stream_id, &version],
-    )
-    .await?;
+    let rows = rows(client, LOAD_SQL, &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE]).await?;
+    let (mut state, mut version, mut hash, mut snapshot_version) = (A::initial(), 0, GENESIS, None);
+    let mut events_read = 0;
     for row in &rows {
-        let stream_type: &str = row.get(0);
+        if row.get::<_, bool>(0) {
+            state = serde_json::from_value(row.get(3))?;
+            version = row.get(1);
+            hash = to_hash(row.get(2));
+            snapshot_version = Some(version);
+            continue;
+        }
+        let stream_type: &str = row.get(6);
         if stream_type != A::STREAM_TYPE {
             return Err(StoreError::WrongStreamType {
                 stream_id,
@@ -388,12 +392,13 @@ pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uu
                 actual: stream_type.into(),
             });
         }
-        let event: A::Event = aggregate::decode(row.get(2), row.get(3), row.get(4))?;
+        let event: A::Event = aggregate::decode(row.get(4), row.get(5), row.get(3))?;
         state = A::evolve(state, &event);
         version = row.get(1);
-        hash = to_hash(row.get(5));
+        hash = to_hash(row.get(2));
+        events_read += 1;
     }
-    Ok(Loaded { stream_id, state, version, hash, snapshot_version, events_read: rows.len(), _aggregate: PhantomData })
+    Ok(Loaded { stream_id, state, version, hash, snapshot_version, events_read, _aggregate: PhantomData })
 }
 
 fn to_hash(bytes: Vec<u8>) -> [u8; 32] {
