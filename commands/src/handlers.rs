@@ -98,7 +98,7 @@ impl CommandService {
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
         let seller_wallet = wallet::user_wallet_id(meta.actor.id);
-        let revenue = wallet::platform_wallet_id(PlatformAccount::Revenue);
+        let revenue = wallet::platform_owner(PlatformAccount::Revenue, listing_id).wallet_id();
         self.run(
             meta,
             listing_id,
@@ -248,8 +248,10 @@ impl CommandService {
         provider_tx_id: String,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
-        let (user_wallet, clearing) =
-            (wallet::user_wallet_id(user_id), wallet::platform_wallet_id(PlatformAccount::ProviderClearing));
+        let (user_wallet, clearing) = (
+            wallet::user_wallet_id(user_id),
+            wallet::platform_owner(PlatformAccount::ProviderClearing, user_id).wallet_id(),
+        );
         self.run(
             meta,
             user_wallet,
@@ -296,8 +298,10 @@ impl CommandService {
         succeeded: bool,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
-        let (user_wallet, payout) =
-            (wallet::user_wallet_id(user_id), wallet::platform_wallet_id(PlatformAccount::PayoutClearing));
+        let (user_wallet, payout) = (
+            wallet::user_wallet_id(user_id),
+            wallet::platform_owner(PlatformAccount::PayoutClearing, withdrawal_id).wallet_id(),
+        );
         self.run(
             meta,
             user_wallet,

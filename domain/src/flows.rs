@@ -126,7 +126,7 @@ pub fn settlement_wallets(o: &order::Order) -> Vec<Uuid> {
     let mut ids = vec![
         wallet::user_wallet_id(o.buyer_id),
         wallet::user_wallet_id(o.seller_id),
-        wallet::platform_wallet_id(PlatformAccount::Revenue),
+        wallet::platform_owner(PlatformAccount::Revenue, o.id).wallet_id(),
     ];
     ids.extend(o.courier_id.map(wallet::user_wallet_id));
     ids.sort();
@@ -315,7 +315,7 @@ fn pay_out(
     let credits = [
         (Owner::User { user_id: o.buyer_id }, s.to_buyer, Reason::Refund { order_id }),
         (Owner::User { user_id: o.seller_id }, s.to_seller, Reason::Sale { order_id }),
-        (Owner::Platform { account: PlatformAccount::Revenue }, s.commission, Reason::Commission { order_id }),
+        (wallet::platform_owner(PlatformAccount::Revenue, order_id), s.commission, Reason::Commission { order_id }),
     ];
     let courier = s.courier_id.map(|c| (Owner::User { user_id: c }, s.to_courier, Reason::DeliveryFee { order_id }));
     for (owner, amount, reason) in credits.into_iter().chain(courier) {
@@ -428,7 +428,7 @@ pub fn promote(
     let reason = Reason::Promotion { listing_id };
     let debit = wallet::Command::Debit { owner: seller, journal_id, amount: price, reason: reason.clone() };
     uow.wallets.exec(seller.wallet_id(), &debit, ctx)?;
-    let revenue = Owner::Platform { account: PlatformAccount::Revenue };
+    let revenue = wallet::platform_owner(PlatformAccount::Revenue, listing_id);
     uow.wallets.exec(
         revenue.wallet_id(),
         &wallet::Command::Credit { owner: revenue, journal_id, amount: price, reason },
@@ -460,7 +460,7 @@ pub fn deposit(
     if events.is_empty() {
         return Ok(());
     }
-    let clearing = Owner::Platform { account: PlatformAccount::ProviderClearing };
+    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, user_id);
     let debit = wallet::Command::Debit {
         owner: clearing,
         journal_id,
@@ -510,7 +510,7 @@ pub fn complete_withdrawal(
         wallet::State::Initial => return Err(DomainError::NotFound { what: "wallet" }),
     };
     uow.wallets.exec(wallet_id, &wallet::Command::CaptureHold { journal_id, hold_id: withdrawal_id }, ctx)?;
-    let payout = Owner::Platform { account: PlatformAccount::PayoutClearing };
+    let payout = wallet::platform_owner(PlatformAccount::PayoutClearing, withdrawal_id);
     let reason = Reason::Withdrawal { withdrawal_id, card_mask: String::new() };
     uow.wallets.exec(
         payout.wallet_id(),

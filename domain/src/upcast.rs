@@ -17,8 +17,20 @@ pub struct Upcaster {
     pub apply: fn(Value) -> Value,
 }
 
-/// Every upcaster of the shipped events. Empty while every event is at version 1.
-pub const UPCASTERS: &[Upcaster] = &[];
+/// Every upcaster of the shipped events.
+pub const UPCASTERS: &[Upcaster] =
+    &[Upcaster { event_type: "WalletOpened", from_version: 1, apply: wallet_opened_v1_to_v2 }];
+
+/// WalletOpened v2: platform accounts became sharded (`wallet::PLATFORM_SHARDS`); a v1 platform
+/// wallet is shard 0, whose stream id is the v1 one.
+fn wallet_opened_v1_to_v2(mut payload: Value) -> Value {
+    if let Some(owner) = payload.get_mut("owner").and_then(Value::as_object_mut) {
+        if owner.get("owner").and_then(Value::as_str) == Some("platform") && !owner.contains_key("shard") {
+            owner.insert("shard".into(), Value::from(0));
+        }
+    }
+    payload
+}
 
 /// The version new events of `event_type` are written with.
 pub fn current_version(event_type: &str) -> i32 {

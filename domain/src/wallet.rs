@@ -24,9 +24,33 @@ pub fn user_wallet_id(user_id: Uuid) -> Uuid {
     Uuid::new_v5(&WALLET_NS, user_id.as_bytes())
 }
 
-/// The wallet stream of a platform account.
-pub fn platform_wallet_id(account: PlatformAccount) -> Uuid {
-    Uuid::new_v5(&WALLET_NS, account.name().as_bytes())
+/// Platform accounts are split into this many wallet streams. Every deposit, sale and payout
+/// touches a platform account; spread over shards, concurrent commands contend on one stream
+/// in sixteen instead of queuing (and running out of retries) on a single one.
+pub const PLATFORM_SHARDS: u8 = 16;
+
+/// The wallet stream of one shard of a platform account (shard 0 has the unsharded name).
+pub fn platform_wallet_id(account: PlatformAccount, shard: u8) -> Uuid {
+    assert!(shard < PLATFORM_SHARDS, "platform shard {shard} out of range");
+    if shard == 0 {
+        return Uuid::new_v5(&WALLET_NS, account.name().as_bytes());
+    }
+    Uuid::new_v5(&WALLET_NS, format!("{}#{shard}", account.name()).as_bytes())
+}
+
+/// The shard a command about `key` (a user, order, listing or withdrawal) posts to.
+pub fn platform_shard(key: Uuid) -> u8 {
+    (key.as_u128() % u128::from(PLATFORM_SHARDS)) as u8
+}
+
+/// The platform wallet that a command about `key` posts to.
+pub fn platform_owner(account: PlatformAccount, key: Uuid) -> Owner {
+    Owner::Platform { account, shard: platform_shard(key) }
+}
+
+/// Every shard of a platform account, to sum its balance.
+pub fn platform_wallet_ids(account: PlatformAccount) -> impl Iterator<Item = Uuid> {
+    (0..PLATFORM_SHARDS).map(move |shard| platform_wallet_id(account, shard))
 }
 
 /// The platform's own accounts.
@@ -62,8 +86,8 @@ impl PlatformAccount {
 pub enum Owner {
     /// A user's wallet.
     User { user_id: Uuid },
-    /// A platform account.
-    Platform { account: PlatformAccount },
+    /// One shard of a platform account.
+    Platform { account: PlatformAccount, shard: u8 },
 }
 
 impl Owner {
@@ -71,12 +95,12 @@ impl Owner {
     pub fn wallet_id(self) -> Uuid {
         match self {
             Owner::User { user_id } => user_wallet_id(user_id),
-            Owner::Platform { account } => platform_wallet_id(account),
+            Owner::Platform { account, shard } => platform_wallet_id(account, shard),
         }
     }
 
     fn may_go_negative(self) -> bool {
-        self == Owner::Platform { account: PlatformAccount::ProviderClearing }
+        matches!(self, Owner::Platform { account: PlatformAccount::ProviderClearing, .. })
     }
 }
 

@@ -184,7 +184,11 @@ fn wallet_samples() -> Vec<wallet::Event> {
     use wallet::Event::*;
     let reason = Reason::Withdrawal { withdrawal_id: id(10), card_mask: "**** 4242".into() };
     vec![
-        WalletOpened { wallet_id: id(11), owner: Owner::Platform { account: PlatformAccount::Revenue }, at: at() },
+        WalletOpened {
+            wallet_id: id(11),
+            owner: Owner::Platform { account: PlatformAccount::Revenue, shard: 3 },
+            at: at(),
+        },
         FundsDeposited {
             journal_id: id(6),
             amount: m(100),
@@ -274,4 +278,24 @@ fn escrow_events_are_frozen() {
 #[test]
 fn wallet_events_are_frozen() {
     check::<WalletAggregate>(wallet_samples(), wallet_index, 7);
+}
+
+/// WalletOpened v1 predates sharded platform accounts: it upcasts to shard 0, whose stream id
+/// is the one v1 used, so old wallets keep their streams.
+#[test]
+fn wallet_opened_v1_upcasts_to_shard_zero_of_the_same_stream() {
+    let v1 = std::fs::read_to_string(dir("wallet").join("WalletOpened.v1.json")).unwrap();
+    let event: wallet::Event = decode("WalletOpened", 1, serde_json::from_str(&v1).unwrap()).unwrap();
+    match event {
+        wallet::Event::WalletOpened { owner: Owner::Platform { account, shard }, .. } => {
+            assert_eq!((account, shard), (PlatformAccount::Revenue, 0));
+            assert_eq!(
+                wallet::platform_wallet_id(account, 0),
+                Uuid::new_v5(&Uuid::from_u128(0x6f1d_2a1e_9b7c_4c55_8a31_0d7e_b0a5_7a11), b"platform:revenue"),
+                "shard 0 keeps the unsharded stream id"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(bozor_domain::upcast::current_version("WalletOpened"), 2);
 }

@@ -66,7 +66,7 @@ fn deposit_fails_for_users_platform_wallets_zero_and_bad_references() {
     let o = user();
     let buyer = actor(Uuid::new_v4(), &[Role::Buyer]);
     assert_eq!(refused(decide(&State::Initial, &deposit(o, 5, "t"), &ctx(&buyer))), "forbidden");
-    let platform = Owner::Platform { account: PlatformAccount::Revenue };
+    let platform = Owner::Platform { account: PlatformAccount::Revenue, shard: 0 };
     assert_eq!(refused(decide(&State::Initial, &deposit(platform, 5, "t"), &ctx(&admin()))), "invalid_field");
     assert_eq!(refused(decide(&State::Initial, &deposit(o, 0, "t"), &ctx(&admin()))), "invalid_field");
     assert_eq!(refused(decide(&State::Initial, &deposit(o, 5, ""), &ctx(&admin()))), "invalid_field");
@@ -92,11 +92,11 @@ fn credit_opens_and_debit_spends_within_the_balance() {
 
 #[test]
 fn provider_clearing_may_go_negative_and_nothing_else_may() {
-    let clearing = Owner::Platform { account: PlatformAccount::ProviderClearing };
+    let clearing = Owner::Platform { account: PlatformAccount::ProviderClearing, shard: 5 };
     let mut h = vec![];
     run(&mut h, &C::Debit { owner: clearing, journal_id: Uuid::nil(), amount: m(700), reason: reason() });
     assert_eq!(given::<WalletAggregate>(&h).available(), -700);
-    let revenue = Owner::Platform { account: PlatformAccount::Revenue };
+    let revenue = Owner::Platform { account: PlatformAccount::Revenue, shard: 0 };
     let debit = C::Debit { owner: revenue, journal_id: Uuid::nil(), amount: m(1), reason: reason() };
     assert_eq!(refused(decide(&State::Initial, &debit, &ctx(&admin()))), "insufficient_funds");
 }

@@ -121,7 +121,11 @@ impl TestApp {
     }
 
     pub async fn platform(&self, account: PlatformAccount) -> i64 {
-        self.load::<WalletAggregate>(wallet::platform_wallet_id(account)).await.available()
+        let mut total = 0;
+        for id in wallet::platform_wallet_ids(account) {
+            total += self.load::<WalletAggregate>(id).await.available();
+        }
+        total
     }
 
     pub async fn deposit(&self, user: &User, tiyin: i64) {
