@@ -19,6 +19,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("unauthenticated", 401, "no actor: send X-Actor"),
     ("invalid_actor", 400, "X-Actor is malformed"),
     ("route_not_found", 404, "no such endpoint"),
+    ("invalid_query", 400, "a query parameter is unknown or malformed"),
     // The domain's refusals (bozor_domain::DomainError::code).
     ("listing_not_found", 404, "no such listing"),
     ("order_not_found", 404, "no such order"),
@@ -41,6 +42,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("version_mismatch", 412, "If-Match names another version than the resource's"),
     ("version_conflict", 409, "another command changed the resource first; retry"),
     ("idempotency_key_reused", 422, "the Idempotency-Key was used with another request"),
+    ("projection_behind", 409, "the read model has not reached min_position yet; retry"),
     // Infrastructure.
     ("unavailable", 503, "the database cannot be reached; retry later"),
     ("internal", 500, "a bug: reported in the server's log"),

@@ -16,8 +16,12 @@ struct Cli {
 enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Serve the HTTP API (migrates first).
+    /// The embedded default: the HTTP API and every projector in one process.
+    Up,
+    /// Serve the HTTP API only (migrates first).
     Serve,
+    /// Run the projectors only (scale-out of the read side).
+    Project,
     /// Measure the system.
     Bench {
         #[command(subcommand)]
@@ -51,10 +55,18 @@ async fn main() {
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
             println!("migrations up to date");
         }
-        Command::Serve => {
-            let app = Application::build(settings.clone()).await.unwrap_or_else(|e| fail(e));
-            tracing::info!(addr = %settings.http_addr, port = app.port(), "serving");
+        Command::Up | Command::Serve => {
+            let embedded = matches!(cli.command, Command::Up);
+            let app = Application::build(settings.clone(), embedded).await.unwrap_or_else(|e| fail(e));
+            tracing::info!(addr = %settings.http_addr, port = app.port(), projectors = embedded, "serving");
             app.run_until_stopped().await.unwrap_or_else(|e| fail(e));
+        }
+        Command::Project => {
+            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let projectors = bozor_api::startup::Projectors::start(&pool);
+            tracing::info!("projecting; stop with Ctrl-C");
+            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
+            projectors.stop().await;
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {
             if !(1..=1_000).contains(&writers) || !(1..=3_600).contains(&seconds) {

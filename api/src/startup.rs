@@ -4,7 +4,12 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpServer};
+use std::sync::Arc;
+
 use bozor_commands::{db, migrate, CommandService, EventStore};
+use bozor_projections::listings::ListingsProjection;
+use bozor_projections::{Projection, Projector};
+use tokio::sync::watch;
 
 use crate::configuration::Settings;
 use crate::errors::ApiError;
@@ -23,10 +28,42 @@ pub enum StartError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
-/// A built, not yet running, server.
+/// A built, not yet running, server, with the projectors it runs in process (if any).
 pub struct Application {
     port: u16,
     server: Server,
+    projectors: Option<Projectors>,
+}
+
+/// Projectors running as tasks, fed from the event store, until told to stop.
+pub struct Projectors {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Projectors {
+    /// Starts every read model's projector on `pool`.
+    pub fn start(pool: &deadpool_postgres::Pool) -> Projectors {
+        let (stop, rx) = watch::channel(false);
+        let all: Vec<Arc<dyn Projection>> = vec![Arc::new(ListingsProjection)];
+        let tasks = all
+            .into_iter()
+            .map(|p| {
+                let projector = Projector::new(pool.clone(), p);
+                let rx = rx.clone();
+                tokio::spawn(async move { projector.run(rx).await })
+            })
+            .collect();
+        Projectors { stop, tasks }
+    }
+
+    /// Asks every projector to stop after its current batch and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 /// Opens the pool and brings the schema up to date.
@@ -45,9 +82,11 @@ async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError>
 }
 
 impl Application {
-    /// Connects, migrates and binds. Fails when the database or the address is unusable.
-    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+    /// Connects, migrates and binds; with `projectors`, also runs the read models' projectors in
+    /// this process (the embedded default). Fails when the database or the address is unusable.
+    pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
         let pool = connect_and_migrate(&settings).await?;
+        let projectors = projectors.then(|| Projectors::start(&pool));
         let store = EventStore::new(pool, settings.snapshot_every);
         let state =
             web::Data::new(AppState { commands: CommandService::new(store), body_bytes_max: settings.body_bytes_max });
@@ -62,7 +101,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?
         .run();
-        Ok(Application { port, server })
+        Ok(Application { port, server, projectors })
     }
 
     /// The bound port.
@@ -72,6 +111,10 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(p) = self.projectors {
+            p.stop().await;
+        }
+        served
     }
 }

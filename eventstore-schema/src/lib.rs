@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "append_single_event",
         sql: include_str!("../migrations/0003_append_single_event.sql"),
     },
+    Migration { version: 4, name: "read_models", sql: include_str!("../migrations/0004_read_models.sql") },
 ];
 
 #[cfg(test)]

@@ -1,1 +1,10 @@
-//! stub
+//! The read side: a projector runtime that feeds projections from the event store in tail
+//! order, and the PostgreSQL read models with their queries.
+//!
+//! A projection applies an event and records, in the same transaction, the stream version it
+//! applied and its checkpoint; a redelivered event is skipped, so replays change nothing.
+
+pub mod listings;
+pub mod runtime;
+
+pub use runtime::{Projection, ProjectionError, Projector};

@@ -3,6 +3,7 @@
 pub mod health;
 pub mod listings;
 pub mod orders;
+pub mod queries;
 pub mod wallets;
 
 use actix_web::{web, HttpRequest};
@@ -55,6 +56,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(
-            web::scope("/v1").configure(listings::configure).configure(orders::configure).configure(wallets::configure),
+            web::scope("/v1")
+                .configure(listings::configure)
+                .configure(queries::configure)
+                .configure(orders::configure)
+                .configure(wallets::configure),
         );
 }

@@ -5,5 +5,6 @@ mod bad_input;
 mod idempotency;
 mod listings;
 mod orders;
+mod queries;
 mod support;
 mod wallets;

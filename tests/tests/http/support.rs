@@ -74,7 +74,7 @@ pub async fn spawn() -> TestApp {
         body_bytes_max: 64 * 1024,
         http_workers: 2,
     };
-    let app = Application::build(settings).await.expect("server builds");
+    let app = Application::build(settings, true).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let store = db.store(100);
@@ -183,5 +183,44 @@ impl TestApp {
         for (j, s) in sums {
             assert_eq!(s, 0, "journal {j} does not balance");
         }
+    }
+}
+
+impl TestApp {
+    /// GETs a path (with query string) as no one in particular.
+    pub async fn get(&self, path_and_query: &str) -> Reply {
+        let res = self.http.get(format!("{}{path_and_query}", self.base)).send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, body, headers }
+    }
+
+    /// The listings read model as rows, for comparisons.
+    pub async fn listings_view(&self) -> Vec<String> {
+        let rows = self
+            .db
+            .client()
+            .await
+            .query(
+                "SELECT listing_id, status, price, sales, deleted, state::text FROM listings_view ORDER BY listing_id",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    r.get::<_, Uuid>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, i64>(2),
+                    r.get::<_, i64>(3),
+                    r.get::<_, bool>(4),
+                    r.get::<_, String>(5)
+                )
+            })
+            .collect()
     }
 }

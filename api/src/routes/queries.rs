@@ -1,0 +1,135 @@
+//! Queries, answered from read models. `min_position` (from a command's response) makes a query
+//! wait, a bounded time, until its projection has applied that command: read-your-writes.
+
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bozor_projections::listings::{self, Cursor, Filter, Sort, PAGE_LIMIT_DEFAULT};
+use bozor_projections::runtime::reached;
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::errors::ApiError;
+use crate::request::path_id;
+
+/// Longest a query waits for `min_position`.
+pub const MIN_POSITION_WAIT_MAX: Duration = Duration::from_secs(2);
+const MIN_POSITION_POLL: Duration = Duration::from_millis(5);
+
+/// Registers the query routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/listings", web::get().to(list_listings)).route("/listings/{id}", web::get().to(get_listing));
+}
+
+type Res = Result<HttpResponse, ApiError>;
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "read model unavailable");
+    ApiError::new("unavailable", "the read model cannot be reached; retry later")
+}
+
+async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
+    state.commands.store().pool().get().await.map_err(unavailable)
+}
+
+/// Waits until `projection` has applied the command at `position`, or answers 409 with where it is.
+async fn wait_for(client: &tokio_postgres::Client, projection: &str, position: Option<i64>) -> Result<(), ApiError> {
+    let Some(position) = position else { return Ok(()) };
+    let deadline = Instant::now() + MIN_POSITION_WAIT_MAX;
+    loop {
+        let (done, current) = reached(client, projection, position).await.map_err(unavailable)?;
+        if done {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ApiError::new("projection_behind", "the read model has not caught up yet; retry")
+                .with_details(
+                    serde_json::json!({ "projection": projection, "position": current, "min_position": position }),
+                ));
+        }
+        tokio::time::sleep(MIN_POSITION_POLL).await;
+    }
+}
+
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::new("invalid_query", e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    kind: Option<String>,
+    category: Option<String>,
+    game: Option<String>,
+    status: Option<String>,
+    seller_id: Option<Uuid>,
+    price_min: Option<i64>,
+    price_max: Option<i64>,
+    has_images: Option<bool>,
+    premium: Option<bool>,
+    sort: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+async fn list_listings(state: web::Data<AppState>, req: HttpRequest) -> Res {
+    let q: ListQuery = query(&req)?;
+    let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
+    let sort = q
+        .sort
+        .as_deref()
+        .map_or(Some(Sort::Newest), Sort::parse)
+        .ok_or_else(|| bad("sort is newest, price_asc, price_desc or popular"))?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=listings::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(bad("limit is 1 to 100"));
+    }
+    if q.kind.as_deref().is_some_and(|k| !["product", "classified", "game_account"].contains(&k)) {
+        return Err(bad("kind is product, classified or game_account"));
+    }
+    if q.status.as_deref().is_some_and(|s| !listings::is_status(s)) {
+        return Err(bad("unknown status"));
+    }
+    let filter = Filter {
+        kind: q.kind,
+        category: q.category,
+        game: q.game,
+        status: q.status,
+        seller_id: q.seller_id,
+        price_min: q.price_min,
+        price_max: q.price_max,
+        has_images: q.has_images,
+        premium: q.premium,
+    };
+    let client = client(&state).await?;
+    wait_for(&client, "listings", q.min_position).await?;
+    let page = listings::list(&client, &filter, sort, cursor, limit, Utc::now()).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetQuery {
+    min_position: Option<i64>,
+}
+
+async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+    let id = path_id(&path)?;
+    let q: GetQuery = query(&req)?;
+    let client = client(&state).await?;
+    wait_for(&client, "listings", q.min_position).await?;
+    match listings::get(&client, id).await.map_err(unavailable)? {
+        Some(l) => Ok(HttpResponse::Ok().json(l)),
+        None => Err(ApiError::new("listing_not_found", "no such listing")),
+    }
+}

@@ -1,0 +1,281 @@
+//! The listings read model: one row per listing, holding the domain's folded state and the
+//! columns buyers filter and sort by. Queries are keyset-paginated with a bounded limit.
+
+use bozor_commands::store::StoredEvent;
+use bozor_domain::aggregate::{self, Aggregate};
+use bozor_domain::listing::{self, Details, ListingAggregate};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde::Serialize;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::runtime::{BoxFuture, Projection, ProjectionError};
+
+/// Largest page of a listings query.
+pub const PAGE_LIMIT_MAX: i64 = 100;
+/// Page size when none is asked for.
+pub const PAGE_LIMIT_DEFAULT: i64 = 20;
+
+/// The listings projection.
+pub struct ListingsProjection;
+
+impl Projection for ListingsProjection {
+    fn name(&self) -> &'static str {
+        "listings"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn stream_types(&self) -> &'static [&'static str] {
+        &["listing"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply(tx, event))
+    }
+}
+
+async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
+    let event: listing::Event = aggregate::decode(&e.event_type, e.event_version, e.payload.clone())?;
+    let row = tx.query_opt("SELECT state FROM listings_view WHERE listing_id = $1 FOR UPDATE", &[&e.stream_id]).await?;
+    let state = match row {
+        Some(r) => serde_json::from_value(r.get(0))?,
+        None => ListingAggregate::initial(),
+    };
+    let state = ListingAggregate::evolve(state, &event);
+    let listing::State::Exists(l) = &state else { return Ok(()) };
+    let sold = i64::from(matches!(event, listing::Event::ListingSaleCompleted { .. }));
+    let game = match &l.details {
+        Details::GameAccount { game, .. } => Some(game.clone()),
+        _ => None,
+    };
+    let promoted_until = l.promoted.as_ref().map(|p| p.until);
+    tx.execute(
+        "INSERT INTO listings_view (listing_id, seller_id, kind, status, deleted, title, category, game, price,
+                                    original_price, has_images, promoted_until, sales, created_at, updated_at,
+                                    last_position, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)
+         ON CONFLICT (listing_id) DO UPDATE SET
+             status = excluded.status, deleted = excluded.deleted, title = excluded.title,
+             category = excluded.category, price = excluded.price, has_images = excluded.has_images,
+             promoted_until = excluded.promoted_until, sales = listings_view.sales + excluded.sales,
+             updated_at = excluded.updated_at, last_position = excluded.last_position, state = excluded.state",
+        &[
+            &l.id,
+            &l.seller_id,
+            &l.details.kind(),
+            &l.status.name(),
+            &l.deleted,
+            &l.title,
+            &l.category,
+            &game,
+            &l.price.tiyin(),
+            &l.original_price.tiyin(),
+            &!l.images.is_empty(),
+            &promoted_until,
+            &sold,
+            &e.recorded_at,
+            &e.global_position,
+            &serde_json::to_value(&state)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// How a page of listings is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Popular,
+}
+
+impl Sort {
+    /// Parses `newest`, `price_asc`, `price_desc` or `popular`.
+    pub fn parse(s: &str) -> Option<Sort> {
+        Some(match s {
+            "newest" => Sort::Newest,
+            "price_asc" => Sort::PriceAsc,
+            "price_desc" => Sort::PriceDesc,
+            "popular" => Sort::Popular,
+            _ => return None,
+        })
+    }
+}
+
+/// Filters of a listings query. Absent filters match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    pub game: Option<String>,
+    /// Defaults to `active`.
+    pub status: Option<String>,
+    pub seller_id: Option<Uuid>,
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    pub has_images: Option<bool>,
+    /// Only listings whose promotion runs at `now`.
+    pub premium: Option<bool>,
+}
+
+/// A position in a sorted listings query: the sort key and the id of the last row returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    key: i64,
+    id: Uuid,
+}
+
+impl Cursor {
+    /// Parses a cursor returned by an earlier page. `None` when it is not one.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (key, id) = s.split_once('_')?;
+        Some(Cursor { key: key.parse().ok()?, id: Uuid::parse_str(id).ok()? })
+    }
+
+    fn encode(self) -> String {
+        format!("{}_{}", self.key, self.id)
+    }
+}
+
+/// A listing as lists show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub title: String,
+    pub category: String,
+    pub game: Option<String>,
+    pub price: i64,
+    pub original_price: i64,
+    pub has_images: bool,
+    pub premium: bool,
+    pub sales: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page and where the next one starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of listings. `limit` is clamped to 1..=PAGE_LIMIT_MAX.
+pub async fn list(
+    client: &tokio_postgres::Client,
+    filter: &Filter,
+    sort: Sort,
+    cursor: Option<Cursor>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Page<Summary>, ProjectionError> {
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut clauses = vec!["NOT deleted".to_owned()];
+    let mut push =
+        |clause: &str, value: Box<dyn ToSql + Sync + Send>, params: &mut Vec<Box<dyn ToSql + Sync + Send>>| {
+            params.push(value);
+            clauses.push(clause.replace('?', &format!("${}", params.len())));
+        };
+    push("status = ?", Box::new(filter.status.clone().unwrap_or_else(|| "active".into())), &mut params);
+    if let Some(v) = &filter.kind {
+        push("kind = ?", Box::new(v.clone()), &mut params);
+    }
+    if let Some(v) = &filter.category {
+        push("category = ?", Box::new(v.clone()), &mut params);
+    }
+    if let Some(v) = &filter.game {
+        push("game = ?", Box::new(v.clone()), &mut params);
+    }
+    if let Some(v) = filter.seller_id {
+        push("seller_id = ?", Box::new(v), &mut params);
+    }
+    if let Some(v) = filter.price_min {
+        push("price >= ?", Box::new(v), &mut params);
+    }
+    if let Some(v) = filter.price_max {
+        push("price <= ?", Box::new(v), &mut params);
+    }
+    if let Some(v) = filter.has_images {
+        push("has_images = ?", Box::new(v), &mut params);
+    }
+    if let Some(v) = filter.premium {
+        let clause = if v { "promoted_until > ?" } else { "(promoted_until IS NULL OR promoted_until <= ?)" };
+        push(clause, Box::new(now), &mut params);
+    }
+    // Keyset pagination: the sort key (as a number) and the id break ties.
+    let (key_sql, order) = match sort {
+        Sort::Newest => ("(extract(epoch FROM created_at) * 1000000)::bigint", "DESC"),
+        Sort::PriceAsc => ("price", "ASC"),
+        Sort::PriceDesc => ("price", "DESC"),
+        Sort::Popular => ("sales", "DESC"),
+    };
+    if let Some(c) = cursor {
+        let op = if order == "DESC" { "<" } else { ">" };
+        params.push(Box::new(c.key));
+        params.push(Box::new(c.id));
+        let (k, i) = (params.len() - 1, params.len());
+        clauses.push(format!("({key_sql}, listing_id) {op} (${k}, ${i})"));
+    }
+    let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+    params.push(Box::new(limit + 1));
+    let sql = format!(
+        "SELECT listing_id, seller_id, kind, status, title, category, game, price, original_price, has_images,
+                promoted_until, sales, created_at, {key_sql}
+         FROM listings_view WHERE {} ORDER BY {key_sql} {order}, listing_id {order} LIMIT ${}",
+        clauses.join(" AND "),
+        params.len()
+    );
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    let rows = client.query(&sql, &refs).await?;
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for r in rows.iter().take(limit as usize) {
+        let promoted: Option<DateTime<Utc>> = r.get(10);
+        last = Some(Cursor { key: r.get(13), id: r.get(0) });
+        items.push(Summary {
+            id: r.get(0),
+            seller_id: r.get(1),
+            kind: r.get(2),
+            status: r.get(3),
+            title: r.get(4),
+            category: r.get(5),
+            game: r.get(6),
+            price: r.get(7),
+            original_price: r.get(8),
+            has_images: r.get(9),
+            premium: promoted.is_some_and(|p| p > now),
+            sales: r.get(11),
+            created_at: r.get(12),
+        });
+    }
+    Ok(Page { items, next_cursor: if more { last.map(Cursor::encode) } else { None } })
+}
+
+/// A listing's full detail (the folded domain state), or `None` when unknown or deleted.
+pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<listing::Listing>, ProjectionError> {
+    let row = client.query_opt("SELECT state FROM listings_view WHERE listing_id = $1 AND NOT deleted", &[&id]).await?;
+    let Some(row) = row else { return Ok(None) };
+    match serde_json::from_value(row.get(0))? {
+        listing::State::Exists(l) => Ok(Some(*l)),
+        listing::State::Initial => Ok(None),
+    }
+}
+
+/// True for statuses a buyer may filter by.
+pub fn is_status(s: &str) -> bool {
+    ["draft", "pending", "active", "rejected", "reserved", "sold", "archived", "blocked"].contains(&s)
+}

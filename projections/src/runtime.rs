@@ -1,0 +1,178 @@
+//! The projector runtime: tail the event store from a projection's checkpoint, apply bounded
+//! batches in one transaction each (read model, per-stream versions, checkpoint), and stop on
+//! an event it cannot apply, recording the error: a poison event is never skipped silently.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bozor_commands::store::{read_tail_with, StoredEvent, TailPosition};
+use deadpool_postgres::{Pool, Transaction};
+use tokio::sync::watch;
+
+/// A boxed future, so projections can be kept as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most events applied in one transaction.
+pub const BATCH_SIZE_MAX: i64 = 500;
+/// How long an idle projector waits before it looks at the tail again.
+pub const IDLE_POLL: Duration = Duration::from_millis(10);
+/// How long a failed projector waits before it tries the same event again.
+pub const FAILED_RETRY: Duration = Duration::from_secs(2);
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database unavailable: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("event store: {0}")]
+    Store(#[from] bozor_commands::StoreError),
+    #[error("cannot decode event: {0}")]
+    Decode(#[from] bozor_domain::aggregate::DecodeError),
+    #[error("cannot decode read model json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A read model: its name, version, the stream types it reads, and how it applies an event.
+pub trait Projection: Send + Sync + 'static {
+    /// Unique name, also the checkpoint's key.
+    fn name(&self) -> &'static str;
+    /// Bumped when the read model's shape or logic changes (a rebuild is then due).
+    fn version(&self) -> i32;
+    /// The stream types whose events it applies; others only move its checkpoint.
+    fn stream_types(&self) -> &'static [&'static str];
+    /// Applies one event inside the batch's transaction.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+}
+
+/// Feeds one projection from the event store.
+pub struct Projector {
+    pool: Pool,
+    projection: Arc<dyn Projection>,
+}
+
+impl Projector {
+    /// A projector for `projection` over `pool`.
+    pub fn new(pool: Pool, projection: Arc<dyn Projection>) -> Projector {
+        Projector { pool, projection }
+    }
+
+    /// Registers the projection's checkpoint if it has none.
+    pub async fn register(&self) -> Result<(), ProjectionError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&self.projection.name(), &self.projection.version()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Applies the next batch, if any. Returns how many events it read (0: caught up).
+    pub async fn step(&self) -> Result<usize, ProjectionError> {
+        let mut client = self.pool.get().await?;
+        let name = self.projection.name();
+        let row = client
+            .query_one("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
+            .await?;
+        let tx_text: String = row.get(0);
+        let after = TailPosition { tx_id: tx_text.parse().unwrap_or(0), global_position: row.get(1) };
+        let events = read_tail_with(&client, after, BATCH_SIZE_MAX).await?;
+        let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
+        let tx = client.transaction().await?;
+        for event in &events {
+            if !self.projection.stream_types().contains(&event.stream_type.as_str()) {
+                continue;
+            }
+            if first_time(&tx, name, event).await? {
+                self.projection.apply(&tx, event).await?;
+            }
+        }
+        tx.execute(
+            "UPDATE projection_checkpoints
+             SET tx_id = $2::text::xid8, position = $3, events = events + $4, updated_at = now(),
+                 state = CASE WHEN state = 'failed' THEN 'live' ELSE state END, last_error = NULL
+             WHERE projection = $1",
+            &[&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
+    /// the error, marks the projection failed and retries the same event later.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        if let Err(e) = self.register().await {
+            tracing::error!(projection = self.projection.name(), error = %e, "cannot register projection");
+        }
+        while !*stop.borrow() {
+            let pause = match self.step().await {
+                Ok(0) => IDLE_POLL,
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    tracing::error!(projection = self.projection.name(), error = %e, "projection failed");
+                    self.mark_failed(&e).await;
+                    FAILED_RETRY
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    async fn mark_failed(&self, e: &ProjectionError) {
+        let Ok(client) = self.pool.get().await else { return };
+        let _ = client
+            .execute(
+                "UPDATE projection_checkpoints SET state = 'failed', last_error = $2, updated_at = now() WHERE projection = $1",
+                &[&self.projection.name(), &e.to_string()],
+            )
+            .await;
+    }
+}
+
+/// Records that `event` is applied; false when this stream's version was applied before.
+async fn first_time(tx: &Transaction<'_>, projection: &str, event: &StoredEvent) -> Result<bool, ProjectionError> {
+    let row = tx
+        .query_opt(
+            "INSERT INTO projection_stream_versions (projection, stream_id, version) VALUES ($1, $2, $3)
+             ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version
+             WHERE projection_stream_versions.version < excluded.version
+             RETURNING 1",
+            &[&projection, &event.stream_id, &event.version],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Whether `projection` has applied everything up to the command that wrote `position`, and
+/// the position of its checkpoint.
+pub async fn reached(
+    client: &tokio_postgres::Client,
+    projection: &str,
+    position: i64,
+) -> Result<(bool, i64), ProjectionError> {
+    let row = client
+        .query_one(
+            "SELECT c.position,
+                    (SELECT (e.tx_id, e.global_position) <= (c.tx_id, c.position) FROM events e WHERE e.global_position = $2)
+             FROM projection_checkpoints c WHERE c.projection = $1",
+            &[&projection, &position],
+        )
+        .await?;
+    // A position no event has (yet) is not reached.
+    Ok((row.get::<_, Option<bool>>(1).unwrap_or(false), row.get(0)))
+}

@@ -1,0 +1,200 @@
+//! The listings read model over HTTP: read-your-writes, filters, sorts, cursor pages, replay.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{spawn, TestApp, User};
+
+fn product(title: &str, category: &str, price: i64, images: bool) -> Value {
+    json!({
+        "title": title, "category": category, "price": price,
+        "images": if images { json!(["img/1.jpg"]) } else { json!([]) },
+        "details": { "kind": "product", "variants": [{ "sku": "std", "stock": 3 }] }
+    })
+}
+
+/// Creates, submits and approves; returns the id and the approval's position.
+async fn active(app: &TestApp, seller: &User, body: Value) -> (Uuid, i64) {
+    let id = app.post(seller, "/v1/listings", body).await.ok().id();
+    app.post(seller, &format!("/v1/listings/{id}/submit"), json!({})).await.ok();
+    let r = app.post(&User::new("support"), &format!("/v1/listings/{id}/approve"), json!({})).await.ok();
+    (id, r.body["position"].as_i64().unwrap())
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_command_is_visible_to_a_query_that_waits_for_its_position() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let created = app.post(&seller, "/v1/listings", product("Qozon 10 l", "kitchen", 35_000_000, true)).await.ok();
+    let (id, pos) = (created.id(), created.body["position"].as_i64().unwrap());
+    let detail = app.get(&format!("/v1/listings/{id}?min_position={pos}")).await.ok();
+    assert_eq!(
+        (detail.body["title"].as_str(), detail.body["status"]["status"].as_str()),
+        (Some("Qozon 10 l"), Some("draft"))
+    );
+    // Drafts are not listed; once approved it is.
+    let page = app.get(&format!("/v1/listings?min_position={pos}")).await.ok();
+    assert!(ids(&page.body).is_empty());
+    app.post(&seller, &format!("/v1/listings/{id}/submit"), json!({})).await.ok();
+    let approved = app.post(&User::new("admin"), &format!("/v1/listings/{id}/approve"), json!({})).await.ok();
+    let page = app.get(&format!("/v1/listings?min_position={}", approved.body["position"])).await.ok();
+    assert_eq!(ids(&page.body), vec![id.to_string()]);
+    app.get(&format!("/v1/listings/{}", Uuid::new_v4())).await.err(404, "listing_not_found");
+}
+
+#[tokio::test]
+async fn filters_sorts_and_cursor_pages() {
+    let app = spawn().await;
+    let (s1, s2) = (User::seller("free"), User::seller("pro"));
+    let mut last = 0;
+    let mut by_price = Vec::new();
+    for (i, (seller, cat, price, images)) in [
+        (&s1, "phones", 500, true),
+        (&s1, "phones", 300, false),
+        (&s2, "phones", 900, true),
+        (&s2, "shoes", 100, true),
+        (&s1, "phones", 700, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (id, pos) = active(&app, seller, product(&format!("item {i}"), cat, price, images)).await;
+        by_price.push((price, id.to_string()));
+        last = pos;
+    }
+    by_price.sort();
+    let all_by_price: Vec<String> = by_price.iter().map(|(_, id)| id.clone()).collect();
+    // Page through price_asc two at a time.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = format!("/v1/listings?sort=price_asc&limit=2&min_position={last}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get(&path).await.ok();
+        seen.extend(ids(&page.body));
+        cursor = page.body["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, all_by_price);
+    let desc = app.get("/v1/listings?sort=price_desc").await.ok();
+    assert_eq!(ids(&desc.body), all_by_price.iter().rev().cloned().collect::<Vec<_>>());
+
+    let phones = app.get("/v1/listings?category=phones&price_min=300&price_max=700&has_images=true").await.ok();
+    assert_eq!(phones.body["items"].as_array().unwrap().len(), 2, "500 and 700 with images");
+    let of_s2 = app.get(&format!("/v1/listings?seller_id={}", s2.id)).await.ok();
+    assert_eq!(of_s2.body["items"].as_array().unwrap().len(), 2);
+    let games = app.get("/v1/listings?kind=game_account").await.ok();
+    assert!(ids(&games.body).is_empty());
+}
+
+#[tokio::test]
+async fn bad_query_parameters_get_400_with_a_code() {
+    let app = spawn().await;
+    for q in [
+        "?bogus=1",
+        "?sort=cheapest",
+        "?limit=0",
+        "?limit=101",
+        "?cursor=nope",
+        "?seller_id=xyz",
+        "?kind=car",
+        "?status=lost",
+        "?price_min=ten",
+        "?min_position=-",
+    ] {
+        app.get(&format!("/v1/listings{q}")).await.err(400, "invalid_query");
+    }
+    app.get("/v1/listings/not-a-uuid").await.err(400, "invalid_id");
+}
+
+#[tokio::test]
+async fn a_query_waits_a_bounded_time_for_a_position_not_reached() {
+    let app = spawn().await;
+    let r = app.get("/v1/listings?min_position=1000000000").await;
+    r.err(409, "projection_behind");
+    assert_eq!(r.body["error"]["details"]["min_position"], 1_000_000_000i64);
+}
+
+/// Replaying the log over the read model changes nothing (versions already applied are
+/// skipped), and rebuilding it from nothing gives the same rows.
+#[tokio::test]
+async fn replaying_the_log_twice_or_from_scratch_yields_the_same_read_model() {
+    let app = spawn().await;
+    let seller = User::seller("premium");
+    let (id, _) = active(&app, &seller, product("Dazmol", "home", 42_000_000, true)).await;
+    app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 40_000_000 })).await.ok();
+    let (_, pos) = active(&app, &seller, product("Choynak", "kitchen", 9_000_000, false)).await;
+    app.get(&format!("/v1/listings?min_position={pos}")).await.ok();
+    let before = app.listings_view().await;
+    assert_eq!(before.len(), 2);
+
+    let c = app.db.client().await;
+    let caught_up = |c: tokio_postgres::Client| async move {
+        for _ in 0..400 {
+            let (reached, _) = bozor_projections::runtime::reached(&c, "listings", pos).await.unwrap();
+            if reached {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("projector did not catch up");
+    };
+    c.execute("UPDATE projection_checkpoints SET tx_id = '0', position = 0 WHERE projection = 'listings'", &[])
+        .await
+        .unwrap();
+    let c = caught_up(c).await;
+    assert_eq!(app.listings_view().await, before, "a replay over the model changes nothing");
+
+    c.batch_execute(
+        "BEGIN; DELETE FROM listings_view; DELETE FROM projection_stream_versions WHERE projection = 'listings';
+         UPDATE projection_checkpoints SET tx_id = '0', position = 0 WHERE projection = 'listings'; COMMIT;",
+    )
+    .await
+    .unwrap();
+    caught_up(c).await;
+    assert_eq!(app.listings_view().await, before, "a rebuild from the log gives the same model");
+}
+
+/// An event the projection cannot apply stops it, with the error recorded; later events are
+/// not applied past it (nothing is skipped silently).
+#[tokio::test]
+async fn a_poison_event_marks_the_projection_failed_and_nothing_is_skipped() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let (_, pos) = active(&app, &seller, product("Before", "x", 1_000, false)).await;
+    app.get(&format!("/v1/listings?min_position={pos}")).await.ok();
+    let c = app.db.client().await;
+    c.execute(
+        "INSERT INTO events (stream_type, stream_id, version, event_id, event_type, event_version, payload, metadata,
+                             recorded_at, hash)
+         VALUES ('listing', $1, 1, $2, 'ListingCreated', 1, '{\"nonsense\": true}', '{}', now(), $3)",
+        &[&Uuid::new_v4(), &Uuid::new_v4(), &vec![0u8; 32]],
+    )
+    .await
+    .unwrap();
+    let after = app.post(&seller, "/v1/listings", product("After", "x", 1_000, false)).await.ok();
+    let mut failed = None;
+    for _ in 0..400 {
+        let row = c
+            .query_one("SELECT state, last_error FROM projection_checkpoints WHERE projection = 'listings'", &[])
+            .await
+            .unwrap();
+        if row.get::<_, String>(0) == "failed" {
+            failed = row.get::<_, Option<String>>(1);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let error = failed.expect("the projection marks itself failed");
+    assert!(error.contains("ListingCreated"), "{error}");
+    let r = app.get(&format!("/v1/listings/{}?min_position={}", after.id(), after.body["position"])).await;
+    r.err(409, "projection_behind");
+}
