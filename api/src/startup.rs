@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use bozor_commands::{db, migrate, CommandService, EventStore};
 use bozor_projections::listings::ListingsProjection;
+use bozor_projections::orders::OrdersProjection;
+use bozor_projections::wallets::WalletsProjection;
 use bozor_projections::{Projection, Projector};
 use tokio::sync::watch;
 
@@ -45,7 +47,8 @@ impl Projectors {
     /// Starts every read model's projector on `pool`.
     pub fn start(pool: &deadpool_postgres::Pool) -> Projectors {
         let (stop, rx) = watch::channel(false);
-        let all: Vec<Arc<dyn Projection>> = vec![Arc::new(ListingsProjection)];
+        let all: Vec<Arc<dyn Projection>> =
+            vec![Arc::new(ListingsProjection), Arc::new(OrdersProjection), Arc::new(WalletsProjection)];
         let tasks = all
             .into_iter()
             .map(|p| {

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_append_single_event.sql"),
     },
     Migration { version: 4, name: "read_models", sql: include_str!("../migrations/0004_read_models.sql") },
+    Migration {
+        version: 5,
+        name: "orders_wallets_views",
+        sql: include_str!("../migrations/0005_orders_wallets_views.sql"),
+    },
 ];
 
 #[cfg(test)]

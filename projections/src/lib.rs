@@ -4,7 +4,10 @@
 //! A projection applies an event and records, in the same transaction, the stream version it
 //! applied and its checkpoint; a redelivered event is skipped, so replays change nothing.
 
+pub mod fold;
 pub mod listings;
+pub mod orders;
 pub mod runtime;
+pub mod wallets;
 
 pub use runtime::{Projection, ProjectionError, Projector};

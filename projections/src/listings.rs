@@ -131,8 +131,10 @@ pub struct Filter {
 /// A position in a sorted listings query: the sort key and the id of the last row returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    key: i64,
-    id: Uuid,
+    /// The sort key of the last row returned.
+    pub key: i64,
+    /// Its id, breaking ties.
+    pub id: Uuid,
 }
 
 impl Cursor {
@@ -142,7 +144,8 @@ impl Cursor {
         Some(Cursor { key: key.parse().ok()?, id: Uuid::parse_str(id).ok()? })
     }
 
-    fn encode(self) -> String {
+    /// The text form clients pass back.
+    pub fn encode(self) -> String {
         format!("{}_{}", self.key, self.id)
     }
 }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bozor_projections::listings::{self, Cursor, Filter, Sort, PAGE_LIMIT_DEFAULT};
+use bozor_projections::orders::{self, Scope};
 use bozor_projections::runtime::reached;
+use bozor_projections::wallets;
 use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -20,7 +22,12 @@ const MIN_POSITION_POLL: Duration = Duration::from_millis(5);
 
 /// Registers the query routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/listings", web::get().to(list_listings)).route("/listings/{id}", web::get().to(get_listing));
+    cfg.route("/listings", web::get().to(list_listings))
+        .route("/listings/{id}", web::get().to(get_listing))
+        .route("/orders", web::get().to(list_orders))
+        .route("/orders/{id}", web::get().to(get_order))
+        .route("/wallets/{user_id}", web::get().to(get_wallet))
+        .route("/wallets/{user_id}/ledger", web::get().to(get_ledger));
 }
 
 type Res = Result<HttpResponse, ApiError>;
@@ -132,4 +139,87 @@ async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Pa
         Some(l) => Ok(HttpResponse::Ok().json(l)),
         None => Err(ApiError::new("listing_not_found", "no such listing")),
     }
+}
+
+fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=listings::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::new("invalid_query", "limit is 1 to 100"));
+    }
+    Ok(limit)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    buyer_id: Option<Uuid>,
+    seller_id: Option<Uuid>,
+    /// Orders open for couriers in this district.
+    district: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+async fn list_orders(state: web::Data<AppState>, req: HttpRequest) -> Res {
+    let q: OrdersQuery = query(&req)?;
+    let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
+    let scope = match (q.buyer_id, q.seller_id, q.district) {
+        (Some(b), None, None) => Scope::Buyer(b),
+        (None, Some(s), None) => Scope::Seller(s),
+        (None, None, Some(d)) if bozor_domain::order::District::parse(&d).is_some() => Scope::OpenInDistrict(d),
+        (None, None, Some(_)) => return Err(bad("not a district couriers serve")),
+        _ => return Err(bad("give exactly one of buyer_id, seller_id, district")),
+    };
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
+        .transpose()?;
+    let limit = limit_of(q.limit)?;
+    let client = client(&state).await?;
+    wait_for(&client, "orders", q.min_position).await?;
+    let after = cursor.map(|c| (c.key, c.id));
+    let (items, next) = orders::list(&client, &scope, q.status.as_deref(), after, limit).await.map_err(unavailable)?;
+    let next_cursor = next.map(|(key, id)| Cursor { key, id }.encode());
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+    let id = path_id(&path)?;
+    let q: GetQuery = query(&req)?;
+    let client = client(&state).await?;
+    wait_for(&client, "orders", q.min_position).await?;
+    match orders::get(&client, id).await.map_err(unavailable)? {
+        Some(o) => Ok(HttpResponse::Ok().json(o)),
+        None => Err(ApiError::new("order_not_found", "no such order")),
+    }
+}
+
+async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+    let user = path_id(&path)?;
+    let q: GetQuery = query(&req)?;
+    let client = client(&state).await?;
+    wait_for(&client, "wallets", q.min_position).await?;
+    Ok(HttpResponse::Ok().json(wallets::balance(&client, user).await.map_err(unavailable)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerQuery {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<i64>,
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+    let user = path_id(&path)?;
+    let q: LedgerQuery = query(&req)?;
+    let limit = limit_of(q.limit)?;
+    let client = client(&state).await?;
+    wait_for(&client, "wallets", q.min_position).await?;
+    let (lines, next) = wallets::ledger(&client, user, q.cursor, limit).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": lines, "next_cursor": next })))
 }

@@ -198,3 +198,66 @@ async fn a_poison_event_marks_the_projection_failed_and_nothing_is_skipped() {
     let r = app.get(&format!("/v1/listings/{}?min_position={}", after.id(), after.body["position"])).await;
     r.err(409, "projection_behind");
 }
+
+/// Orders and wallets as clients read them: the lists a buyer, a seller and couriers see, the
+/// order's escrow status, balances equal to the command side, and a balanced ledger.
+#[tokio::test]
+async fn orders_and_wallets_read_models_follow_a_delivery() {
+    let app = spawn().await;
+    let (seller, buyer, courier) = (User::seller("premium"), User::buyer(), User::new("courier"));
+    let (listing, _) = active(&app, &seller, product("Televizor", "tv", 30_000_000, true)).await;
+    app.deposit(&buyer, 40_000_000).await;
+    let body = json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
+                       "delivery": { "district": "yakkasaroy", "address": "Shota Rustaveli 1" } });
+    let order = app.post(&buyer, "/v1/orders", body).await.ok().id();
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+    let accepted = app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    let pos = accepted.body["position"].as_i64().unwrap();
+
+    let open = app.get(&format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
+    assert_eq!(ids(&open.body), vec![order.to_string()], "couriers see the accepted order");
+    assert!(ids(&app.get("/v1/orders?district=chilonzor").await.ok().body).is_empty());
+    let mine = app.get(&format!("/v1/orders?buyer_id={}", buyer.id)).await.ok();
+    assert_eq!(mine.body["items"][0]["escrow_status"], "funded");
+    assert_eq!(mine.body["items"][0]["status"], "accepted");
+
+    app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/pick-up"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/deliver"), json!({})).await.ok();
+    let done = app.post(&buyer, &format!("/v1/orders/{order}/confirm"), json!({})).await.ok();
+    let pos = done.body["position"].as_i64().unwrap();
+    let open = app.get(&format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
+    assert!(ids(&open.body).is_empty(), "taken orders leave the couriers' list");
+    let detail = app.get(&format!("/v1/orders/{order}?min_position={pos}")).await.ok();
+    assert_eq!(detail.body["order"]["status"], "completed");
+    assert_eq!(detail.body["escrow"]["status"], "released");
+    let sold = app.get(&format!("/v1/orders?seller_id={}&status=completed", seller.id)).await.ok();
+    assert_eq!(ids(&sold.body), vec![order.to_string()]);
+
+    for user in [&buyer, &seller, &courier] {
+        let w = app.get(&format!("/v1/wallets/{}?min_position={pos}", user.id)).await.ok();
+        let (available, held) = app.balance(user.id).await;
+        assert_eq!((w.body["available"].as_i64().unwrap(), w.body["held"].as_i64().unwrap()), (available, held));
+        let ledger = app.get(&format!("/v1/wallets/{}/ledger?limit=100", user.id)).await.ok();
+        let sum: i64 = ledger.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["available"].as_i64().unwrap() + l["held"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, available + held, "ledger lines add up to the balance");
+    }
+    let unbalanced: i64 = app
+        .db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM (SELECT journal_id FROM wallet_ledger GROUP BY 1 HAVING sum(available + held) <> 0) j", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unbalanced, 0, "every journal balances in the ledger too");
+    app.get(&format!("/v1/orders/{}", Uuid::new_v4())).await.err(404, "order_not_found");
+    app.get("/v1/orders").await.err(400, "invalid_query");
+    app.get(&format!("/v1/orders?buyer_id={}&seller_id={}", buyer.id, seller.id)).await.err(400, "invalid_query");
+    app.get("/v1/orders?district=mars").await.err(400, "invalid_query");
+}
