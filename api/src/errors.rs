@@ -43,6 +43,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("version_conflict", 409, "another command changed the resource first; retry"),
     ("idempotency_key_reused", 422, "the Idempotency-Key was used with another request"),
     ("projection_behind", 409, "the read model has not reached min_position yet; retry"),
+    ("projection_not_found", 404, "no projection of that name"),
+    ("rebuild_in_progress", 409, "the projection is being rebuilt already"),
     // Infrastructure.
     ("unavailable", 503, "the database cannot be reached; retry later"),
     ("internal", 500, "a bug: reported in the server's log"),

@@ -22,6 +22,8 @@ enum Command {
     Serve,
     /// Run the projectors only (scale-out of the read side).
     Project,
+    /// Rebuild a read model blue/green from the event store, then exit.
+    Rebuild { name: String },
     /// Measure the system.
     Bench {
         #[command(subcommand)]
@@ -67,6 +69,19 @@ async fn main() {
             tracing::info!("projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;
+        }
+        Command::Rebuild { name } => {
+            let projection =
+                bozor_projections::by_name(&name).unwrap_or_else(|| fail(format!("no projection {name:?}")));
+            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let started = std::time::Instant::now();
+            let events = bozor_projections::rebuild::rebuild(&pool, projection).await.unwrap_or_else(|e| fail(e));
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({ "projection": name, "events": events, "seconds": seconds,
+                                                "events_per_sec": (events as f64 / seconds).round() })
+            );
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {
             if !(1..=1_000).contains(&writers) || !(1..=3_600).contains(&seconds) {

@@ -4,13 +4,8 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpServer};
-use std::sync::Arc;
-
 use bozor_commands::{db, migrate, CommandService, EventStore};
-use bozor_projections::listings::ListingsProjection;
-use bozor_projections::orders::OrdersProjection;
-use bozor_projections::wallets::WalletsProjection;
-use bozor_projections::{Projection, Projector};
+use bozor_projections::Projector;
 use tokio::sync::watch;
 
 use crate::configuration::Settings;
@@ -47,9 +42,7 @@ impl Projectors {
     /// Starts every read model's projector on `pool`.
     pub fn start(pool: &deadpool_postgres::Pool) -> Projectors {
         let (stop, rx) = watch::channel(false);
-        let all: Vec<Arc<dyn Projection>> =
-            vec![Arc::new(ListingsProjection), Arc::new(OrdersProjection), Arc::new(WalletsProjection)];
-        let tasks = all
+        let tasks = bozor_projections::all()
             .into_iter()
             .map(|p| {
                 let projector = Projector::new(pool.clone(), p);

@@ -7,7 +7,71 @@
 pub mod fold;
 pub mod listings;
 pub mod orders;
+pub mod rebuild;
 pub mod runtime;
 pub mod wallets;
 
 pub use runtime::{Projection, ProjectionError, Projector};
+
+use std::sync::Arc;
+
+/// Every read model's projection.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(listings::ListingsProjection),
+        Arc::new(orders::OrdersProjection),
+        Arc::new(wallets::WalletsProjection),
+    ]
+}
+
+/// The projection called `name`.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}
+
+/// Where a projection is, for admins.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub name: String,
+    pub version: i32,
+    pub position: i64,
+    pub events: i64,
+    pub state: String,
+    pub last_error: Option<String>,
+    /// Events written after its checkpoint (counted up to `LAG_COUNT_MAX`).
+    pub lag_events: i64,
+    /// Age of the oldest event it has not applied yet.
+    pub lag_seconds: f64,
+}
+
+/// Lag counts stop here, so the status query stays cheap when a projection is far behind.
+pub const LAG_COUNT_MAX: i64 = 100_000;
+
+/// Every projection's status.
+pub async fn status(client: &tokio_postgres::Client) -> Result<Vec<Status>, ProjectionError> {
+    let rows = client
+        .query(
+            "SELECT c.projection, c.version, c.position, c.events, c.state, c.last_error,
+                    (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
+                                           LIMIT $1) lag),
+                    coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
+                        WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
+                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0)
+             FROM projection_checkpoints c ORDER BY c.projection",
+            &[&LAG_COUNT_MAX],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Status {
+            name: r.get(0),
+            version: r.get(1),
+            position: r.get(2),
+            events: r.get(3),
+            state: r.get(4),
+            last_error: r.get(5),
+            lag_events: r.get(6),
+            lag_seconds: r.get(7),
+        })
+        .collect())
+}

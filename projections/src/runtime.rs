@@ -76,18 +76,30 @@ impl Projector {
         Ok(())
     }
 
+    /// The projection this projector feeds.
+    pub fn projection(&self) -> &Arc<dyn Projection> {
+        &self.projection
+    }
+
     /// Applies the next batch, if any. Returns how many events it read (0: caught up).
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut client = self.pool.get().await?;
+        self.step_with(&mut client).await
+    }
+
+    /// `step` on a given connection (a rebuild's, whose search_path points at shadow tables).
+    pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
         let name = self.projection.name();
         let row = client
             .query_one("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
             .await?;
         let tx_text: String = row.get(0);
         let after = TailPosition { tx_id: tx_text.parse().unwrap_or(0), global_position: row.get(1) };
-        let events = read_tail_with(&client, after, BATCH_SIZE_MAX).await?;
+        let events = read_tail_with(&*client, after, BATCH_SIZE_MAX).await?;
         let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
         let tx = client.transaction().await?;
+        // Shared with other batches, exclusive for a rebuild's swap: the swap pauses this.
+        tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
         for event in &events {
             if !self.projection.stream_types().contains(&event.stream_type.as_str()) {
                 continue;

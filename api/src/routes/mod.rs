@@ -1,5 +1,6 @@
 //! HTTP routes under `/v1`, one module per resource.
 
+pub mod admin;
 pub mod health;
 pub mod listings;
 pub mod orders;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             web::scope("/v1")
+                .configure(admin::configure)
                 .configure(listings::configure)
                 .configure(queries::configure)
                 .configure(orders::configure)

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a free port, a fresh database per test, requests over
 //! HTTP. State is checked by loading streams from the event store, as the read side will.
 
+mod admin;
 mod bad_input;
 mod idempotency;
 mod listings;

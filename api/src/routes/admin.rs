@@ -1,0 +1,61 @@
+//! Admin: projection status and blue/green rebuilds. Admins only.
+
+use actix_web::{web, HttpResponse};
+use bozor_domain::Role;
+use serde_json::json;
+
+use super::AppState;
+use crate::actor::Actor;
+use crate::errors::ApiError;
+
+/// Registers the admin routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/projections", web::get().to(list))
+        .route("/admin/projections/{name}/rebuild", web::post().to(rebuild));
+}
+
+fn admin(actor: &Actor) -> Result<(), ApiError> {
+    if !actor.0.has(Role::Admin) {
+        return Err(ApiError::new("forbidden", "admins only").with_details(json!({ "reason": "admins only" })));
+    }
+    Ok(())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "admin query failed");
+    ApiError::new("unavailable", "the database cannot be reached; retry later")
+}
+
+async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
+    admin(&actor)?;
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    let statuses = bozor_projections::status(&client).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({ "items": statuses })))
+}
+
+/// Starts a rebuild in the background; its progress shows in the status list.
+async fn rebuild(state: web::Data<AppState>, actor: Actor, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    admin(&actor)?;
+    let projection = bozor_projections::by_name(&path)
+        .ok_or_else(|| ApiError::new("projection_not_found", format!("no projection {:?}", path.as_str())))?;
+    let pool = state.commands.store().pool().clone();
+    let client = pool.get().await.map_err(unavailable)?;
+    let claimed = client
+        .execute(
+            "UPDATE projection_checkpoints SET state = 'rebuilding' WHERE projection = $1 AND state <> 'rebuilding'",
+            &[&projection.name()],
+        )
+        .await
+        .map_err(unavailable)?;
+    if claimed == 0 {
+        return Err(ApiError::new("rebuild_in_progress", "this projection is being rebuilt already"));
+    }
+    let name = projection.name();
+    tokio::spawn(async move {
+        match bozor_projections::rebuild::rebuild(&pool, projection).await {
+            Ok(events) => tracing::info!(projection = name, events, "rebuild finished"),
+            Err(e) => tracing::error!(projection = name, error = %e, "rebuild failed"),
+        }
+    });
+    Ok(HttpResponse::Accepted().json(json!({ "projection": name, "state": "rebuilding" })))
+}

@@ -1,0 +1,103 @@
+//! Blue/green rebuild of a read model. Version N keeps serving while N+1 is built from the
+//! event store into shadow tables (schema `rebuild_<name>`, found first on the rebuilding
+//! connection's search_path, so projections run unchanged). When the shadow has caught up, the
+//! live projector is paused (advisory lock), the shadow catches up to the head, and the tables
+//! are swapped in one transaction; the live projector resumes from the shadow's checkpoint.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+
+use crate::runtime::{Projection, ProjectionError, Projector};
+
+/// The tables each projection owns (besides the shared checkpoint and version tables).
+pub fn tables_of(projection: &str) -> &'static [&'static str] {
+    match projection {
+        "listings" => &["listings_view"],
+        "orders" => &["orders_view", "escrows_view"],
+        "wallets" => &["wallets_view", "wallet_ledger"],
+        _ => &[],
+    }
+}
+
+/// Most batches a rebuild applies before it pauses the live projector to finish (bounded).
+pub const BATCHES_MAX: usize = 1_000_000;
+
+/// Rebuilds `projection` from the start of the event store. Returns the events applied.
+pub async fn rebuild(pool: &Pool, projection: Arc<dyn Projection>) -> Result<u64, ProjectionError> {
+    let name = projection.name();
+    let tables = tables_of(name);
+    let schema = format!("rebuild_{name}");
+    let mut client = pool.get().await?;
+    client.execute("UPDATE projection_checkpoints SET state = 'rebuilding' WHERE projection = $1", &[&name]).await?;
+    let mut ddl = format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.projection_checkpoints (LIKE public.projection_checkpoints INCLUDING ALL);
+         CREATE TABLE {schema}.projection_stream_versions (LIKE public.projection_stream_versions INCLUDING ALL);"
+    );
+    for t in tables {
+        ddl.push_str(&format!("CREATE TABLE {schema}.{t} (LIKE public.{t} INCLUDING ALL);"));
+    }
+    client.batch_execute(&ddl).await?;
+    client
+        .execute(
+            &format!("INSERT INTO {schema}.projection_checkpoints (projection, version, state) VALUES ($1, $2, 'rebuilding')"),
+            &[&name, &projection.version()],
+        )
+        .await?;
+    let result = build_and_swap(&mut client, pool, projection.clone(), &schema, tables).await;
+    // The connection goes back to the pool: it must see the live tables again.
+    client.statement_cache.clear();
+    let reset = client.batch_execute("RESET search_path; SELECT pg_advisory_unlock_all()").await;
+    if result.is_err() {
+        let _ =
+            client.execute("UPDATE projection_checkpoints SET state = 'live' WHERE projection = $1", &[&name]).await;
+    }
+    reset?;
+    result
+}
+
+async fn build_and_swap(
+    client: &mut deadpool_postgres::Client,
+    pool: &Pool,
+    projection: Arc<dyn Projection>,
+    schema: &str,
+    tables: &[&str],
+) -> Result<u64, ProjectionError> {
+    let name = projection.name();
+    client.statement_cache.clear();
+    client.batch_execute(&format!("SET search_path TO {schema}, public")).await?;
+    let shadow = Projector::new(pool.clone(), projection);
+    let mut applied = 0u64;
+    // Catch up while the live model keeps serving.
+    for _ in 0..BATCHES_MAX {
+        match shadow.step_with(client).await? {
+            0 => break,
+            n => applied += n as u64,
+        }
+    }
+    // Pause the live projector, reach the head, swap.
+    client.execute("SELECT pg_advisory_lock(hashtext($1))", &[&name]).await?;
+    loop {
+        match shadow.step_with(client).await? {
+            0 => break,
+            n => applied += n as u64,
+        }
+    }
+    client.statement_cache.clear();
+    let mut swap = String::from("BEGIN; SET LOCAL search_path TO public;");
+    for t in tables {
+        swap.push_str(&format!("DROP TABLE public.{t}; ALTER TABLE {schema}.{t} SET SCHEMA public;"));
+    }
+    swap.push_str(&format!(
+        "DELETE FROM public.projection_stream_versions WHERE projection = '{name}';
+         INSERT INTO public.projection_stream_versions SELECT * FROM {schema}.projection_stream_versions;
+         UPDATE public.projection_checkpoints p SET tx_id = s.tx_id, position = s.position, events = s.events,
+             version = s.version, state = 'live', last_error = NULL, updated_at = now()
+         FROM {schema}.projection_checkpoints s WHERE p.projection = '{name}' AND s.projection = '{name}';
+         DROP SCHEMA {schema} CASCADE;
+         COMMIT;"
+    ));
+    client.batch_execute(&swap).await?;
+    Ok(applied)
+}
