@@ -92,3 +92,102 @@ pub async fn append(database_url: &str, writers: usize, seconds: u64) -> Result<
         seconds: (elapsed * 100.0).round() / 100.0,
     })
 }
+
+/// What a rebuild run measured.
+#[derive(Debug, serde::Serialize)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub seed_seconds: f64,
+    pub rebuild_seconds: f64,
+    pub events_per_sec: f64,
+}
+
+/// Seeds `events` listing events (streams of 5: created, submitted, approved, repriced,
+/// promoted) through the real append path, then rebuilds the listings read model and times it.
+pub async fn rebuild(database_url: &str, events: u64) -> Result<RebuildReport, String> {
+    use bozor_domain::aggregate::encode;
+    use bozor_domain::listing::{Content, Details, Event, PromotionTier, Variant};
+    use bozor_domain::{Money, Plan};
+
+    let pool = bozor_commands::db::pool(database_url, 4).map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    {
+        let mut c = pool.get().await.map_err(|e| e.to_string())?;
+        bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
+    }
+    let money = |t: i64| Money::from_tiyin(t).expect("positive");
+    let started = Instant::now();
+    let streams = events / 5;
+    let per_append = 200;
+    let mut done = 0;
+    while done < streams {
+        let mut appends = Vec::with_capacity(per_append);
+        for _ in 0..per_append.min((streams - done) as usize) {
+            let id = Uuid::new_v4();
+            let now = Utc::now();
+            let history = [
+                Event::ListingCreated {
+                    listing_id: id,
+                    seller_id: Uuid::new_v4(),
+                    seller_plan: Plan::Free,
+                    details: Details::Product {
+                        variants: vec![Variant { sku: "std".into(), label: "".into(), stock: 3 }],
+                    },
+                    content: Content {
+                        title: "Samsung Galaxy A55".into(),
+                        description: "Yangi".into(),
+                        category: "phones".into(),
+                        images: vec!["img/1.jpg".into()],
+                        attributes: Default::default(),
+                    },
+                    price: money(450_000_000),
+                    at: now,
+                },
+                Event::ListingSubmitted { at: now },
+                Event::ListingApproved { by: Uuid::nil(), automatic: false, at: now },
+                Event::ListingPriceChanged { price: money(430_000_000), previous_price: money(450_000_000), at: now },
+                Event::ListingPromoted {
+                    tier: PromotionTier::Top,
+                    days: 1,
+                    until: now,
+                    price: money(500_000),
+                    journal_id: id,
+                },
+            ];
+            appends.push(StreamAppend {
+                stream_id: id,
+                stream_type: "listing",
+                expected: 0,
+                prev_hash: GENESIS,
+                events: history.iter().map(encode).collect(),
+            });
+        }
+        done += appends.len() as u64;
+        let req = AppendRequest {
+            streams: appends,
+            metadata: json!({ "command": "bench_seed" }),
+            recorded_at: Utc::now(),
+            idempotency: None,
+            response: json!({}),
+        };
+        append_with(&client, &req).await.map_err(|e| e.to_string())?;
+    }
+    let seed_seconds = started.elapsed().as_secs_f64();
+    let projection = bozor_projections::by_name("listings").expect("listings projection exists");
+    client
+        .execute(
+            "INSERT INTO projection_checkpoints (projection, version) VALUES ('listings', 1) ON CONFLICT DO NOTHING",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let applied = bozor_projections::rebuild::rebuild(&pool, projection).await.map_err(|e| e.to_string())?;
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+    Ok(RebuildReport {
+        events: applied,
+        seed_seconds: (seed_seconds * 100.0).round() / 100.0,
+        rebuild_seconds: (rebuild_seconds * 100.0).round() / 100.0,
+        events_per_sec: (applied as f64 / rebuild_seconds).round(),
+    })
+}

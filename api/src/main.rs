@@ -33,6 +33,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Seed listing events and time a blue/green rebuild of the listings read model.
+    Rebuild {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Single-event appends to new streams through the real append path.
     Append {
         #[arg(long, default_value_t = 32)]
@@ -82,6 +87,13 @@ async fn main() {
                 serde_json::json!({ "projection": name, "events": events, "seconds": seconds,
                                                 "events_per_sec": (events as f64 / seconds).round() })
             );
+        }
+        Command::Bench { what: Bench::Rebuild { events } } => {
+            if !(5..=10_000_000).contains(&events) {
+                fail("--events is 5 to 10 000 000");
+            }
+            let report = bench::rebuild(&settings.database_url, events).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {
             if !(1..=1_000).contains(&writers) || !(1..=3_600).contains(&seconds) {

@@ -38,56 +38,145 @@ impl Projection for ListingsProjection {
         tx: &'a Transaction<'a>,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        Box::pin(async move { apply_batch(tx, &[event]).await })
+    }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [&'a StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply_batch(tx, events))
     }
 }
 
-async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let event: listing::Event = aggregate::decode(&e.event_type, e.event_version, e.payload.clone())?;
-    let row = tx.query_opt("SELECT state FROM listings_view WHERE listing_id = $1 FOR UPDATE", &[&e.stream_id]).await?;
-    let state = match row {
-        Some(r) => serde_json::from_value(r.get(0))?,
-        None => ListingAggregate::initial(),
-    };
-    let state = ListingAggregate::evolve(state, &event);
-    let listing::State::Exists(l) = &state else { return Ok(()) };
-    let sold = i64::from(matches!(event, listing::Event::ListingSaleCompleted { .. }));
-    let game = match &l.details {
-        Details::GameAccount { game, .. } => Some(game.clone()),
-        _ => None,
-    };
-    let promoted_until = l.promoted.as_ref().map(|p| p.until);
+/// A listing's row while a batch is folded into it.
+struct Folded {
+    state: listing::State,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    last_position: i64,
+    sold: i64,
+}
+
+/// Reads the batch's rows with one query, folds the events in memory with the domain's
+/// `evolve`, and writes every changed row back with one upsert.
+async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<(), ProjectionError> {
+    let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows =
+        tx.query("SELECT listing_id, state FROM listings_view WHERE listing_id = ANY($1) FOR UPDATE", &[&ids]).await?;
+    let mut rows_by_id = std::collections::HashMap::with_capacity(ids.len());
+    for r in &rows {
+        rows_by_id.insert(r.get::<_, Uuid>(0), serde_json::from_value::<listing::State>(r.get(1))?);
+    }
+    let mut folded: std::collections::BTreeMap<Uuid, Folded> = std::collections::BTreeMap::new();
+    for e in events {
+        let event: listing::Event = aggregate::decode(&e.event_type, e.event_version, e.payload.clone())?;
+        let f = folded.entry(e.stream_id).or_insert_with(|| Folded {
+            state: rows_by_id.remove(&e.stream_id).unwrap_or(listing::State::Initial),
+            first_at: e.recorded_at,
+            last_at: e.recorded_at,
+            last_position: e.global_position,
+            sold: 0,
+        });
+        let state = std::mem::replace(&mut f.state, listing::State::Initial);
+        f.state = ListingAggregate::evolve(state, &event);
+        f.last_at = e.recorded_at;
+        f.last_position = e.global_position;
+        f.sold += i64::from(matches!(event, listing::Event::ListingSaleCompleted { .. }));
+    }
+    let mut c = Columns::default();
+    for f in folded.values() {
+        if let listing::State::Exists(l) = &f.state {
+            c.push(l, f, serde_json::to_value(&f.state)?);
+        }
+    }
+    if c.id.is_empty() {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO listings_view (listing_id, seller_id, kind, status, deleted, title, category, game, price,
                                     original_price, has_images, promoted_until, sales, created_at, updated_at,
                                     last_position, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
+                              $8::text[], $9::bigint[], $10::bigint[], $11::bool[], $12::timestamptz[], $13::bigint[],
+                              $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::jsonb[])
          ON CONFLICT (listing_id) DO UPDATE SET
              status = excluded.status, deleted = excluded.deleted, title = excluded.title,
              category = excluded.category, price = excluded.price, has_images = excluded.has_images,
              promoted_until = excluded.promoted_until, sales = listings_view.sales + excluded.sales,
              updated_at = excluded.updated_at, last_position = excluded.last_position, state = excluded.state",
         &[
-            &l.id,
-            &l.seller_id,
-            &l.details.kind(),
-            &l.status.name(),
-            &l.deleted,
-            &l.title,
-            &l.category,
-            &game,
-            &l.price.tiyin(),
-            &l.original_price.tiyin(),
-            &!l.images.is_empty(),
-            &promoted_until,
-            &sold,
-            &e.recorded_at,
-            &e.global_position,
-            &serde_json::to_value(&state)?,
+            &c.id,
+            &c.seller,
+            &c.kind,
+            &c.status,
+            &c.deleted,
+            &c.title,
+            &c.category,
+            &c.game,
+            &c.price,
+            &c.original_price,
+            &c.has_images,
+            &c.promoted_until,
+            &c.sold,
+            &c.created_at,
+            &c.updated_at,
+            &c.position,
+            &c.state,
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The upsert's columns, one array each.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    seller: Vec<Uuid>,
+    kind: Vec<&'static str>,
+    status: Vec<&'static str>,
+    deleted: Vec<bool>,
+    title: Vec<String>,
+    category: Vec<String>,
+    game: Vec<Option<String>>,
+    price: Vec<i64>,
+    original_price: Vec<i64>,
+    has_images: Vec<bool>,
+    promoted_until: Vec<Option<DateTime<Utc>>>,
+    sold: Vec<i64>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    position: Vec<i64>,
+    state: Vec<serde_json::Value>,
+}
+
+impl Columns {
+    fn push(&mut self, l: &listing::Listing, f: &Folded, state: serde_json::Value) {
+        self.id.push(l.id);
+        self.seller.push(l.seller_id);
+        self.kind.push(l.details.kind());
+        self.status.push(l.status.name());
+        self.deleted.push(l.deleted);
+        self.title.push(l.title.clone());
+        self.category.push(l.category.clone());
+        self.game.push(match &l.details {
+            Details::GameAccount { game, .. } => Some(game.clone()),
+            _ => None,
+        });
+        self.price.push(l.price.tiyin());
+        self.original_price.push(l.original_price.tiyin());
+        self.has_images.push(!l.images.is_empty());
+        self.promoted_until.push(l.promoted.as_ref().map(|p| p.until));
+        self.sold.push(f.sold);
+        self.created_at.push(f.first_at);
+        self.updated_at.push(f.last_at);
+        self.position.push(f.last_position);
+        self.state.push(state);
+    }
 }
 
 /// How a page of listings is ordered.

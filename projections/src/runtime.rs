@@ -15,7 +15,7 @@ use tokio::sync::watch;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Most events applied in one transaction.
-pub const BATCH_SIZE_MAX: i64 = 500;
+pub const BATCH_SIZE_MAX: i64 = 2_000;
 /// How long an idle projector waits before it looks at the tail again.
 pub const IDLE_POLL: Duration = Duration::from_millis(10);
 /// How long a failed projector waits before it tries the same event again.
@@ -50,6 +50,21 @@ pub trait Projection: Send + Sync + 'static {
         tx: &'a Transaction<'a>,
         event: &'a StoredEvent,
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+
+    /// Applies a batch of new events (in tail order) inside one transaction. The default applies
+    /// them one by one; read models override it to read and write their rows in bulk.
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [&'a StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            for e in events {
+                self.apply(tx, e).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Feeds one projection from the event store.
@@ -100,13 +115,11 @@ impl Projector {
         let tx = client.transaction().await?;
         // Shared with other batches, exclusive for a rebuild's swap: the swap pauses this.
         tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
-        for event in &events {
-            if !self.projection.stream_types().contains(&event.stream_type.as_str()) {
-                continue;
-            }
-            if first_time(&tx, name, event).await? {
-                self.projection.apply(&tx, event).await?;
-            }
+        let types = self.projection.stream_types();
+        let relevant: Vec<&StoredEvent> = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
+        let fresh = first_time(&tx, name, &relevant).await?;
+        if !fresh.is_empty() {
+            self.projection.apply_batch(&tx, &fresh).await?;
         }
         tx.execute(
             "UPDATE projection_checkpoints
@@ -156,18 +169,46 @@ impl Projector {
     }
 }
 
-/// Records that `event` is applied; false when this stream's version was applied before.
-async fn first_time(tx: &Transaction<'_>, projection: &str, event: &StoredEvent) -> Result<bool, ProjectionError> {
-    let row = tx
-        .query_opt(
-            "INSERT INTO projection_stream_versions (projection, stream_id, version) VALUES ($1, $2, $3)
-             ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version
-             WHERE projection_stream_versions.version < excluded.version
-             RETURNING 1",
-            &[&projection, &event.stream_id, &event.version],
+/// The events of `events` not applied before (a stream's version above the one recorded), and
+/// records the batch's versions: two statements for the whole batch.
+async fn first_time<'e>(
+    tx: &Transaction<'_>,
+    projection: &str,
+    events: &[&'e StoredEvent],
+) -> Result<Vec<&'e StoredEvent>, ProjectionError> {
+    if events.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut ids: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = tx
+        .query(
+            "SELECT stream_id, version FROM projection_stream_versions
+             WHERE projection = $1 AND stream_id = ANY($2) FOR UPDATE",
+            &[&projection, &ids],
         )
         .await?;
-    Ok(row.is_some())
+    let mut applied: std::collections::HashMap<uuid::Uuid, i64> =
+        rows.iter().map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i64>(1))).collect();
+    let mut fresh = Vec::with_capacity(events.len());
+    for e in events {
+        let seen = applied.entry(e.stream_id).or_insert(0);
+        if e.version > *seen {
+            *seen = e.version;
+            fresh.push(*e);
+        }
+    }
+    let (streams, versions): (Vec<uuid::Uuid>, Vec<i64>) = applied.into_iter().unzip();
+    tx.execute(
+        "INSERT INTO projection_stream_versions (projection, stream_id, version)
+         SELECT $1, s, v FROM unnest($2::uuid[], $3::bigint[]) AS t(s, v)
+         ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version
+         WHERE projection_stream_versions.version < excluded.version",
+        &[&projection, &streams, &versions],
+    )
+    .await?;
+    Ok(fresh)
 }
 
 /// Whether `projection` has applied everything up to the command that wrote `position`, and
