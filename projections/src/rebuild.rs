@@ -48,13 +48,19 @@ pub async fn rebuild(pool: &Pool, projection: Arc<dyn Projection>) -> Result<u64
     let result = build_and_swap(&mut client, pool, projection.clone(), &schema, tables).await;
     // The connection goes back to the pool: it must see the live tables again.
     client.statement_cache.clear();
-    let reset = client.batch_execute("RESET search_path; SELECT pg_advisory_unlock_all()").await;
+    let reset =
+        client.batch_execute("RESET search_path; RESET synchronous_commit; SELECT pg_advisory_unlock_all()").await;
     if result.is_err() {
         let _ =
             client.execute("UPDATE projection_checkpoints SET state = 'live' WHERE projection = $1", &[&name]).await;
     }
     reset?;
     result
+}
+
+/// "DROP INDEX <schema>.<index>\n<create statement>" for one secondary index.
+fn drop_then_create(def: String, schema: &str, index: &str) -> String {
+    format!("DROP INDEX {schema}.{index}\n{def}")
 }
 
 async fn build_and_swap(
@@ -66,7 +72,28 @@ async fn build_and_swap(
 ) -> Result<u64, ProjectionError> {
     let name = projection.name();
     client.statement_cache.clear();
-    client.batch_execute(&format!("SET search_path TO {schema}, public")).await?;
+    // Bulk-load the shadow: its secondary indexes are built once at the end, not row by row,
+    // and its batches need not wait for the disk (a crash loses only shadow work, redone by
+    // the next rebuild; the swap itself commits synchronously).
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname, indexdef FROM pg_indexes
+             WHERE schemaname = $1 AND indexname NOT IN (
+                 SELECT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conindid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)",
+            &[&schema],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let (index, def): (String, String) = (r.get(0), r.get(1));
+            drop_then_create(def, schema, &index)
+        })
+        .collect();
+    for (drop, _) in indexes.iter().map(|s| s.split_once('\n').expect("drop and create")) {
+        client.batch_execute(drop).await?;
+    }
+    client.batch_execute(&format!("SET search_path TO {schema}, public; SET synchronous_commit TO off")).await?;
     let shadow = Projector::new(pool.clone(), projection);
     let mut applied = 0u64;
     // Catch up while the live model keeps serving.
@@ -76,6 +103,10 @@ async fn build_and_swap(
             n => applied += n as u64,
         }
     }
+    for (_, create) in indexes.iter().map(|s| s.split_once('\n').expect("drop and create")) {
+        client.batch_execute(create).await?;
+    }
+    client.batch_execute("SET synchronous_commit TO on").await?;
     // Pause the live projector, reach the head, swap.
     client.execute("SELECT pg_advisory_lock(hashtext($1))", &[&name]).await?;
     loop {
