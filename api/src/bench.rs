@@ -191,3 +191,130 @@ pub async fn rebuild(database_url: &str, events: u64) -> Result<RebuildReport, S
         events_per_sec: (applied as f64 / rebuild_seconds).round(),
     })
 }
+
+/// What a lag run measured: command accepted -> visible in the listings read model.
+#[derive(Debug, serde::Serialize)]
+pub struct LagReport {
+    pub commands: usize,
+    pub commands_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Creates listings at `rate` per second for `seconds` through the command service, with the
+/// projectors running in this process (the embedded default), and measures for each command
+/// the time from its accepted response until the listings projection has applied it.
+pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagReport, String> {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use bozor_commands::{CommandMeta, CommandService, EventStore};
+    use bozor_domain::listing::{Content, Details};
+    use bozor_domain::{Actor, Money, Role};
+
+    let pool = bozor_commands::db::pool(database_url, 24).map_err(|e| e.to_string())?;
+    {
+        let mut c = pool.get().await.map_err(|e| e.to_string())?;
+        bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
+    }
+    let svc = CommandService::new(EventStore::new(pool.clone(), 100));
+    let projectors = crate::startup::Projectors::start(&pool, Some(svc.appended()));
+    // Pending commands by (tx_id, position) -> when they were accepted; the observer resolves them.
+    let pending: Arc<Mutex<BTreeMap<(u64, i64), Instant>>> = Arc::default();
+    let lags: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let observer = {
+        let (pool, pending, lags, done) = (pool.clone(), pending.clone(), lags.clone(), done.clone());
+        tokio::spawn(async move {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            loop {
+                let row = client
+                    .query_one(
+                        "SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = 'listings'",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let at: (u64, i64) = (row.get::<_, String>(0).parse().unwrap_or(0), row.get(1));
+                let now = Instant::now();
+                let finished = {
+                    let mut p = pending.lock().expect("pending lock");
+                    let reached: Vec<(u64, i64)> = p.range(..=at).map(|(k, _)| *k).collect();
+                    let mut l = lags.lock().expect("lags lock");
+                    for k in reached {
+                        let t = p.remove(&k).expect("key just read");
+                        l.push(now.duration_since(t).as_micros() as u32);
+                    }
+                    done.load(std::sync::atomic::Ordering::Relaxed) && p.is_empty()
+                };
+                if finished {
+                    return Ok::<_, String>(());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let seller = Actor { id: Uuid::new_v4(), roles: vec![Role::Buyer, Role::Seller], plan: None };
+    let total = rate as usize * seconds as usize;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for _ in 0..total {
+        ticker.tick().await;
+        let (svc, pool, pending, seller) = (svc.clone(), pool.clone(), pending.clone(), seller.clone());
+        tasks.push(tokio::spawn(async move {
+            let meta = CommandMeta {
+                actor: seller,
+                now: Utc::now(),
+                command: "bench_lag",
+                request_id: Uuid::new_v4(),
+                correlation_id: Uuid::new_v4(),
+                idempotency: None,
+                if_match: None,
+            };
+            let content = Content {
+                title: "Noutbuk Lenovo".into(),
+                description: String::new(),
+                category: "laptops".into(),
+                images: vec![],
+                attributes: Default::default(),
+            };
+            let details = Details::Classified { contact_phone: None };
+            let price = Money::from_tiyin(500_000_000).expect("positive");
+            let outcome =
+                svc.create_listing(&meta, Uuid::new_v4(), details, content, price).await.map_err(|e| e.to_string())?;
+            let accepted = Instant::now();
+            let position = outcome.position.ok_or("a create appends")?;
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let tx: String = client
+                .query_one("SELECT tx_id::text FROM events WHERE global_position = $1", &[&position])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            pending.lock().expect("pending lock").insert((tx.parse().unwrap_or(0), position), accepted);
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::timeout(Duration::from_secs(30), observer)
+        .await
+        .map_err(|_| "the projection did not catch up within 30 s".to_owned())?
+        .map_err(|e| e.to_string())??;
+    projectors.stop().await;
+    let mut all = lags.lock().expect("lags lock").clone();
+    all.sort_unstable();
+    let pct = |p: f64| f64::from(all[((all.len() as f64 * p) as usize).min(all.len() - 1)]) / 1000.0;
+    Ok(LagReport {
+        commands: all.len(),
+        commands_per_sec: (all.len() as f64 / elapsed * 10.0).round() / 10.0,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: f64::from(*all.last().unwrap_or(&0)) / 1000.0,
+    })
+}

@@ -33,6 +33,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Command accepted -> visible in the listings read model, at a fixed rate (embedded).
+    Lag {
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Seed listing events and time a blue/green rebuild of the listings read model.
     Rebuild {
         #[arg(long, default_value_t = 1_000_000)]
@@ -70,7 +77,7 @@ async fn main() {
         }
         Command::Project => {
             let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
-            let projectors = bozor_api::startup::Projectors::start(&pool);
+            let projectors = bozor_api::startup::Projectors::start(&pool, None);
             tracing::info!("projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;
@@ -87,6 +94,13 @@ async fn main() {
                 serde_json::json!({ "projection": name, "events": events, "seconds": seconds,
                                                 "events_per_sec": (events as f64 / seconds).round() })
             );
+        }
+        Command::Bench { what: Bench::Lag { rate, seconds } } => {
+            if !(1..=10_000).contains(&rate) || !(1..=600).contains(&seconds) {
+                fail("--rate is 1 to 10000 and --seconds 1 to 600");
+            }
+            let report = bench::lag(&settings.database_url, rate, seconds).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Rebuild { events } } => {
             if !(5..=10_000_000).contains(&events) {

@@ -39,13 +39,17 @@ pub struct Projectors {
 }
 
 impl Projectors {
-    /// Starts every read model's projector on `pool`.
-    pub fn start(pool: &deadpool_postgres::Pool) -> Projectors {
+    /// Starts every read model's projector on `pool`, woken by `appended` (appends in this
+    /// process) when given, else polling.
+    pub fn start(pool: &deadpool_postgres::Pool, appended: Option<watch::Receiver<u64>>) -> Projectors {
         let (stop, rx) = watch::channel(false);
         let tasks = bozor_projections::all()
             .into_iter()
             .map(|p| {
-                let projector = Projector::new(pool.clone(), p);
+                let projector = match &appended {
+                    Some(n) => Projector::new(pool.clone(), p).wake_on(n.clone()),
+                    None => Projector::new(pool.clone(), p),
+                };
                 let rx = rx.clone();
                 tokio::spawn(async move { projector.run(rx).await })
             })
@@ -82,10 +86,9 @@ impl Application {
     /// this process (the embedded default). Fails when the database or the address is unusable.
     pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
         let pool = connect_and_migrate(&settings).await?;
-        let projectors = projectors.then(|| Projectors::start(&pool));
-        let store = EventStore::new(pool, settings.snapshot_every);
-        let state =
-            web::Data::new(AppState { commands: CommandService::new(store), body_bytes_max: settings.body_bytes_max });
+        let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
+        let projectors = projectors.then(|| Projectors::start(&pool, Some(commands.appended())));
+        let state = web::Data::new(AppState { commands, body_bytes_max: settings.body_bytes_max });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
         let port =

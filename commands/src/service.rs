@@ -3,7 +3,10 @@
 //! unless the client pinned a version with `If-Match`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use bozor_domain::aggregate::{self, Aggregate};
 use bozor_domain::escrow::EscrowAggregate;
@@ -141,12 +144,19 @@ impl Loader {
 #[derive(Clone)]
 pub struct CommandService {
     store: EventStore,
+    appended: Arc<watch::Sender<u64>>,
 }
 
 impl CommandService {
     /// A service appending to `store`.
     pub fn new(store: EventStore) -> CommandService {
-        CommandService { store }
+        CommandService { store, appended: Arc::new(watch::channel(0).0) }
+    }
+
+    /// Counts appends: projectors in the same process wait for it to change instead of polling
+    /// (the embedded mode). A receiver remembers what it has seen, so no append is missed.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// The store.
@@ -227,6 +237,7 @@ impl CommandService {
             }
             match self.store.append(&req).await {
                 Ok(appended) => {
+                    self.appended.send_modify(|n| *n = n.wrapping_add(1));
                     self.save_snapshots(&uow, &snapshots, &req, &appended.heads).await;
                     return Ok(outcome(resource, primary, current, appended.outcome));
                 }

@@ -16,8 +16,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Most events applied in one transaction.
 pub const BATCH_SIZE_MAX: i64 = 2_000;
-/// How long an idle projector waits before it looks at the tail again.
-pub const IDLE_POLL: Duration = Duration::from_millis(10);
+/// How long an idle projector waits before it looks at the tail again, unless an append in
+/// this process wakes it first (see `Projector::wake_on`).
+pub const IDLE_POLL: Duration = Duration::from_millis(50);
 /// How long a failed projector waits before it tries the same event again.
 pub const FAILED_RETRY: Duration = Duration::from_secs(2);
 
@@ -71,12 +72,19 @@ pub trait Projection: Send + Sync + 'static {
 pub struct Projector {
     pool: Pool,
     projection: Arc<dyn Projection>,
+    wake: Option<watch::Receiver<u64>>,
 }
 
 impl Projector {
     /// A projector for `projection` over `pool`.
     pub fn new(pool: Pool, projection: Arc<dyn Projection>) -> Projector {
-        Projector { pool, projection }
+        Projector { pool, projection, wake: None }
+    }
+
+    /// Wakes the idle projector whenever `appended` changes (appends in this process).
+    pub fn wake_on(mut self, appended: watch::Receiver<u64>) -> Projector {
+        self.wake = Some(appended);
+        self
     }
 
     /// Registers the projection's checkpoint if it has none.
@@ -136,6 +144,7 @@ impl Projector {
     /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
     /// the error, marks the projection failed and retries the same event later.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        let mut wake = self.wake.clone();
         if let Err(e) = self.register().await {
             tracing::error!(projection = self.projection.name(), error = %e, "cannot register projection");
         }
@@ -150,8 +159,21 @@ impl Projector {
                 }
             };
             if !pause.is_zero() {
+                let idle = pause == IDLE_POLL;
+                let woken = async {
+                    match (&mut wake, idle) {
+                        (Some(rx), true) => {
+                            // A closed channel must not turn this loop into a busy spin.
+                            if rx.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                        _ => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
+                    _ = woken => {}
                     _ = stop.changed() => {}
                 }
             }
