@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "orders_wallets_views",
         sql: include_str!("../migrations/0005_orders_wallets_views.sql"),
     },
+    Migration { version: 6, name: "moderation_queue", sql: include_str!("../migrations/0006_moderation_queue.sql") },
 ];
 
 #[cfg(test)]

@@ -99,15 +99,16 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     tx.execute(
         "INSERT INTO listings_view (listing_id, seller_id, kind, status, deleted, title, category, game, price,
                                     original_price, has_images, promoted_until, sales, created_at, updated_at,
-                                    last_position, state)
+                                    last_position, state, submitted_at)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
                               $8::text[], $9::bigint[], $10::bigint[], $11::bool[], $12::timestamptz[], $13::bigint[],
-                              $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::jsonb[])
+                              $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::jsonb[], $18::timestamptz[])
          ON CONFLICT (listing_id) DO UPDATE SET
              status = excluded.status, deleted = excluded.deleted, title = excluded.title,
              category = excluded.category, price = excluded.price, has_images = excluded.has_images,
              promoted_until = excluded.promoted_until, sales = listings_view.sales + excluded.sales,
-             updated_at = excluded.updated_at, last_position = excluded.last_position, state = excluded.state",
+             updated_at = excluded.updated_at, last_position = excluded.last_position, state = excluded.state,
+             submitted_at = excluded.submitted_at",
         &[
             &c.id,
             &c.seller,
@@ -126,6 +127,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
             &c.updated_at,
             &c.position,
             &c.state,
+            &c.submitted_at,
         ],
     )
     .await?;
@@ -152,6 +154,7 @@ struct Columns {
     updated_at: Vec<DateTime<Utc>>,
     position: Vec<i64>,
     state: Vec<serde_json::Value>,
+    submitted_at: Vec<Option<DateTime<Utc>>>,
 }
 
 impl Columns {
@@ -176,6 +179,7 @@ impl Columns {
         self.updated_at.push(f.last_at);
         self.position.push(f.last_position);
         self.state.push(state);
+        self.submitted_at.push(l.submitted_at);
     }
 }
 
@@ -186,6 +190,8 @@ pub enum Sort {
     PriceAsc,
     PriceDesc,
     Popular,
+    /// Oldest submission first: the moderation queue (with `status=pending`).
+    Submitted,
 }
 
 impl Sort {
@@ -196,6 +202,7 @@ impl Sort {
             "price_asc" => Sort::PriceAsc,
             "price_desc" => Sort::PriceDesc,
             "popular" => Sort::Popular,
+            "submitted" => Sort::Submitted,
             _ => return None,
         })
     }
@@ -313,6 +320,7 @@ pub async fn list(
         Sort::PriceAsc => ("price", "ASC"),
         Sort::PriceDesc => ("price", "DESC"),
         Sort::Popular => ("sales", "DESC"),
+        Sort::Submitted => ("(extract(epoch FROM coalesce(submitted_at, created_at)) * 1000000)::bigint", "ASC"),
     };
     if let Some(c) = cursor {
         let op = if order == "DESC" { "<" } else { ">" };
@@ -370,4 +378,35 @@ pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<lis
 /// True for statuses a buyer may filter by.
 pub fn is_status(s: &str) -> bool {
     ["draft", "pending", "active", "rejected", "reserved", "sold", "archived", "blocked"].contains(&s)
+}
+
+/// A seller's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct SellerStats {
+    pub seller_id: Uuid,
+    pub active_listings: i64,
+    pub completed_orders: i64,
+    /// Goods total of completed orders, in tiyin.
+    pub sales_tiyin: i64,
+    /// Reviews do not exist yet: always null.
+    pub rating: Option<f64>,
+}
+
+/// A seller's figures from the listings and orders read models.
+pub async fn seller_stats(client: &tokio_postgres::Client, seller_id: Uuid) -> Result<SellerStats, ProjectionError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM listings_view WHERE seller_id = $1 AND status = 'active' AND NOT deleted),
+                    (SELECT count(*) FROM orders_view WHERE seller_id = $1 AND status = 'completed'),
+                    (SELECT coalesce(sum(goods_total), 0)::bigint FROM orders_view WHERE seller_id = $1 AND status = 'completed')",
+            &[&seller_id],
+        )
+        .await?;
+    Ok(SellerStats {
+        seller_id,
+        active_listings: row.get(0),
+        completed_orders: row.get(1),
+        sales_tiyin: row.get(2),
+        rating: None,
+    })
 }

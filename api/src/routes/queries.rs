@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orders", web::get().to(list_orders))
         .route("/orders/{id}", web::get().to(get_order))
         .route("/wallets/{user_id}", web::get().to(get_wallet))
-        .route("/wallets/{user_id}/ledger", web::get().to(get_ledger));
+        .route("/wallets/{user_id}/ledger", web::get().to(get_ledger))
+        .route("/sellers/{id}/stats", web::get().to(seller_stats));
 }
 
 type Res = Result<HttpResponse, ApiError>;
@@ -91,7 +92,7 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest) -> Res {
         .sort
         .as_deref()
         .map_or(Some(Sort::Newest), Sort::parse)
-        .ok_or_else(|| bad("sort is newest, price_asc, price_desc or popular"))?;
+        .ok_or_else(|| bad("sort is newest, price_asc, price_desc, popular or submitted"))?;
     let cursor = q
         .cursor
         .as_deref()
@@ -222,4 +223,12 @@ async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     wait_for(&client, "wallets", q.min_position).await?;
     let (lines, next) = wallets::ledger(&client, user, q.cursor, limit).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": lines, "next_cursor": next })))
+}
+
+async fn seller_stats(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+    let seller = path_id(&path)?;
+    let q: GetQuery = query(&req)?;
+    let client = client(&state).await?;
+    wait_for(&client, "orders", q.min_position).await?;
+    Ok(HttpResponse::Ok().json(listings::seller_stats(&client, seller).await.map_err(unavailable)?))
 }

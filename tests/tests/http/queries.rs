@@ -261,3 +261,49 @@ async fn orders_and_wallets_read_models_follow_a_delivery() {
     app.get(&format!("/v1/orders?buyer_id={}&seller_id={}", buyer.id, seller.id)).await.err(400, "invalid_query");
     app.get("/v1/orders?district=mars").await.err(400, "invalid_query");
 }
+
+/// Moderators see pending listings oldest submission first; sellers' stats follow their sales.
+#[tokio::test]
+async fn moderation_queue_and_seller_stats() {
+    let app = spawn().await;
+    let (seller, buyer) = (User::seller("free"), User::buyer());
+    let mut submitted = Vec::new();
+    for i in 0..3 {
+        let id = app
+            .post(&seller, "/v1/listings", product(&format!("Stul {i}"), "furniture", 1_000_000, true))
+            .await
+            .ok()
+            .id();
+        submitted.push(id);
+    }
+    // Submitted in reverse order of creation: the queue follows submission time.
+    let mut last = 0;
+    for id in submitted.iter().rev() {
+        last = app.post(&seller, &format!("/v1/listings/{id}/submit"), json!({})).await.ok().body["position"]
+            .as_i64()
+            .unwrap();
+    }
+    let queue = app.get(&format!("/v1/listings?status=pending&sort=submitted&min_position={last}")).await.ok();
+    let expected: Vec<String> = submitted.iter().rev().map(|id| id.to_string()).collect();
+    assert_eq!(ids(&queue.body), expected);
+
+    for id in &submitted {
+        app.post(&User::new("support"), &format!("/v1/listings/{id}/approve"), json!({})).await.ok();
+    }
+    app.deposit(&buyer, 10_000_000).await;
+    let body = json!({ "items": [{ "listing_id": submitted[0], "quantity": 2 }],
+                       "delivery": { "district": "olmazor", "address": "Farobiy 3" } });
+    let order = app.post(&buyer, "/v1/orders", body).await.ok().id();
+    let courier = User::new("courier");
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/pick-up"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/deliver"), json!({})).await.ok();
+    let done = app.post(&buyer, &format!("/v1/orders/{order}/confirm"), json!({})).await.ok();
+    let stats = app.get(&format!("/v1/sellers/{}/stats?min_position={}", seller.id, done.body["position"])).await.ok();
+    assert_eq!(stats.body["completed_orders"], 1);
+    assert_eq!(stats.body["sales_tiyin"], 2_000_000);
+    assert_eq!(stats.body["active_listings"], 3);
+    assert_eq!(stats.body["rating"], Value::Null);
+}
