@@ -219,7 +219,7 @@ pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagRepor
         bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
     }
     let svc = CommandService::new(EventStore::new(pool.clone(), 100));
-    let projectors = crate::startup::Projectors::start(&pool, Some(svc.appended()));
+    let projectors = crate::startup::Projectors::start(&pool, Some(svc.appended()), None);
     // Pending commands by (tx_id, position) -> when they were accepted; the observer resolves them.
     let pending: Arc<Mutex<BTreeMap<(u64, i64), Instant>>> = Arc::default();
     let lags: Arc<Mutex<Vec<u32>>> = Arc::default();

@@ -77,7 +77,7 @@ async fn main() {
         }
         Command::Project => {
             let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
-            let projectors = bozor_api::startup::Projectors::start(&pool, None);
+            let projectors = bozor_api::startup::Projectors::start(&pool, None, None);
             tracing::info!("projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpServer};
 use bozor_commands::{db, migrate, CommandService, EventStore};
+use bozor_projections::runtime::AppliedHook;
 use bozor_projections::Projector;
 use tokio::sync::watch;
 
@@ -41,15 +42,22 @@ pub struct Projectors {
 impl Projectors {
     /// Starts every read model's projector on `pool`, woken by `appended` (appends in this
     /// process) when given, else polling.
-    pub fn start(pool: &deadpool_postgres::Pool, appended: Option<watch::Receiver<u64>>) -> Projectors {
+    pub fn start(
+        pool: &deadpool_postgres::Pool,
+        appended: Option<watch::Receiver<u64>>,
+        on_applied: Option<AppliedHook>,
+    ) -> Projectors {
         let (stop, rx) = watch::channel(false);
         let tasks = bozor_projections::all()
             .into_iter()
             .map(|p| {
-                let projector = match &appended {
-                    Some(n) => Projector::new(pool.clone(), p).wake_on(n.clone()),
-                    None => Projector::new(pool.clone(), p),
-                };
+                let mut projector = Projector::new(pool.clone(), p);
+                if let Some(n) = &appended {
+                    projector = projector.wake_on(n.clone());
+                }
+                if let Some(hook) = &on_applied {
+                    projector = projector.on_applied(hook.clone());
+                }
                 let rx = rx.clone();
                 tokio::spawn(async move { projector.run(rx).await })
             })
@@ -87,8 +95,20 @@ impl Application {
     pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
         let pool = connect_and_migrate(&settings).await?;
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
-        let projectors = projectors.then(|| Projectors::start(&pool, Some(commands.appended())));
-        let state = web::Data::new(AppState { commands, body_bytes_max: settings.body_bytes_max });
+        let listing_cache = routes::listing_cache();
+        let invalidate = {
+            let cache = listing_cache.clone();
+            let hook: AppliedHook = std::sync::Arc::new(move |projection: &str, streams: &[uuid::Uuid]| {
+                if projection == "listings" {
+                    for id in streams {
+                        cache.invalidate(id);
+                    }
+                }
+            });
+            hook
+        };
+        let projectors = projectors.then(|| Projectors::start(&pool, Some(commands.appended()), Some(invalidate)));
+        let state = web::Data::new(AppState { commands, body_bytes_max: settings.body_bytes_max, listing_cache });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
         let port =

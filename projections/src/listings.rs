@@ -365,12 +365,18 @@ pub async fn list(
     Ok(Page { items, next_cursor: if more { last.map(Cursor::encode) } else { None } })
 }
 
-/// A listing's full detail (the folded domain state), or `None` when unknown or deleted.
-pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<listing::Listing>, ProjectionError> {
-    let row = client.query_opt("SELECT state FROM listings_view WHERE listing_id = $1 AND NOT deleted", &[&id]).await?;
+/// A listing's full detail (the folded domain state) and the position of its last event
+/// applied, or `None` when unknown or deleted.
+pub async fn get(
+    client: &tokio_postgres::Client,
+    id: Uuid,
+) -> Result<Option<(listing::Listing, i64)>, ProjectionError> {
+    let row = client
+        .query_opt("SELECT state, last_position FROM listings_view WHERE listing_id = $1 AND NOT deleted", &[&id])
+        .await?;
     let Some(row) = row else { return Ok(None) };
     match serde_json::from_value(row.get(0))? {
-        listing::State::Exists(l) => Ok(Some(*l)),
+        listing::State::Exists(l) => Ok(Some((*l, row.get(1)))),
         listing::State::Initial => Ok(None),
     }
 }

@@ -73,12 +73,23 @@ pub struct Projector {
     pool: Pool,
     projection: Arc<dyn Projection>,
     wake: Option<watch::Receiver<u64>>,
+    on_applied: Option<AppliedHook>,
 }
+
+/// Called after a batch commits with the projection's name and the streams it changed (to
+/// invalidate caches of the read model).
+pub type AppliedHook = Arc<dyn Fn(&str, &[uuid::Uuid]) + Send + Sync>;
 
 impl Projector {
     /// A projector for `projection` over `pool`.
     pub fn new(pool: Pool, projection: Arc<dyn Projection>) -> Projector {
-        Projector { pool, projection, wake: None }
+        Projector { pool, projection, wake: None, on_applied: None }
+    }
+
+    /// Calls `hook` after every committed batch with the streams it changed.
+    pub fn on_applied(mut self, hook: AppliedHook) -> Projector {
+        self.on_applied = Some(hook);
+        self
     }
 
     /// Wakes the idle projector whenever `appended` changes (appends in this process).
@@ -138,6 +149,13 @@ impl Projector {
         )
         .await?;
         tx.commit().await?;
+        if let Some(hook) = &self.on_applied {
+            let mut changed: Vec<uuid::Uuid> = fresh.iter().map(|e| e.stream_id).collect();
+            changed.dedup();
+            if !changed.is_empty() {
+                hook(name, &changed);
+            }
+        }
         Ok(events.len())
     }
 

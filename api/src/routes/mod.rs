@@ -17,10 +17,24 @@ use crate::actor::Actor;
 use crate::errors::ApiError;
 use crate::request::{command_input, CommandInput};
 
+/// Listing details recently read, with the position of their last event applied.
+pub type ListingCache = moka::sync::Cache<uuid::Uuid, std::sync::Arc<(bozor_domain::listing::Listing, i64)>>;
+
+/// Listing details kept at most (bounded memory).
+pub const LISTING_CACHE_ENTRIES_MAX: u64 = 10_000;
+/// How long a cached detail lives even without an invalidation (bounds any missed one).
+pub const LISTING_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A listing-detail cache, invalidated by the listings projector after each batch.
+pub fn listing_cache() -> ListingCache {
+    moka::sync::Cache::builder().max_capacity(LISTING_CACHE_ENTRIES_MAX).time_to_live(LISTING_CACHE_TTL).build()
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub commands: CommandService,
     pub body_bytes_max: usize,
+    pub listing_cache: ListingCache,
 }
 
 /// A command without fields: any field in its body is refused.

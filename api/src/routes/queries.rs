@@ -131,13 +131,25 @@ struct GetQuery {
     min_position: Option<i64>,
 }
 
+/// Listing detail, from the cache when it is fresh enough: an entry whose last applied
+/// position is below `min_position` may predate the caller's write, so that read goes to the
+/// read model (after waiting for it) and refreshes the entry.
 async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
+    if let Some(hit) = state.listing_cache.get(&id) {
+        if q.min_position.is_none_or(|p| hit.1 >= p) {
+            return Ok(HttpResponse::Ok().json(&hit.0));
+        }
+    }
     let client = client(&state).await?;
     wait_for(&client, "listings", q.min_position).await?;
     match listings::get(&client, id).await.map_err(unavailable)? {
-        Some(l) => Ok(HttpResponse::Ok().json(l)),
+        Some(found) => {
+            let body = HttpResponse::Ok().json(&found.0);
+            state.listing_cache.insert(id, std::sync::Arc::new(found));
+            Ok(body)
+        }
         None => Err(ApiError::new("listing_not_found", "no such listing")),
     }
 }

@@ -307,3 +307,36 @@ async fn moderation_queue_and_seller_stats() {
     assert_eq!(stats.body["active_listings"], 3);
     assert_eq!(stats.body["rating"], Value::Null);
 }
+
+/// Listing details are cached, never at the cost of read-your-writes: a read with a newer
+/// `min_position` bypasses an older entry, and the projector invalidates changed listings, so
+/// plain reads see a change long before the cache's 30 s lifetime.
+#[tokio::test]
+async fn cached_listing_details_stay_fresh() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let created = app.post(&seller, "/v1/listings", product("Gilam 2x3", "home", 12_000_000, true)).await.ok();
+    let id = created.id();
+    let first = app.get(&format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
+    assert_eq!(first.body["price"], 12_000_000);
+    app.get(&format!("/v1/listings/{id}")).await.ok(); // served from the cache now
+
+    let changed = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 11_000_000 })).await.ok();
+    let pos = changed.body["position"].as_i64().unwrap();
+    let fresh = app.get(&format!("/v1/listings/{id}?min_position={pos}")).await.ok();
+    assert_eq!(fresh.body["price"], 11_000_000, "a read-your-writes query never sees the stale entry");
+
+    let again = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 10_000_000 })).await.ok();
+    app.get(&format!("/v1/listings?status=draft&seller_id={}&min_position={}", seller.id, again.body["position"]))
+        .await
+        .ok();
+    let mut price = Value::Null;
+    for _ in 0..200 {
+        price = app.get(&format!("/v1/listings/{id}")).await.ok().body["price"].clone();
+        if price == 10_000_000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(price, 10_000_000, "the projector invalidated the cached entry");
+}
