@@ -96,8 +96,9 @@ impl Loader {
         id: Uuid,
         pick: fn(&mut UnitOfWork) -> &mut Streams<A>,
     ) -> Result<A::State, CommandError> {
-        if let Some(state) = pick(&mut self.uow).has(id).then(|| pick(&mut self.uow).state(id).clone()) {
-            return Ok(state);
+        let streams = pick(&mut self.uow);
+        if streams.has(id) {
+            return Ok(streams.state(id).clone());
         }
         let loaded = self.store.load::<A>(id).await?;
         self.heads.insert(id, (loaded.version, loaded.hash));
