@@ -94,7 +94,8 @@ async fn build_and_swap(
         client.batch_execute(drop).await?;
     }
     client.batch_execute(&format!("SET search_path TO {schema}, public; SET synchronous_commit TO off")).await?;
-    let shadow = Projector::new(pool.clone(), projection);
+    let types: Vec<&str> = projection.stream_types().to_vec();
+    let shadow = Projector::new(pool.clone(), projection).ungated();
     let mut applied = 0u64;
     // Catch up while the live model keeps serving.
     for _ in 0..BATCHES_MAX {
@@ -115,6 +116,20 @@ async fn build_and_swap(
             n => applied += n as u64,
         }
     }
+    // The versions the shadow applied, for the live projector's gate after the swap: the last
+    // version of every stream of its types up to its checkpoint.
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.projection_stream_versions (projection, stream_id, version)
+                 SELECT $1, e.stream_id, max(e.version) FROM public.events e, {schema}.projection_checkpoints c
+                 WHERE c.projection = $1 AND e.stream_type = ANY($2)
+                   AND (e.tx_id, e.global_position) <= (c.tx_id, c.position)
+                 GROUP BY e.stream_id"
+            ),
+            &[&name, &types],
+        )
+        .await?;
     client.statement_cache.clear();
     let mut swap = String::from("BEGIN; SET LOCAL search_path TO public;");
     for t in tables {

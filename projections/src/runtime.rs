@@ -74,6 +74,7 @@ pub struct Projector {
     projection: Arc<dyn Projection>,
     wake: Option<watch::Receiver<u64>>,
     on_applied: Option<AppliedHook>,
+    gated: bool,
 }
 
 /// Called after a batch commits with the projection's name and the streams it changed (to
@@ -83,7 +84,15 @@ pub type AppliedHook = Arc<dyn Fn(&str, &[uuid::Uuid]) + Send + Sync>;
 impl Projector {
     /// A projector for `projection` over `pool`.
     pub fn new(pool: Pool, projection: Arc<dyn Projection>) -> Projector {
-        Projector { pool, projection, wake: None, on_applied: None }
+        Projector { pool, projection, wake: None, on_applied: None, gated: true }
+    }
+
+    /// Skips the per-stream version gate: for a rebuild's shadow, fed once in tail order from the
+    /// start, whose checkpoint commits with its rows (a failed batch rolls back whole). The
+    /// rebuild records the versions in bulk before the swap instead.
+    pub fn ungated(mut self) -> Projector {
+        self.gated = false;
+        self
     }
 
     /// Calls `hook` after every committed batch with the streams it changed.
@@ -136,7 +145,7 @@ impl Projector {
         tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
         let types = self.projection.stream_types();
         let relevant: Vec<&StoredEvent> = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
-        let fresh = first_time(&tx, name, &relevant).await?;
+        let fresh = if self.gated { first_time(&tx, name, &relevant).await? } else { relevant };
         if !fresh.is_empty() {
             self.projection.apply_batch(&tx, &fresh).await?;
         }
