@@ -230,13 +230,14 @@ pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagRepor
             let client = pool.get().await.map_err(|e| e.to_string())?;
             loop {
                 let row = client
-                    .query_one(
+                    .query_opt(
                         "SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = 'listings'",
                         &[],
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                let at: (u64, i64) = (row.get::<_, String>(0).parse().unwrap_or(0), row.get(1));
+                // No checkpoint yet (the projector is starting) is position 0.
+                let at: (u64, i64) = row.map_or((0, 0), |r| (r.get::<_, String>(0).parse().unwrap_or(0), r.get(1)));
                 let now = Instant::now();
                 let finished = {
                     let mut p = pending.lock().expect("pending lock");

@@ -134,8 +134,18 @@ impl Projector {
     pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
         let name = self.projection.name();
         let row = client
-            .query_one("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
+            .query_opt("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
             .await?;
+        let Some(row) = row else {
+            // Not registered (yet, or its row was removed): register and start from the beginning.
+            client
+                .execute(
+                    "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&name, &self.projection.version()],
+                )
+                .await?;
+            return Ok(1);
+        };
         let tx_text: String = row.get(0);
         let after = TailPosition { tx_id: tx_text.parse().unwrap_or(0), global_position: row.get(1) };
         let events = read_tail_with(&*client, after, BATCH_SIZE_MAX).await?;
@@ -268,13 +278,17 @@ pub async fn reached(
     position: i64,
 ) -> Result<(bool, i64), ProjectionError> {
     let row = client
-        .query_one(
+        .query_opt(
             "SELECT c.position,
                     (SELECT (e.tx_id, e.global_position) <= (c.tx_id, c.position) FROM events e WHERE e.global_position = $2)
              FROM projection_checkpoints c WHERE c.projection = $1",
             &[&projection, &position],
         )
         .await?;
-    // A position no event has (yet) is not reached.
-    Ok((row.get::<_, Option<bool>>(1).unwrap_or(false), row.get(0)))
+    // No checkpoint yet (the projector is starting) is position 0; a position no event has
+    // (yet) is not reached.
+    Ok(match row {
+        Some(row) => (row.get::<_, Option<bool>>(1).unwrap_or(false), row.get(0)),
+        None => (false, 0),
+    })
 }
