@@ -119,11 +119,6 @@ impl Projector {
         Ok(())
     }
 
-    /// The projection this projector feeds.
-    pub fn projection(&self) -> &Arc<dyn Projection> {
-        &self.projection
-    }
-
     /// Applies the next batch, if any. Returns how many events it read (0: caught up).
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut client = self.pool.get().await?;

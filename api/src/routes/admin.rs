@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use bozor_domain::Role;
 use serde_json::json;
 
-use super::AppState;
+use super::{unavailable, AppState};
 use crate::actor::Actor;
 use crate::errors::ApiError;
 
@@ -19,11 +19,6 @@ fn admin(actor: &Actor) -> Result<(), ApiError> {
         return Err(ApiError::new("forbidden", "admins only").with_details(json!({ "reason": "admins only" })));
     }
     Ok(())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "admin query failed");
-    ApiError::new("unavailable", "the database cannot be reached; retry later")
 }
 
 async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::AppState;
+use super::{unavailable, AppState};
 use crate::errors::ApiError;
 
 /// The process is up.
@@ -12,11 +12,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "not ready");
-        ApiError::new("unavailable", "the database cannot be reached")
-    };
-    let client = state.commands.store().pool().get().await.map_err(|e| unavailable(&e))?;
-    client.simple_query("SELECT 1").await.map_err(|e| unavailable(&e))?;
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    client.simple_query("SELECT 1").await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }

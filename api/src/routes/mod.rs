@@ -60,6 +60,12 @@ pub async fn input<B: DeserializeOwned>(
     command_input(req, payload, actor, command, state.body_bytes_max).await
 }
 
+/// The database could not be reached: logged, and answered 503 `unavailable`.
+pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "database unavailable");
+    ApiError::new("unavailable", "the database cannot be reached; retry later")
+}
+
 /// A tiyin amount from a request field. Fails with `invalid_field` when negative.
 pub fn money(field: &'static str, tiyin: i64) -> Result<Money, ApiError> {
     Money::from_tiyin(tiyin)

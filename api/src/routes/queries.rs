@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
+use super::{unavailable, AppState};
 use crate::errors::ApiError;
 use crate::request::path_id;
 
@@ -32,11 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 type Res = Result<HttpResponse, ApiError>;
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(error = %e, "read model unavailable");
-    ApiError::new("unavailable", "the read model cannot be reached; retry later")
-}
 
 async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
     state.commands.store().pool().get().await.map_err(unavailable)
