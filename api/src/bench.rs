@@ -203,15 +203,20 @@ pub struct LagReport {
 }
 
 /// Creates listings at `rate` per second for `seconds` through the command service, with the
-/// projectors running in this process (the embedded default), and measures for each command
-/// the time from its accepted response until the listings projection has applied it.
-pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagReport, String> {
-    use std::collections::BTreeMap;
+/// projectors running in this process (the embedded default; with `kafka`, the relay and the
+/// Kafka-fed projectors as `bozor up` runs them then), and measures for each command the time
+/// from its accepted response until the listings projection has committed it.
+pub async fn lag(
+    database_url: &str,
+    rate: u32,
+    seconds: u64,
+    kafka: Option<bozor_commands::kafka::KafkaSettings>,
+) -> Result<LagReport, String> {
+    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    use bozor_commands::{CommandMeta, CommandService, EventStore};
-    use bozor_domain::listing::{Content, Details};
-    use bozor_domain::{Actor, Money, Role};
+    use bozor_commands::{CommandService, EventStore};
+    use bozor_domain::{Actor, Role};
 
     let pool = bozor_commands::db::pool(database_url, 24).map_err(|e| e.to_string())?;
     {
@@ -219,44 +224,36 @@ pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagRepor
         bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
     }
     let svc = CommandService::new(EventStore::new(pool.clone(), 100));
-    let projectors = crate::startup::Projectors::start(&pool, Some(svc.appended()), None);
-    // Pending commands by (tx_id, position) -> when they were accepted; the observer resolves them.
-    let pending: Arc<Mutex<BTreeMap<(u64, i64), Instant>>> = Arc::default();
-    let lags: Arc<Mutex<Vec<u32>>> = Arc::default();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let observer = {
-        let (pool, pending, lags, done) = (pool.clone(), pending.clone(), lags.clone(), done.clone());
-        tokio::spawn(async move {
-            let client = pool.get().await.map_err(|e| e.to_string())?;
-            loop {
-                let row = client
-                    .query_opt(
-                        "SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = 'listings'",
-                        &[],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                // No checkpoint yet (the projector is starting) is position 0.
-                let at: (u64, i64) = row.map_or((0, 0), |r| (r.get::<_, String>(0).parse().unwrap_or(0), r.get(1)));
+    // When the listings projection committed each stream (first time only).
+    let applied: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let hook: bozor_projections::runtime::AppliedHook = {
+        let applied = applied.clone();
+        Arc::new(move |projection: &str, streams: &[Uuid]| {
+            if projection == "listings" {
                 let now = Instant::now();
-                let finished = {
-                    let mut p = pending.lock().expect("pending lock");
-                    let reached: Vec<(u64, i64)> = p.range(..=at).map(|(k, _)| *k).collect();
-                    let mut l = lags.lock().expect("lags lock");
-                    for k in reached {
-                        let t = p.remove(&k).expect("key just read");
-                        l.push(now.duration_since(t).as_micros() as u32);
-                    }
-                    done.load(std::sync::atomic::Ordering::Relaxed) && p.is_empty()
-                };
-                if finished {
-                    return Ok::<_, String>(());
+                let mut a = applied.lock().expect("applied lock");
+                for id in streams {
+                    a.entry(*id).or_insert(now);
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
     };
+    let mut projectors = crate::startup::Projectors::start(&pool, kafka.as_ref(), Some(svc.appended()), Some(hook));
+    if let Some(k) = &kafka {
+        projectors = projectors.with_relay(database_url, k, Some(svc.appended()));
+    }
     let seller = Actor { id: Uuid::new_v4(), roles: vec![Role::Buyer, Role::Seller], plan: None };
+    // Warm up: the first listing waits for the projectors to start (and consumer groups to
+    // form); it is not measured.
+    let first = create_listing(&svc, seller.clone()).await?.id;
+    let warm_up = 1;
+    let ready_by = Instant::now() + Duration::from_secs(60);
+    while !applied.lock().expect("applied lock").contains_key(&first) {
+        if Instant::now() > ready_by {
+            return Err("the first listing was not projected within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let total = rate as usize * seconds as usize;
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -264,51 +261,29 @@ pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagRepor
     let mut tasks = Vec::with_capacity(total);
     for _ in 0..total {
         ticker.tick().await;
-        let (svc, pool, pending, seller) = (svc.clone(), pool.clone(), pending.clone(), seller.clone());
+        let (svc, seller) = (svc.clone(), seller.clone());
         tasks.push(tokio::spawn(async move {
-            let meta = CommandMeta {
-                actor: seller,
-                now: Utc::now(),
-                command: "bench_lag",
-                request_id: Uuid::new_v4(),
-                correlation_id: Uuid::new_v4(),
-                idempotency: None,
-                if_match: None,
-            };
-            let content = Content {
-                title: "Noutbuk Lenovo".into(),
-                description: String::new(),
-                category: "laptops".into(),
-                images: vec![],
-                attributes: Default::default(),
-            };
-            let details = Details::Classified { contact_phone: None };
-            let price = Money::from_tiyin(500_000_000).expect("positive");
-            let outcome =
-                svc.create_listing(&meta, Uuid::new_v4(), details, content, price).await.map_err(|e| e.to_string())?;
-            let accepted = Instant::now();
-            let position = outcome.position.ok_or("a create appends")?;
-            let client = pool.get().await.map_err(|e| e.to_string())?;
-            let tx: String = client
-                .query_one("SELECT tx_id::text FROM events WHERE global_position = $1", &[&position])
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            pending.lock().expect("pending lock").insert((tx.parse().unwrap_or(0), position), accepted);
-            Ok::<_, String>(())
+            let outcome = create_listing(&svc, seller).await?;
+            Ok::<_, String>((outcome.id, Instant::now()))
         }));
     }
+    let mut accepted = Vec::with_capacity(total);
     for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
+        accepted.push(t.await.map_err(|e| e.to_string())??);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    tokio::time::timeout(Duration::from_secs(30), observer)
-        .await
-        .map_err(|_| "the projection did not catch up within 30 s".to_owned())?
-        .map_err(|e| e.to_string())??;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while applied.lock().expect("applied lock").len() < accepted.len() + warm_up {
+        if Instant::now() > deadline {
+            return Err("the projection did not catch up within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     projectors.stop().await;
-    let mut all = lags.lock().expect("lags lock").clone();
+    let applied = applied.lock().expect("applied lock");
+    // Visible before the client had its answer counts as no lag.
+    let mut all: Vec<u32> =
+        accepted.iter().map(|(id, at)| applied[id].saturating_duration_since(*at).as_micros() as u32).collect();
     all.sort_unstable();
     let pct = |p: f64| f64::from(all[((all.len() as f64 * p) as usize).min(all.len() - 1)]) / 1000.0;
     Ok(LagReport {
@@ -318,4 +293,34 @@ pub async fn lag(database_url: &str, rate: u32, seconds: u64) -> Result<LagRepor
         p99_ms: pct(0.99),
         max_ms: f64::from(*all.last().unwrap_or(&0)) / 1000.0,
     })
+}
+
+/// One listing created as the lag benchmark creates them.
+async fn create_listing(
+    svc: &bozor_commands::CommandService,
+    seller: bozor_domain::Actor,
+) -> Result<bozor_commands::Outcome, String> {
+    use bozor_commands::CommandMeta;
+    use bozor_domain::listing::{Content, Details};
+    use bozor_domain::Money;
+
+    let meta = CommandMeta {
+        actor: seller,
+        now: Utc::now(),
+        command: "bench_lag",
+        request_id: Uuid::new_v4(),
+        correlation_id: Uuid::new_v4(),
+        idempotency: None,
+        if_match: None,
+    };
+    let content = Content {
+        title: "Noutbuk Lenovo".into(),
+        description: String::new(),
+        category: "laptops".into(),
+        images: vec![],
+        attributes: Default::default(),
+    };
+    let details = Details::Classified { contact_phone: None };
+    let price = Money::from_tiyin(500_000_000).expect("positive");
+    svc.create_listing(&meta, Uuid::new_v4(), details, content, price).await.map_err(|e| e.to_string())
 }

@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use bozor_commands::kafka::KafkaSettings;
+
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {name}={value:?}: {hint}")]
@@ -29,6 +31,9 @@ pub struct Settings {
     pub body_bytes_max: usize,
     /// `BOZOR_HTTP_WORKERS`, default the number of cores.
     pub http_workers: usize,
+    /// Set by `BOZOR_KAFKA_BROKERS` (with `BOZOR_KAFKA_TOPIC_PREFIX`, default `bozor`, and
+    /// `BOZOR_KAFKA_PARTITIONS`, default 4): fan out through Kafka instead of in process.
+    pub kafka: Option<KafkaSettings>,
 }
 
 fn var<T: std::str::FromStr>(name: &'static str, default: T, hint: &'static str) -> Result<T, ConfigError> {
@@ -53,6 +58,14 @@ impl Settings {
             snapshot_every: var("BOZOR_SNAPSHOT_EVERY", 100, "a number of events, 1 or more")?,
             body_bytes_max: var("BOZOR_BODY_BYTES_MAX", 64 * 1024, "a number of bytes, 1024 or more")?,
             http_workers: var("BOZOR_HTTP_WORKERS", cores, "a number of threads, 1 to 256")?,
+            kafka: match std::env::var("BOZOR_KAFKA_BROKERS") {
+                Ok(brokers) if !brokers.trim().is_empty() => Some(KafkaSettings {
+                    brokers,
+                    topic_prefix: var("BOZOR_KAFKA_TOPIC_PREFIX", "bozor".to_owned(), "a topic name prefix")?,
+                    partitions: var("BOZOR_KAFKA_PARTITIONS", 4, "a number of partitions, 1 to 1000")?,
+                }),
+                _ => None,
+            },
         };
         let bad = |name, value: String, hint| Err(ConfigError { name, value, hint });
         if !(1..=1_000).contains(&settings.db_pool_max) {
@@ -66,6 +79,15 @@ impl Settings {
         }
         if !(1..=256).contains(&settings.http_workers) {
             return bad("BOZOR_HTTP_WORKERS", settings.http_workers.to_string(), "1 to 256");
+        }
+        if let Some(k) = &settings.kafka {
+            if !(1..=1_000).contains(&k.partitions) {
+                return bad("BOZOR_KAFKA_PARTITIONS", k.partitions.to_string(), "1 to 1000");
+            }
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if k.topic_prefix.is_empty() || k.topic_prefix.len() > 200 || !k.topic_prefix.chars().all(legal) {
+                return bad("BOZOR_KAFKA_TOPIC_PREFIX", k.topic_prefix.clone(), "letters, digits, '.', '_', '-'");
+            }
         }
         Ok(settings)
     }

@@ -20,8 +20,11 @@ enum Command {
     Up,
     /// Serve the HTTP API only (migrates first).
     Serve,
-    /// Run the projectors only (scale-out of the read side).
+    /// Run the projectors only (scale-out of the read side): from Kafka when
+    /// BOZOR_KAFKA_BROKERS is set, else from the event store.
     Project,
+    /// Relay the event store to Kafka (BOZOR_KAFKA_BROKERS); a second relay stands by.
+    Relay,
     /// Rebuild a read model blue/green from the event store, then exit.
     Rebuild { name: String },
     /// Measure the system.
@@ -33,12 +36,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
-    /// Command accepted -> visible in the listings read model, at a fixed rate (embedded).
+    /// Command accepted -> visible in the listings read model, at a fixed rate (embedded, or
+    /// with --kafka through the relay and Kafka-fed projectors at BOZOR_KAFKA_BROKERS).
     Lag {
         #[arg(long, default_value_t = 500)]
         rate: u32,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        #[arg(long)]
+        kafka: bool,
     },
     /// Seed listing events and time a blue/green rebuild of the listings read model.
     Rebuild {
@@ -77,10 +83,21 @@ async fn main() {
         }
         Command::Project => {
             let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
-            let projectors = bozor_api::startup::Projectors::start(&pool, None, None);
-            tracing::info!("projecting; stop with Ctrl-C");
+            let projectors = bozor_api::startup::Projectors::start(&pool, settings.kafka.as_ref(), None, None);
+            tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;
+        }
+        Command::Relay => {
+            let kafka = settings.kafka.clone().unwrap_or_else(|| fail("bozor relay needs BOZOR_KAFKA_BROKERS"));
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let relay = bozor_commands::relay::Relay::new(&settings.database_url, kafka);
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(async move { relay.run(rx).await });
+            tracing::info!("relaying; stop with Ctrl-C");
+            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
+            let _ = stop.send(true);
+            let _ = task.await;
         }
         Command::Rebuild { name } => {
             let projection =
@@ -95,11 +112,15 @@ async fn main() {
                                                 "events_per_sec": (events as f64 / seconds).round() })
             );
         }
-        Command::Bench { what: Bench::Lag { rate, seconds } } => {
+        Command::Bench { what: Bench::Lag { rate, seconds, kafka } } => {
             if !(1..=10_000).contains(&rate) || !(1..=600).contains(&seconds) {
                 fail("--rate is 1 to 10000 and --seconds 1 to 600");
             }
-            let report = bench::lag(&settings.database_url, rate, seconds).await.unwrap_or_else(|e| fail(e));
+            let kafka = match kafka {
+                true => Some(settings.kafka.clone().unwrap_or_else(|| fail("--kafka needs BOZOR_KAFKA_BROKERS"))),
+                false => None,
+            };
+            let report = bench::lag(&settings.database_url, rate, seconds, kafka).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Rebuild { events } } => {

@@ -4,7 +4,10 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpServer};
+use bozor_commands::kafka::KafkaSettings;
+use bozor_commands::relay::Relay;
 use bozor_commands::{db, migrate, CommandService, EventStore};
+use bozor_projections::kafka::KafkaProjector;
 use bozor_projections::runtime::AppliedHook;
 use bozor_projections::Projector;
 use tokio::sync::watch;
@@ -33,17 +36,20 @@ pub struct Application {
     projectors: Option<Projectors>,
 }
 
-/// Projectors running as tasks, fed from the event store, until told to stop.
+/// Read-side tasks (projectors, and the relay when this process fans out to Kafka), until
+/// told to stop.
 pub struct Projectors {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Projectors {
-    /// Starts every read model's projector on `pool`, woken by `appended` (appends in this
-    /// process) when given, else polling.
+    /// Starts every read model's projector on `pool`: fed from Kafka when `kafka` is given,
+    /// else from the event store, woken by `appended` (appends in this process) when given,
+    /// else polling.
     pub fn start(
         pool: &deadpool_postgres::Pool,
+        kafka: Option<&KafkaSettings>,
         appended: Option<watch::Receiver<u64>>,
         on_applied: Option<AppliedHook>,
     ) -> Projectors {
@@ -51,6 +57,14 @@ impl Projectors {
         let tasks = bozor_projections::all()
             .into_iter()
             .map(|p| {
+                let rx = rx.clone();
+                if let Some(kafka) = kafka {
+                    let mut projector = KafkaProjector::new(pool.clone(), p, kafka.clone());
+                    if let Some(hook) = &on_applied {
+                        projector = projector.on_applied(hook.clone());
+                    }
+                    return tokio::spawn(async move { projector.run(rx).await });
+                }
                 let mut projector = Projector::new(pool.clone(), p);
                 if let Some(n) = &appended {
                     projector = projector.wake_on(n.clone());
@@ -58,14 +72,30 @@ impl Projectors {
                 if let Some(hook) = &on_applied {
                     projector = projector.on_applied(hook.clone());
                 }
-                let rx = rx.clone();
                 tokio::spawn(async move { projector.run(rx).await })
             })
             .collect();
         Projectors { stop, tasks }
     }
 
-    /// Asks every projector to stop after its current batch and waits for them.
+    /// Also runs the relay from the store at `database_url` to `kafka` (active, or standby
+    /// while another relay holds the lock), woken by `appended` when given.
+    pub fn with_relay(
+        mut self,
+        database_url: &str,
+        kafka: &KafkaSettings,
+        appended: Option<watch::Receiver<u64>>,
+    ) -> Projectors {
+        let mut relay = Relay::new(database_url, kafka.clone());
+        if let Some(n) = appended {
+            relay = relay.wake_on(n);
+        }
+        let rx = self.stop.subscribe();
+        self.tasks.push(tokio::spawn(async move { relay.run(rx).await }));
+        self
+    }
+
+    /// Asks every task to stop after its current batch and waits for them.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
@@ -91,7 +121,7 @@ async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError>
 
 impl Application {
     /// Connects, migrates and binds; with `projectors`, also runs the read models' projectors in
-    /// this process (the embedded default). Fails when the database or the address is unusable.
+    /// this process (the embedded default), and with Kafka configured, the relay too. Fails when the database or the address is unusable.
     pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
         let pool = connect_and_migrate(&settings).await?;
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
@@ -107,7 +137,14 @@ impl Application {
             });
             hook
         };
-        let projectors = projectors.then(|| Projectors::start(&pool, Some(commands.appended()), Some(invalidate)));
+        let projectors = projectors.then(|| {
+            let read_side =
+                Projectors::start(&pool, settings.kafka.as_ref(), Some(commands.appended()), Some(invalidate));
+            match &settings.kafka {
+                Some(kafka) => read_side.with_relay(&settings.database_url, kafka, Some(commands.appended())),
+                None => read_side,
+            }
+        });
         let state = web::Data::new(AppState { commands, body_bytes_max: settings.body_bytes_max, listing_cache });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

@@ -1,9 +1,12 @@
-//! bozor's write side: the PostgreSQL event store client, migrations, and command handling.
+//! bozor's write side: the PostgreSQL event store client, migrations, command handling, and the
+//! relay that fans the store out to Kafka.
 
 pub mod db;
 pub mod handlers;
 pub mod hash;
+pub mod kafka;
 pub mod migrate;
+pub mod relay;
 pub mod service;
 pub mod store;
 pub mod testing;

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0005_orders_wallets_views.sql"),
     },
     Migration { version: 6, name: "moderation_queue", sql: include_str!("../migrations/0006_moderation_queue.sql") },
+    Migration { version: 7, name: "kafka_fan_out", sql: include_str!("../migrations/0007_kafka_fan_out.sql") },
 ];
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The read side: a projector runtime that feeds projections from the event store in tail
-//! order, and the PostgreSQL read models with their queries.
+//! order or from Kafka, and the PostgreSQL read models with their queries.
 //!
 //! A projection applies an event and records, in the same transaction, the stream version it
 //! applied and its checkpoint; a redelivered event is skipped, so replays change nothing.
 
 pub mod fold;
+pub mod kafka;
 pub mod listings;
 pub mod orders;
 pub mod rebuild;
@@ -34,13 +35,18 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 pub struct Status {
     pub name: String,
     pub version: i32,
+    /// `store` (the event store's tail) or `kafka` (a consumer group).
+    pub feed: String,
     pub position: i64,
     pub events: i64,
     pub state: String,
     pub last_error: Option<String>,
-    /// Events written after its checkpoint (counted up to `LAG_COUNT_MAX`).
+    /// Fed from the store: events written after its checkpoint (counted up to
+    /// `LAG_COUNT_MAX`). From Kafka: messages in its partitions not yet taken, as its consumer
+    /// last saw them.
     pub lag_events: i64,
-    /// Age of the oldest event it has not applied yet.
+    /// Fed from the store: age of the oldest event it has not applied yet. From Kafka: age of
+    /// the oldest event in the last batch it applied (0 once its consumer finds no lag).
     pub lag_seconds: f64,
 }
 
@@ -52,11 +58,14 @@ pub async fn status(client: &tokio_postgres::Client) -> Result<Vec<Status>, Proj
     let rows = client
         .query(
             "SELECT c.projection, c.version, c.position, c.events, c.state, c.last_error,
+                    CASE WHEN c.feed = 'kafka' THEN c.kafka_lag_events ELSE
                     (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
-                                           LIMIT $1) lag),
+                                           LIMIT $1) lag) END,
+                    CASE WHEN c.feed = 'kafka' THEN c.kafka_lag_seconds ELSE
                     coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
                         WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
-                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0)
+                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0) END,
+                    c.feed
              FROM projection_checkpoints c ORDER BY c.projection",
             &[&LAG_COUNT_MAX],
         )
@@ -72,6 +81,7 @@ pub async fn status(client: &tokio_postgres::Client) -> Result<Vec<Status>, Proj
             last_error: r.get(5),
             lag_events: r.get(6),
             lag_seconds: r.get(7),
+            feed: r.get(8),
         })
         .collect())
 }

@@ -35,6 +35,12 @@ pub enum ProjectionError {
     Decode(#[from] bozor_domain::aggregate::DecodeError),
     #[error("cannot decode read model json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("stream {stream}: version {got} arrived after version {applied}; an event was lost on the way")]
+    Gap { stream: uuid::Uuid, applied: i64, got: i64 },
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Wire(#[from] bozor_commands::kafka::WireError),
 }
 
 /// A read model: its name, version, the stream types it reads, and how it applies an event.
@@ -146,14 +152,7 @@ impl Projector {
         let events = read_tail_with(&*client, after, BATCH_SIZE_MAX).await?;
         let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
         let tx = client.transaction().await?;
-        // Shared with other batches, exclusive for a rebuild's swap: the swap pauses this.
-        tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
-        let types = self.projection.stream_types();
-        let relevant: Vec<&StoredEvent> = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
-        let fresh = if self.gated { first_time(&tx, name, &relevant).await? } else { relevant };
-        if !fresh.is_empty() {
-            self.projection.apply_batch(&tx, &fresh).await?;
-        }
+        let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
         tx.execute(
             "UPDATE projection_checkpoints
              SET tx_id = $2::text::xid8, position = $3, events = events + $4, updated_at = now(),
@@ -164,10 +163,8 @@ impl Projector {
         .await?;
         tx.commit().await?;
         if let Some(hook) = &self.on_applied {
-            let mut changed: Vec<uuid::Uuid> = fresh.iter().map(|e| e.stream_id).collect();
-            changed.dedup();
-            if !changed.is_empty() {
-                hook(name, &changed);
+            if !fresh.is_empty() {
+                hook(name, &fresh);
             }
         }
         Ok(events.len())
@@ -223,8 +220,34 @@ impl Projector {
     }
 }
 
+/// Applies the events of `events` that `projection` reads, in `tx`, under the shared side of
+/// the projection's advisory lock (a rebuild's swap takes it exclusively, pausing this). With
+/// `gated`, only events not applied before (see `first_time`). Returns the streams changed.
+pub(crate) async fn apply_in(
+    tx: &Transaction<'_>,
+    projection: &dyn Projection,
+    events: &[StoredEvent],
+    gated: bool,
+) -> Result<Vec<uuid::Uuid>, ProjectionError> {
+    let name = projection.name();
+    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
+    let types = projection.stream_types();
+    let relevant: Vec<&StoredEvent> = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
+    let fresh = if gated { first_time(tx, name, &relevant).await? } else { relevant };
+    if !fresh.is_empty() {
+        projection.apply_batch(tx, &fresh).await?;
+    }
+    let mut changed: Vec<uuid::Uuid> = fresh.iter().map(|e| e.stream_id).collect();
+    changed.sort_unstable();
+    changed.dedup();
+    Ok(changed)
+}
+
 /// The events of `events` not applied before (a stream's version above the one recorded), and
-/// records the batch's versions: two statements for the whole batch.
+/// records the batch's versions. The version rows are created first and then locked, so two
+/// transactions applying the same stream (a Kafka rebalance, two projector processes) take
+/// turns and the second sees what the first applied. A version beyond the next one means an
+/// event was lost on the way: that is an error, never skipped.
 async fn first_time<'e>(
     tx: &Transaction<'_>,
     projection: &str,
@@ -236,10 +259,16 @@ async fn first_time<'e>(
     let mut ids: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id).collect();
     ids.sort_unstable();
     ids.dedup();
+    tx.execute(
+        "INSERT INTO projection_stream_versions (projection, stream_id, version)
+         SELECT $1, s, 0 FROM unnest($2::uuid[]) AS t(s) ORDER BY s ON CONFLICT DO NOTHING",
+        &[&projection, &ids],
+    )
+    .await?;
     let rows = tx
         .query(
             "SELECT stream_id, version FROM projection_stream_versions
-             WHERE projection = $1 AND stream_id = ANY($2) FOR UPDATE",
+             WHERE projection = $1 AND stream_id = ANY($2) ORDER BY stream_id FOR UPDATE",
             &[&projection, &ids],
         )
         .await?;
@@ -248,36 +277,52 @@ async fn first_time<'e>(
     let mut fresh = Vec::with_capacity(events.len());
     for e in events {
         let seen = applied.entry(e.stream_id).or_insert(0);
-        if e.version > *seen {
+        if e.version == *seen + 1 {
             *seen = e.version;
             fresh.push(*e);
+        } else if e.version > *seen + 1 {
+            return Err(ProjectionError::Gap { stream: e.stream_id, applied: *seen, got: e.version });
         }
     }
     let (streams, versions): (Vec<uuid::Uuid>, Vec<i64>) = applied.into_iter().unzip();
     tx.execute(
-        "INSERT INTO projection_stream_versions (projection, stream_id, version)
-         SELECT $1, s, v FROM unnest($2::uuid[], $3::bigint[]) AS t(s, v)
-         ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version
-         WHERE projection_stream_versions.version < excluded.version",
+        "UPDATE projection_stream_versions v SET version = t.v
+         FROM unnest($2::uuid[], $3::bigint[]) AS t(s, v)
+         WHERE v.projection = $1 AND v.stream_id = t.s AND v.version < t.v",
         &[&projection, &streams, &versions],
     )
     .await?;
     Ok(fresh)
 }
 
-/// Whether `projection` has applied everything up to the command that wrote `position`, and
-/// the position of its checkpoint.
+/// Whether `projection` has applied the command that wrote `position`, and the position of
+/// its checkpoint. Fed from the store, the tail is one order: the checkpoint at or past that
+/// event means everything up to it is applied. Fed from Kafka, partitions have no common
+/// order, so it means every event that command's transaction wrote up to `position` to a
+/// stream the projection reads is applied (and so, per stream, everything before it).
 pub async fn reached(
     client: &tokio_postgres::Client,
     projection: &str,
     position: i64,
 ) -> Result<(bool, i64), ProjectionError> {
+    let types: Vec<&str> = crate::by_name(projection).map(|p| p.stream_types().to_vec()).unwrap_or_default();
     let row = client
         .query_opt(
             "SELECT c.position,
-                    (SELECT (e.tx_id, e.global_position) <= (c.tx_id, c.position) FROM events e WHERE e.global_position = $2)
+                    CASE WHEN c.feed = 'store' THEN
+                        (SELECT (e.tx_id, e.global_position) <= (c.tx_id, c.position) FROM events e
+                         WHERE e.global_position = $2)
+                    ELSE
+                        EXISTS (SELECT 1 FROM events p WHERE p.global_position = $2)
+                        AND NOT EXISTS (
+                            SELECT 1 FROM events p JOIN events e ON e.tx_id = p.tx_id AND e.global_position <= p.global_position
+                            WHERE p.global_position = $2 AND e.stream_type = ANY($3)
+                              AND NOT EXISTS (SELECT 1 FROM projection_stream_versions v
+                                              WHERE v.projection = c.projection AND v.stream_id = e.stream_id
+                                                AND v.version >= e.version))
+                    END
              FROM projection_checkpoints c WHERE c.projection = $1",
-            &[&projection, &position],
+            &[&projection, &position, &types],
         )
         .await?;
     // No checkpoint yet (the projector is starting) is position 0; a position no event has

@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod idempotency;
+mod kafka;
 mod listings;
 mod orders;
 mod queries;

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use bozor_api::configuration::Settings;
 use bozor_api::startup::Application;
+use bozor_commands::kafka::KafkaSettings;
 use bozor_commands::testing::{fresh_database, TestDb};
 use bozor_commands::EventStore;
 use bozor_domain::aggregate::Aggregate;
@@ -64,8 +65,27 @@ impl Reply {
     }
 }
 
+/// Where the server's read side runs.
+pub enum ReadSide {
+    /// Projectors in process, fed from the event store (`bozor up`, the default).
+    Embedded,
+    /// The relay and Kafka-fed projectors in process (`bozor up` with BOZOR_KAFKA_BROKERS).
+    Kafka(KafkaSettings),
+    /// None: the API alone (`bozor serve`); other processes run the read side.
+    Elsewhere,
+}
+
 pub async fn spawn() -> TestApp {
+    spawn_with(ReadSide::Embedded).await
+}
+
+pub async fn spawn_with(read_side: ReadSide) -> TestApp {
     let db = fresh_database().await;
+    let (projectors, kafka) = match read_side {
+        ReadSide::Embedded => (true, None),
+        ReadSide::Kafka(k) => (true, Some(k)),
+        ReadSide::Elsewhere => (false, None),
+    };
     let settings = Settings {
         database_url: db.url.clone(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -73,8 +93,9 @@ pub async fn spawn() -> TestApp {
         snapshot_every: 100,
         body_bytes_max: 64 * 1024,
         http_workers: 2,
+        kafka,
     };
-    let app = Application::build(settings, true).await.expect("server builds");
+    let app = Application::build(settings, projectors).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let store = db.store(100);

@@ -1,0 +1,349 @@
+//! The read side fanned out through a real Kafka-protocol broker (tansu, started by the test
+//! command, at `BOZOR_TEST_KAFKA_BROKERS`): `bozor relay` and `bozor project` as separate
+//! processes, killed with SIGKILL and restarted while commands keep coming.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bozor_commands::kafka::KafkaSettings;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::{spawn_with, ReadSide, TestApp, User};
+
+/// The broker, or `None` (the test then says it is skipped: run the README's test command).
+fn broker() -> Option<KafkaSettings> {
+    match std::env::var("BOZOR_TEST_KAFKA_BROKERS") {
+        Ok(b) if !b.is_empty() => Some(KafkaSettings {
+            brokers: b,
+            // Topics and consumer groups of one's own, on a shared broker.
+            topic_prefix: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
+            partitions: 3,
+        }),
+        _ => {
+            eprintln!("SKIPPED: BOZOR_TEST_KAFKA_BROKERS is not set (./dev test starts tansu and sets it)");
+            None
+        }
+    }
+}
+
+/// The `bozor` binary the test command builds.
+fn bozor_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BOZOR_BIN") {
+        return p.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/bozor");
+    assert!(bin.exists(), "{} is missing: run `cargo build --bin bozor` (./dev test does)", bin.display());
+    bin
+}
+
+/// A `bozor` process, killed (SIGKILL) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bozor <role>` on the test's database and topics; `name` shows in pg_stat_activity.
+fn start(role: &str, name: &str, db_url: &str, kafka: &KafkaSettings) -> Proc {
+    let child = Command::new(bozor_bin())
+        .arg(role)
+        .env("BOZOR_DATABASE_URL", format!("{db_url}?application_name={name}"))
+        .env("BOZOR_KAFKA_BROKERS", &kafka.brokers)
+        .env("BOZOR_KAFKA_TOPIC_PREFIX", &kafka.topic_prefix)
+        .env("BOZOR_KAFKA_PARTITIONS", kafka.partitions.to_string())
+        .env("BOZOR_DB_POOL_MAX", "4")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("bozor starts");
+    Proc(child)
+}
+
+/// The application name of the process holding the relay lock, if any.
+async fn active_relay(c: &tokio_postgres::Client) -> Option<String> {
+    c.query_opt(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'relay%'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+async fn wait_for<F, Fut>(what: &str, seconds: u64, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Streams whose last version a projection has not applied (0: caught up with the store).
+async fn behind(c: &tokio_postgres::Client) -> i64 {
+    let mut total = 0;
+    for p in bozor_projections::all() {
+        let types: Vec<&str> = p.stream_types().to_vec();
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM streams s WHERE s.stream_type = ANY($2) AND NOT EXISTS (
+                     SELECT 1 FROM projection_stream_versions v
+                     WHERE v.projection = $1 AND v.stream_id = s.stream_id AND v.version = s.version)",
+                &[&p.name(), &types],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        total += n;
+    }
+    total
+}
+
+/// Events each projection has taken (applied or skipped as seen before).
+async fn consumed(c: &tokio_postgres::Client) -> BTreeMap<String, i64> {
+    c.query("SELECT projection, events FROM projection_checkpoints ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect()
+}
+
+/// Every read-model table, row by row, as JSON.
+async fn read_models(c: &tokio_postgres::Client) -> BTreeMap<String, Vec<String>> {
+    let mut all = BTreeMap::new();
+    for p in bozor_projections::all() {
+        for table in bozor_projections::rebuild::tables_of(p.name()) {
+            let rows = c.query(&format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY 1"), &[]).await.unwrap();
+            all.insert(table.to_string(), rows.iter().map(|r| r.get(0)).collect());
+        }
+    }
+    all
+}
+
+/// One round of shop traffic: a product listed and approved, a buyer's top-up, an order paid.
+async fn shop_round(app: &TestApp, seller: &User) {
+    let buyer = User::buyer();
+    let listing = app.active_product(seller, 1_000_000, 5).await;
+    app.post(seller, &format!("/v1/listings/{listing}/update"), json!({ "price": 900_000 })).await.ok();
+    app.deposit(&buyer, 2_000_000).await;
+    let order = app
+        .post(
+            &buyer,
+            "/v1/orders",
+            json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
+                    "delivery": { "district": "chilonzor", "address": "Bunyodkor 5" } }),
+        )
+        .await
+        .ok()
+        .id();
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+}
+
+/// Every event reaches every projection exactly once although relays and projectors are
+/// killed mid-stream, a standby relay takes over, the relay re-sends everything from the
+/// start, and read models are rebuilt under writes: the Kafka-fed read models end equal to a
+/// fresh replay of the event store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_relays_and_projectors_lose_and_double_nothing() {
+    let Some(kafka) = broker() else { return };
+    let app = std::sync::Arc::new(spawn_with(ReadSide::Elsewhere).await);
+    let c = app.db.client().await;
+    let url = app.db.url.clone();
+
+    let mut relay_a = Some(start("relay", "relay_a", &url, &kafka));
+    wait_for("relay_a to take the lock", 30, || async { active_relay(&c).await.as_deref() == Some("relay_a") }).await;
+    let mut relay_b = Some(start("relay", "relay_b", &url, &kafka));
+    let mut projector = start("project", "projector_1", &url, &kafka);
+
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let seller = User::seller("premium");
+            for _ in 0..24 {
+                shop_round(&app, &seller).await;
+            }
+        })
+    };
+    // Chaos while the writer runs: the active relay dies and the standby takes over; the
+    // projector dies twice and comes back; a third relay joins as standby, the second dies.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    drop(relay_a.take());
+    wait_for("relay_b to take over", 30, || async { active_relay(&c).await.as_deref() == Some("relay_b") }).await;
+    drop(projector);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    projector = start("project", "projector_2", &url, &kafka);
+    let _relay_c = start("relay", "relay_c", &url, &kafka);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    drop(relay_b.take());
+    drop(projector);
+    projector = start("project", "projector_3", &url, &kafka);
+    writer.await.unwrap();
+    wait_for("every projection to apply every stream", 90, || async { behind(&c).await == 0 }).await;
+    let events: i64 = c.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    assert!(events > 200, "the writer wrote {events} events");
+
+    // Everything again: the relay forgets its checkpoint and re-sends every event.
+    let before = consumed(&c).await;
+    let model = read_models(&c).await;
+    c.execute("UPDATE relay_checkpoints SET tx_id = '0', position = 0", &[]).await.unwrap();
+    drop(_relay_c);
+    let _relay_d = start("relay", "relay_d", &url, &kafka);
+    let per_projection: BTreeMap<String, i64> = {
+        let mut m = BTreeMap::new();
+        for p in bozor_projections::all() {
+            let types: Vec<&str> = p.stream_types().to_vec();
+            let n: i64 =
+                c.query_one("SELECT count(*) FROM events WHERE stream_type = ANY($1)", &[&types]).await.unwrap().get(0);
+            m.insert(p.name().to_owned(), n);
+        }
+        m
+    };
+    wait_for("every projection to see every event again", 90, || async {
+        let now = consumed(&c).await;
+        per_projection.iter().all(|(p, n)| now[p] >= before[p] + n)
+    })
+    .await;
+    assert_eq!(read_models(&c).await, model, "a second delivery of every event changes nothing");
+
+    // Rebuilds while commands keep coming and the Kafka-fed projector keeps running.
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let seller = User::seller("pro");
+            for _ in 0..8 {
+                shop_round(&app, &seller).await;
+            }
+        })
+    };
+    for p in bozor_projections::all() {
+        bozor_projections::rebuild::rebuild(&app.db.pool, p).await.unwrap();
+    }
+    writer.await.unwrap();
+    wait_for("the projector to catch up after the rebuilds", 90, || async { behind(&c).await == 0 }).await;
+    let live = read_models(&c).await;
+    drop(projector);
+
+    // A fresh replay of the store, at rest, for comparison.
+    for p in bozor_projections::all() {
+        bozor_projections::rebuild::rebuild(&app.db.pool, p).await.unwrap();
+    }
+    let replay = read_models(&c).await;
+    assert_eq!(live.keys().collect::<Vec<_>>(), replay.keys().collect::<Vec<_>>());
+    for (table, rows) in &replay {
+        assert!(!rows.is_empty(), "{table} has rows");
+        assert_eq!(&live[table], rows, "{table}: Kafka-fed rows equal a fresh replay");
+    }
+    let states: Vec<String> = c
+        .query("SELECT feed || ':' || state FROM projection_checkpoints ORDER BY projection", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(states, vec!["kafka:live"; 3]);
+}
+
+/// `bozor up` with Kafka: a command's effects are readable with `min_position` through the
+/// relay and the consumer groups; the status shows the Kafka feed; a poison event stops the
+/// listings projection with the error, and nothing after it is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_fed_reads_your_writes_and_stops_at_a_poison_event() {
+    let Some(kafka) = broker() else { return };
+    let app = spawn_with(ReadSide::Kafka(kafka)).await;
+    let seller = User::seller("free");
+    let id = app.active_product(&seller, 5_000_000, 2).await;
+    let changed = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 4_500_000 })).await.ok();
+    let pos = changed.body["position"].as_i64().unwrap();
+    // Consumer groups form on the first fetch: allow for that once.
+    let mut got = None;
+    for _ in 0..30 {
+        let r = app.get(&format!("/v1/listings/{id}?min_position={pos}")).await;
+        if r.status == 200 {
+            got = Some(r.body);
+            break;
+        }
+        r.err(409, "projection_behind");
+    }
+    let got = got.expect("the listing becomes readable through Kafka");
+    assert_eq!((got["status"].as_str(), got["price"].as_i64()), (Some("active"), Some(4_500_000)), "{got}");
+    // Right after a command, a query that waits for it sees it.
+    let again = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 4_000_000 })).await.ok();
+    let r = app.get(&format!("/v1/listings/{id}?min_position={}", again.body["position"])).await.ok();
+    assert_eq!(r.body["price"], 4_000_000);
+
+    let status: serde_json::Value = app
+        .http
+        .get(format!("{}/v1/admin/projections", app.base))
+        .header("X-Actor", &User::new("admin").header)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listings = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "listings")
+        .cloned()
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!((listings["feed"].as_str(), listings["state"].as_str()), (Some("kafka"), Some("live")), "{listings}");
+
+    let c = app.db.client().await;
+    c.execute(
+        "INSERT INTO events (stream_type, stream_id, version, event_id, event_type, event_version, payload, metadata,
+                             recorded_at, hash)
+         VALUES ('listing', $1, 1, $2, 'ListingCreated', 1, '{\"nonsense\": true}', '{}', now(), $3)",
+        &[&Uuid::new_v4(), &Uuid::new_v4(), &vec![0u8; 32]],
+    )
+    .await
+    .unwrap();
+    let after = app
+        .post(
+            &seller,
+            "/v1/listings",
+            json!({ "title": "After", "category": "x", "price": 1_000,
+                                               "details": { "kind": "classified" } }),
+        )
+        .await
+        .ok();
+    wait_for("the listings projection to fail", 30, || async {
+        let row =
+            c.query_one("SELECT state FROM projection_checkpoints WHERE projection = 'listings'", &[]).await.unwrap();
+        row.get::<_, String>(0) == "failed"
+    })
+    .await;
+    let error: Option<String> = c
+        .query_one("SELECT last_error FROM projection_checkpoints WHERE projection = 'listings'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let error = error.expect("the error is recorded");
+    assert!(error.contains("ListingCreated"), "{error}");
+    // Not skipped: what came after the poison is not applied, now or after a retry.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let r = app.get(&format!("/v1/listings/{}?min_position={}", after.id(), after.body["position"])).await;
+    r.err(409, "projection_behind");
+    let state: String = c
+        .query_one("SELECT state FROM projection_checkpoints WHERE projection = 'listings'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "failed");
+}
