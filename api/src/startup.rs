@@ -126,10 +126,12 @@ impl Application {
         let pool = connect_and_migrate(&settings).await?;
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
         let listing_cache = routes::listing_cache();
+        let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
         let invalidate = {
-            let cache = listing_cache.clone();
+            let (cache, pages) = (listing_cache.clone(), list_page_cache.clone());
             let hook: AppliedHook = std::sync::Arc::new(move |projection: &str, streams: &[uuid::Uuid]| {
                 if projection == "listings" {
+                    pages.invalidate();
                     for id in streams {
                         cache.invalidate(id);
                     }
@@ -145,7 +147,12 @@ impl Application {
                 None => read_side,
             }
         });
-        let state = web::Data::new(AppState { commands, body_bytes_max: settings.body_bytes_max, listing_cache });
+        let state = web::Data::new(AppState {
+            commands,
+            body_bytes_max: settings.body_bytes_max,
+            listing_cache,
+            list_page_cache,
+        });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
         let port =

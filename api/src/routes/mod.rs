@@ -30,11 +30,66 @@ pub fn listing_cache() -> ListingCache {
     moka::sync::Cache::builder().max_capacity(LISTING_CACHE_ENTRIES_MAX).time_to_live(LISTING_CACHE_TTL).build()
 }
 
+/// Listing pages (the answers of `GET /v1/listings` without `min_position`) recently served,
+/// by generation and query string. The listings projector starts a new generation after each
+/// batch; a page is stored under the generation current before its read began, so a page read
+/// across a batch is never served as current.
+pub struct ListPageCache {
+    pages: moka::sync::Cache<(u64, String), std::sync::Arc<String>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Listing pages kept at most.
+pub const LIST_PAGE_CACHE_ENTRIES_MAX: u64 = 1_000;
+/// How long a page lives at most: bounds staleness when no projector runs in this process
+/// (`bozor serve`), which is then the only invalidation.
+pub const LIST_PAGE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ListPageCache {
+    pub fn new() -> ListPageCache {
+        ListPageCache {
+            pages: moka::sync::Cache::builder()
+                .max_capacity(LIST_PAGE_CACHE_ENTRIES_MAX)
+                .time_to_live(LIST_PAGE_CACHE_TTL)
+                .build(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The current generation, to read before the read model is queried.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The page for `query` of the current generation.
+    pub fn get(&self, query: &str) -> Option<std::sync::Arc<String>> {
+        self.pages.get(&(self.generation(), query.to_owned()))
+    }
+
+    /// Keeps a page read at `generation`.
+    pub fn insert(&self, generation: u64, query: &str, page: String) {
+        self.pages.insert((generation, query.to_owned()), std::sync::Arc::new(page));
+    }
+
+    /// The read model changed: pages served so far are no longer current.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.pages.invalidate_all();
+    }
+}
+
+impl Default for ListPageCache {
+    fn default() -> Self {
+        ListPageCache::new()
+    }
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub commands: CommandService,
     pub body_bytes_max: usize,
     pub listing_cache: ListingCache,
+    pub list_page_cache: std::sync::Arc<ListPageCache>,
 }
 
 /// A command without fields: any field in its body is refused.

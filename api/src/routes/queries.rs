@@ -114,10 +114,22 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest) -> Res {
         has_images: q.has_images,
         premium: q.premium,
     };
+    // Hot pages come from the cache; a query that waits for a position reads the model.
+    let cacheable = q.min_position.is_none();
+    if cacheable {
+        if let Some(page) = state.list_page_cache.get(req.query_string()) {
+            return Ok(HttpResponse::Ok().content_type("application/json").body(page.as_str().to_owned()));
+        }
+    }
+    let generation = state.list_page_cache.generation();
     let client = client(&state).await?;
     wait_for(&client, "listings", q.min_position).await?;
     let page = listings::list(&client, &filter, sort, cursor, limit, Utc::now()).await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(page))
+    let body = serde_json::to_string(&page).map_err(unavailable)?;
+    if cacheable {
+        state.list_page_cache.insert(generation, req.query_string(), body.clone());
+    }
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }
 
 #[derive(Deserialize)]

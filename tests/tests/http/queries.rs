@@ -366,3 +366,35 @@ async fn a_projection_without_a_checkpoint_yet_is_behind_not_unavailable() {
     let id = created.id();
     app.get(&format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
 }
+
+/// Hot listing pages are served from a cache: a change made behind the API's back stays
+/// unseen, but every batch the listings projector applies starts a new generation, so a new
+/// listing shows on the next plain read, and a read with `min_position` always reads the model.
+#[tokio::test]
+async fn hot_listing_pages_are_cached_until_the_projector_applies_a_batch() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let page = format!("/v1/listings?status=draft&seller_id={}", seller.id);
+    let a = app.post(&seller, "/v1/listings", product("Stol", "home", 3_000_000, false)).await.ok();
+    app.get(&format!("{page}&min_position={}", a.body["position"])).await.ok();
+    let first = app.get(&page).await.ok();
+    assert_eq!(ids(&first.body), vec![a.id().to_string()]);
+
+    let c = app.db.client().await;
+    c.execute("UPDATE listings_view SET price = 1 WHERE listing_id = $1", &[&a.id()]).await.unwrap();
+    assert_eq!(app.get(&page).await.ok().body, first.body, "served from the cache");
+    let waited = app.get(&format!("{page}&min_position={}", a.body["position"])).await.ok();
+    assert_eq!(waited.body["items"][0]["price"], 1, "a read that waits for a position reads the model");
+
+    let b = app.post(&seller, "/v1/listings", product("Stul", "home", 900_000, false)).await.ok();
+    app.get(&format!("/v1/listings/{}?min_position={}", b.id(), b.body["position"])).await.ok();
+    let mut seen = vec![];
+    for _ in 0..100 {
+        seen = ids(&app.get(&page).await.ok().body);
+        if seen.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(seen, vec![b.id().to_string(), a.id().to_string()], "the projector's batch invalidated the page");
+}
