@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use crate::kafka::{encode, KafkaSettings};
@@ -83,24 +83,8 @@ impl Relay {
 
     /// Relays until `stop` turns true, starting over from the checkpoint after any error.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
-        let producer: FutureProducer = match self
-            .kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", "30000")
-            .set("queue.buffering.max.messages", "100000")
-            .create()
-        {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "relay cannot create a Kafka producer");
-                return;
-            }
-        };
         while !*stop.borrow() {
-            if let Err(e) = self.relay(&producer, &mut stop).await {
+            if let Err(e) = self.relay(&mut stop).await {
                 tracing::error!(relay = self.name, error = %e, "relay failed; starting over from its checkpoint");
                 let _ = self.state.send(RelayState::Starting);
                 tokio::select! {
@@ -109,11 +93,25 @@ impl Relay {
                 }
             }
         }
-        let _ = producer.flush(Duration::from_secs(5));
+    }
+
+    /// An idempotent producer: the broker drops a retried send it already has, and keeps
+    /// each partition's order. A new one per term as the active relay (a fatal producer error
+    /// ends the term).
+    fn producer(&self) -> Result<FutureProducer, RelayError> {
+        Ok(self
+            .kafka
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", "30000")
+            .set("queue.buffering.max.messages", "100000")
+            .create()?)
     }
 
     /// Takes the lock (waiting as standby), then relays batches until stopped or an error.
-    async fn relay(&self, producer: &FutureProducer, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+    async fn relay(&self, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
         // A pool of one, dropped when this returns: the lock lives as long as its connection.
         let pool = crate::db::pool(&self.database_url, 1)?;
         let client = pool.get().await?;
@@ -144,6 +142,7 @@ impl Relay {
         let mut after =
             TailPosition { tx_id: row.get::<_, String>(0).parse().unwrap_or(0), global_position: row.get(1) };
         tracing::info!(relay = self.name, tx_id = after.tx_id, position = after.global_position, "relay active");
+        let producer = self.producer()?;
         let _ = self.state.send(RelayState::Active);
         let mut topics: HashSet<String> = HashSet::new();
         let mut wake = self.wake.clone();
@@ -178,7 +177,7 @@ impl Relay {
                 self.kafka.ensure_topics(&new).await?;
                 topics.extend(new);
             }
-            self.produce(producer, &events).await?;
+            self.produce(&producer, &events).await?;
             client
                 .execute(
                     "UPDATE relay_checkpoints SET tx_id = $2::text::xid8, position = $3, events = events + $4,
