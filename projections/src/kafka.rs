@@ -172,7 +172,7 @@ impl KafkaProjector {
             .await?
             .execute(
                 "UPDATE projection_checkpoints
-                 SET kafka_lag_events = $2, kafka_lag_seconds = CASE WHEN $2 = 0 THEN 0 ELSE kafka_lag_seconds END
+                 SET kafka_lag_events = $2, kafka_lag_seconds = CASE WHEN $2::bigint = 0 THEN 0 ELSE kafka_lag_seconds END
                  WHERE projection = $1",
                 &[&self.projection.name(), &behind],
             )

@@ -25,7 +25,7 @@ pub const FAILED_RETRY: Duration = Duration::from_secs(2);
 /// Why a projection could not apply an event.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    #[error("database error: {0}")]
+    #[error("database error: {}", db_message(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("database unavailable: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -41,6 +41,14 @@ pub enum ProjectionError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Wire(#[from] bozor_commands::kafka::WireError),
+}
+
+/// The server's message of a database error (tokio-postgres prints just "db error").
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// A read model: its name, version, the stream types it reads, and how it applies an event.
