@@ -178,6 +178,9 @@ impl Relay {
                 topics.extend(new);
             }
             self.produce(&producer, &events).await?;
+            if crate::fault::armed("relay_after_ack") {
+                crate::fault::crash("relay_after_ack");
+            }
             client
                 .execute(
                     "UPDATE relay_checkpoints SET tx_id = $2::text::xid8, position = $3, events = events + $4,

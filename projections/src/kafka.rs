@@ -111,6 +111,9 @@ impl KafkaProjector {
             }
             match self.apply(&consumer, &pending).await {
                 Ok(()) => {
+                    if bozor_commands::fault::armed("projector_after_commit") {
+                        bozor_commands::fault::crash("projector_after_commit");
+                    }
                     commit(&consumer, &pending)?;
                     pending.clear();
                 }
