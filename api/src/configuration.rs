@@ -63,6 +63,7 @@ impl Settings {
                     brokers,
                     topic_prefix: var("BOZOR_KAFKA_TOPIC_PREFIX", "bozor".to_owned(), "a topic name prefix")?,
                     partitions: var("BOZOR_KAFKA_PARTITIONS", 4, "a number of partitions, 1 to 1000")?,
+                    fetch_wait_ms: var("BOZOR_KAFKA_FETCH_WAIT_MS", 25, "milliseconds, 1 to 10000")?,
                 }),
                 _ => None,
             },
@@ -81,6 +82,9 @@ impl Settings {
             return bad("BOZOR_HTTP_WORKERS", settings.http_workers.to_string(), "1 to 256");
         }
         if let Some(k) = &settings.kafka {
+            if !(1..=10_000).contains(&k.fetch_wait_ms) {
+                return bad("BOZOR_KAFKA_FETCH_WAIT_MS", k.fetch_wait_ms.to_string(), "1 to 10000");
+            }
             if !(1..=1_000).contains(&k.partitions) {
                 return bad("BOZOR_KAFKA_PARTITIONS", k.partitions.to_string(), "1 to 1000");
             }

@@ -28,6 +28,9 @@ pub struct KafkaSettings {
     pub topic_prefix: String,
     /// `BOZOR_KAFKA_PARTITIONS`, default 4: partitions of a topic the relay creates.
     pub partitions: i32,
+    /// `BOZOR_KAFKA_FETCH_WAIT_MS`, default 25: longest a consumer's fetch waits at the broker
+    /// for new records. Shorter lowers the lag and costs the broker more idle fetches.
+    pub fetch_wait_ms: u32,
 }
 
 /// The stream types the aggregates write.
@@ -39,7 +42,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 impl KafkaSettings {
     /// Settings for `brokers` with the default prefix and partitions.
     pub fn new(brokers: impl Into<String>) -> KafkaSettings {
-        KafkaSettings { brokers: brokers.into(), topic_prefix: "bozor".into(), partitions: 4 }
+        KafkaSettings { brokers: brokers.into(), topic_prefix: "bozor".into(), partitions: 4, fetch_wait_ms: 25 }
     }
 
     /// The topic of a stream type.

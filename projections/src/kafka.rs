@@ -78,15 +78,22 @@ impl KafkaProjector {
             .await?;
         let topics: Vec<String> = self.projection.stream_types().iter().map(|t| self.kafka.topic(t)).collect();
         self.kafka.ensure_topics(&topics).await?;
-        let consumer: StreamConsumer = self
-            .kafka
-            .client_config()
+        let mut config = self.kafka.client_config();
+        if let Ok(debug) = std::env::var("BOZOR_KAFKA_DEBUG") {
+            config.set("debug", debug);
+        }
+        let consumer: StreamConsumer = config
             .set("group.id", self.kafka.group(name))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", self.kafka.fetch_wait_ms.to_string())
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "500")
+            // Small fetches: a broker that keeps filling a response while records keep coming
+            // (tansu does) answers once this much is in it, not after a megabyte.
+            .set("max.partition.fetch.bytes", "65536")
+            .set("fetch.max.bytes", "262144")
+            .set("message.max.bytes", "262144")
             .create()?;
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
@@ -109,8 +116,16 @@ impl KafkaProjector {
                     }
                 }
             }
+            let started = std::time::Instant::now();
             match self.apply(&consumer, &pending).await {
                 Ok(()) => {
+                    tracing::debug!(
+                        projection = name,
+                        events = pending.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        first_offset = pending[0].offset,
+                        "kafka batch applied"
+                    );
                     if bozor_commands::fault::armed("projector_after_commit") {
                         bozor_commands::fault::crash("projector_after_commit");
                     }

@@ -21,6 +21,7 @@ fn broker() -> Option<KafkaSettings> {
             // Topics and consumer groups of one's own, on a shared broker.
             topic_prefix: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
             partitions: 3,
+            fetch_wait_ms: 25,
         }),
         _ => {
             eprintln!("SKIPPED: BOZOR_TEST_KAFKA_BROKERS is not set (./dev test starts tansu and sets it)");
