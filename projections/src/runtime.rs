@@ -252,7 +252,7 @@ pub(crate) async fn apply_in(
 }
 
 /// The events of `events` not applied before (a stream's version above the one recorded), and
-/// records the batch's versions. The version rows are created first and then locked, so two
+/// records the batch's versions. The version rows are created or locked first, so two
 /// transactions applying the same stream (a Kafka rebalance, two projector processes) take
 /// turns and the second sees what the first applied. A version beyond the next one means an
 /// event was lost on the way: that is an error, never skipped.
@@ -267,16 +267,14 @@ async fn first_time<'e>(
     let mut ids: Vec<uuid::Uuid> = events.iter().map(|e| e.stream_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    tx.execute(
-        "INSERT INTO projection_stream_versions (projection, stream_id, version)
-         SELECT $1, s, 0 FROM unnest($2::uuid[]) AS t(s) ORDER BY s ON CONFLICT DO NOTHING",
-        &[&projection, &ids],
-    )
-    .await?;
+    // One statement creates the missing rows and locks the others; after waiting for a
+    // concurrent writer of the same row it returns that writer's committed version.
     let rows = tx
         .query(
-            "SELECT stream_id, version FROM projection_stream_versions
-             WHERE projection = $1 AND stream_id = ANY($2) ORDER BY stream_id FOR UPDATE",
+            "INSERT INTO projection_stream_versions AS v (projection, stream_id, version)
+             SELECT $1, s, 0 FROM unnest($2::uuid[]) AS t(s) ORDER BY s
+             ON CONFLICT (projection, stream_id) DO UPDATE SET version = v.version
+             RETURNING stream_id, version",
             &[&projection, &ids],
         )
         .await?;
