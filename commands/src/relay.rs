@@ -149,19 +149,9 @@ impl Relay {
         while !*stop.borrow() {
             let events = read_tail_with(&client, after, BATCH_SIZE_MAX).await?;
             let Some(last) = events.last().map(StoredEvent::tail_position) else {
-                let woken = async {
-                    match &mut wake {
-                        Some(rx) => {
-                            if rx.changed().await.is_err() {
-                                std::future::pending::<()>().await;
-                            }
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = woken => {}
+                    _ = crate::service::next_append(wake.as_mut()) => {}
                     _ = stop.changed() => {}
                 }
                 continue;

@@ -371,3 +371,14 @@ fn outcome(resource: Uuid, primary: Uuid, current: i64, stored: crate::store::Ap
     let version = stored.streams.iter().find(|s| s.stream_id == primary).map_or(current, |s| s.version);
     Outcome { id: resource, version, position: Some(stored.position), streams: stored.streams, replayed: false }
 }
+
+/// Resolves when the next append is counted on `appended`; never when there is no counter or
+/// it has closed (a closed channel must not turn a waiting loop into a busy spin).
+pub async fn next_append(appended: Option<&mut watch::Receiver<u64>>) {
+    if let Some(rx) = appended {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
+}

@@ -199,13 +199,7 @@ impl KafkaProjector {
     }
 
     async fn mark_failed(&self, e: &ProjectionError) {
-        let Ok(client) = self.pool.get().await else { return };
-        let _ = client
-            .execute(
-                "UPDATE projection_checkpoints SET state = 'failed', last_error = $2, updated_at = now() WHERE projection = $1",
-                &[&self.projection.name(), &e.to_string()],
-            )
-            .await;
+        crate::runtime::mark_failed(&self.pool, self.projection.name(), e).await;
     }
 }
 

@@ -196,21 +196,11 @@ impl Projector {
                 }
             };
             if !pause.is_zero() {
-                let idle = pause == IDLE_POLL;
-                let woken = async {
-                    match (&mut wake, idle) {
-                        (Some(rx), true) => {
-                            // A closed channel must not turn this loop into a busy spin.
-                            if rx.changed().await.is_err() {
-                                std::future::pending::<()>().await;
-                            }
-                        }
-                        _ => std::future::pending().await,
-                    }
-                };
+                // Only an idle projector is woken early; a failed one waits out its pause.
+                let wake = if pause == IDLE_POLL { wake.as_mut() } else { None };
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = woken => {}
+                    _ = bozor_commands::service::next_append(wake) => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -218,14 +208,20 @@ impl Projector {
     }
 
     async fn mark_failed(&self, e: &ProjectionError) {
-        let Ok(client) = self.pool.get().await else { return };
-        let _ = client
-            .execute(
-                "UPDATE projection_checkpoints SET state = 'failed', last_error = $2, updated_at = now() WHERE projection = $1",
-                &[&self.projection.name(), &e.to_string()],
-            )
-            .await;
+        mark_failed(&self.pool, self.projection.name(), e).await;
     }
+}
+
+/// Marks `projection` failed with the error, for the status (best effort: the database may
+/// be what failed).
+pub(crate) async fn mark_failed(pool: &Pool, projection: &str, e: &ProjectionError) {
+    let Ok(client) = pool.get().await else { return };
+    let _ = client
+        .execute(
+            "UPDATE projection_checkpoints SET state = 'failed', last_error = $2, updated_at = now() WHERE projection = $1",
+            &[&projection, &e.to_string()],
+        )
+        .await;
 }
 
 /// Applies the events of `events` that `projection` reads, in `tx`, under the shared side of
