@@ -162,8 +162,12 @@ impl Projector {
         let tx = client.transaction().await?;
         let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
         tx.execute(
+            // Never backwards: another projector of the same projection (scale-out) may have
+            // committed a later batch meanwhile; this batch's events were then skipped.
             "UPDATE projection_checkpoints
-             SET tx_id = $2::text::xid8, position = $3, events = events + $4, updated_at = now(),
+             SET tx_id = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $2::text::xid8 ELSE tx_id END,
+                 position = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $3 ELSE position END,
+                 events = events + $4, updated_at = now(),
                  state = CASE WHEN state = 'failed' THEN 'live' ELSE state END, last_error = NULL
              WHERE projection = $1",
             &[&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)],

@@ -11,7 +11,7 @@ use bozor_commands::kafka::KafkaSettings;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{spawn_with, ReadSide, TestApp, User};
+use crate::support::{behind, read_models, shop_round, spawn_with, wait_for, ReadSide, User};
 
 /// The broker, or `None` (the test then says it is skipped: run the README's test command).
 fn broker() -> Option<KafkaSettings> {
@@ -88,38 +88,6 @@ async fn active_relay(c: &tokio_postgres::Client) -> Option<String> {
     .map(|r| r.get(0))
 }
 
-async fn wait_for<F, Fut>(what: &str, seconds: u64, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Streams whose last version a projection has not applied (0: caught up with the store).
-async fn behind(c: &tokio_postgres::Client) -> i64 {
-    let mut total = 0;
-    for p in bozor_projections::all() {
-        let types: Vec<&str> = p.stream_types().to_vec();
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM streams s WHERE s.stream_type = ANY($2) AND NOT EXISTS (
-                     SELECT 1 FROM projection_stream_versions v
-                     WHERE v.projection = $1 AND v.stream_id = s.stream_id AND v.version = s.version)",
-                &[&p.name(), &types],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        total += n;
-    }
-    total
-}
-
 /// Events each projection has taken (applied or skipped as seen before).
 async fn consumed(c: &tokio_postgres::Client) -> BTreeMap<String, i64> {
     c.query("SELECT projection, events FROM projection_checkpoints ORDER BY 1", &[])
@@ -128,37 +96,6 @@ async fn consumed(c: &tokio_postgres::Client) -> BTreeMap<String, i64> {
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
         .collect()
-}
-
-/// Every read-model table, row by row, as JSON.
-async fn read_models(c: &tokio_postgres::Client) -> BTreeMap<String, Vec<String>> {
-    let mut all = BTreeMap::new();
-    for p in bozor_projections::all() {
-        for table in bozor_projections::rebuild::tables_of(p.name()) {
-            let rows = c.query(&format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY 1"), &[]).await.unwrap();
-            all.insert(table.to_string(), rows.iter().map(|r| r.get(0)).collect());
-        }
-    }
-    all
-}
-
-/// One round of shop traffic: a product listed and approved, a buyer's top-up, an order paid.
-async fn shop_round(app: &TestApp, seller: &User) {
-    let buyer = User::buyer();
-    let listing = app.active_product(seller, 1_000_000, 5).await;
-    app.post(seller, &format!("/v1/listings/{listing}/update"), json!({ "price": 900_000 })).await.ok();
-    app.deposit(&buyer, 10_000_000).await;
-    let order = app
-        .post(
-            &buyer,
-            "/v1/orders",
-            json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
-                    "delivery": { "district": "chilonzor", "address": "Bunyodkor 5" } }),
-        )
-        .await
-        .ok()
-        .id();
-    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
 }
 
 /// Every event reaches every projection exactly once although relays and projectors are

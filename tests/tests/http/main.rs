@@ -8,5 +8,6 @@ mod kafka;
 mod listings;
 mod orders;
 mod queries;
+mod scale_out;
 mod support;
 mod wallets;

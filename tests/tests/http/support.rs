@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use bozor_api::configuration::Settings;
 use bozor_api::startup::Application;
@@ -244,4 +245,68 @@ impl TestApp {
             })
             .collect()
     }
+}
+
+/// Polls `done` until it holds, failing after `seconds`.
+pub async fn wait_for<F, Fut>(what: &str, seconds: u64, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Streams whose last version a projection has not applied (0: caught up with the store).
+pub async fn behind(c: &tokio_postgres::Client) -> i64 {
+    let mut total = 0;
+    for p in bozor_projections::all() {
+        let types: Vec<&str> = p.stream_types().to_vec();
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM streams s WHERE s.stream_type = ANY($2) AND NOT EXISTS (
+                     SELECT 1 FROM projection_stream_versions v
+                     WHERE v.projection = $1 AND v.stream_id = s.stream_id AND v.version = s.version)",
+                &[&p.name(), &types],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        total += n;
+    }
+    total
+}
+
+/// Every read-model table, row by row, as JSON.
+pub async fn read_models(c: &tokio_postgres::Client) -> BTreeMap<String, Vec<String>> {
+    let mut all = BTreeMap::new();
+    for p in bozor_projections::all() {
+        for table in bozor_projections::rebuild::tables_of(p.name()) {
+            let rows = c.query(&format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY 1"), &[]).await.unwrap();
+            all.insert(table.to_string(), rows.iter().map(|r| r.get(0)).collect());
+        }
+    }
+    all
+}
+
+/// One round of shop traffic: a product listed and approved, a buyer's top-up, an order paid.
+pub async fn shop_round(app: &TestApp, seller: &User) {
+    let buyer = User::buyer();
+    let listing = app.active_product(seller, 1_000_000, 5).await;
+    app.post(seller, &format!("/v1/listings/{listing}/update"), json!({ "price": 900_000 })).await.ok();
+    app.deposit(&buyer, 10_000_000).await;
+    let order = app
+        .post(
+            &buyer,
+            "/v1/orders",
+            json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
+                    "delivery": { "district": "chilonzor", "address": "Bunyodkor 5" } }),
+        )
+        .await
+        .ok()
+        .id();
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
 }
