@@ -7,7 +7,7 @@
 //! connection. Another relay waits as standby, trying the lock, and takes over when the active
 //! one's connection goes (crash, kill, network).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
@@ -144,7 +144,8 @@ impl Relay {
         tracing::info!(relay = self.name, tx_id = after.tx_id, position = after.global_position, "relay active");
         let producer = self.producer()?;
         let _ = self.state.send(RelayState::Active);
-        let mut topics: HashSet<String> = HashSet::new();
+        // Topic by stream type, for the types whose topic exists (created on first sight).
+        let mut topics: HashMap<String, String> = HashMap::new();
         let mut wake = self.wake.clone();
         while !*stop.borrow() {
             let events = read_tail_with(&client, after, BATCH_SIZE_MAX).await?;
@@ -156,18 +157,15 @@ impl Relay {
                 }
                 continue;
             };
-            let new: Vec<String> = events
-                .iter()
-                .map(|e| self.kafka.topic(&e.stream_type))
-                .filter(|t| !topics.contains(t))
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
+            let new: HashSet<&str> =
+                events.iter().map(|e| e.stream_type.as_str()).filter(|t| !topics.contains_key(*t)).collect();
             if !new.is_empty() {
-                self.kafka.ensure_topics(&new).await?;
-                topics.extend(new);
+                let named: Vec<(String, String)> =
+                    new.into_iter().map(|t| (t.to_owned(), self.kafka.topic(t))).collect();
+                self.kafka.ensure_topics(&named.iter().map(|(_, topic)| topic.clone()).collect::<Vec<_>>()).await?;
+                topics.extend(named);
             }
-            self.produce(&producer, &events).await?;
+            self.produce(&producer, &topics, &events).await?;
             if crate::fault::armed("relay_after_ack") {
                 crate::fault::crash("relay_after_ack");
             }
@@ -184,10 +182,15 @@ impl Relay {
     }
 
     /// Produces a batch and waits until the broker has acknowledged every event of it.
-    async fn produce(&self, producer: &FutureProducer, events: &[StoredEvent]) -> Result<(), RelayError> {
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        topics: &HashMap<String, String>,
+        events: &[StoredEvent],
+    ) -> Result<(), RelayError> {
         let mut deliveries = Vec::with_capacity(events.len());
         for e in events {
-            let topic = self.kafka.topic(&e.stream_type);
+            let topic = &topics[&e.stream_type];
             let key = e.stream_id.to_string();
             let value = encode(e);
             let (position, version, event_version) =
@@ -197,7 +200,7 @@ impl Relay {
                 .insert(Header { key: "event_version", value: Some(event_version.as_str()) })
                 .insert(Header { key: "global_position", value: Some(position.as_str()) })
                 .insert(Header { key: "stream_version", value: Some(version.as_str()) });
-            let record = FutureRecord::to(&topic).key(&key).payload(&value).headers(headers);
+            let record = FutureRecord::to(topic).key(&key).payload(&value).headers(headers);
             match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((e, _)) => return Err(e.into()),

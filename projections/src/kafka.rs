@@ -150,28 +150,25 @@ impl KafkaProjector {
 
     /// Applies a batch and moves the projection's status, in one transaction.
     async fn apply(&self, consumer: &StreamConsumer, batch: &[Taken]) -> Result<(), ProjectionError> {
-        let mut events = Vec::with_capacity(batch.len());
-        for t in batch {
-            match &t.event {
-                Ok(e) => events.push(e.clone()),
-                Err(e) => return Err(bozor_commands::kafka::WireError::at(&t.topic, t.partition, t.offset, e).into()),
-            }
+        if let Some((t, e)) = batch.iter().find_map(|t| t.event.as_ref().err().map(|e| (t, e))) {
+            return Err(bozor_commands::kafka::WireError::at(&t.topic, t.partition, t.offset, e).into());
         }
+        let events = || batch.iter().filter_map(|t| t.event.as_ref().ok());
         let name = self.projection.name();
         let lag_events = lag(consumer);
-        let oldest = events.iter().map(|e| e.recorded_at).min().unwrap_or_else(Utc::now);
+        let oldest = events().map(|e| e.recorded_at).min().unwrap_or_else(Utc::now);
         let lag_seconds = (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0;
-        let highest = events.iter().map(|e| e.global_position).max().unwrap_or(0);
+        let highest = events().map(|e| e.global_position).max().unwrap_or(0);
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let changed = apply_in(&tx, &*self.projection, &events, true).await?;
+        let changed = apply_in(&tx, &*self.projection, events(), true).await?;
         tx.execute(
             "UPDATE projection_checkpoints
              SET position = greatest(position, $2), events = events + $3, updated_at = now(),
                  kafka_lag_events = $4, kafka_lag_seconds = $5,
                  state = CASE WHEN state = 'failed' THEN 'live' ELSE state END, last_error = NULL
              WHERE projection = $1",
-            &[&name, &highest, &(events.len() as i64), &lag_events, &lag_seconds],
+            &[&name, &highest, &(batch.len() as i64), &lag_events, &lag_seconds],
         )
         .await?;
         tx.commit().await?;

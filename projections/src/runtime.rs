@@ -123,7 +123,10 @@ impl Projector {
 
     /// Registers the projection's checkpoint if it has none.
     pub async fn register(&self) -> Result<(), ProjectionError> {
-        let client = self.pool.get().await?;
+        self.register_on(&self.pool.get().await?).await
+    }
+
+    async fn register_on(&self, client: &deadpool_postgres::Client) -> Result<(), ProjectionError> {
         client
             .execute(
                 "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -147,12 +150,7 @@ impl Projector {
             .await?;
         let Some(row) = row else {
             // Not registered (yet, or its row was removed): register and start from the beginning.
-            client
-                .execute(
-                    "INSERT INTO projection_checkpoints (projection, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&name, &self.projection.version()],
-                )
-                .await?;
+            self.register_on(client).await?;
             return Ok(1);
         };
         let tx_text: String = row.get(0);
@@ -231,16 +229,16 @@ pub(crate) async fn mark_failed(pool: &Pool, projection: &str, e: &ProjectionErr
 /// Applies the events of `events` that `projection` reads, in `tx`, under the shared side of
 /// the projection's advisory lock (a rebuild's swap takes it exclusively, pausing this). With
 /// `gated`, only events not applied before (see `first_time`). Returns the streams changed.
-pub(crate) async fn apply_in(
+pub(crate) async fn apply_in<'e>(
     tx: &Transaction<'_>,
     projection: &dyn Projection,
-    events: &[StoredEvent],
+    events: impl IntoIterator<Item = &'e StoredEvent>,
     gated: bool,
 ) -> Result<Vec<uuid::Uuid>, ProjectionError> {
     let name = projection.name();
-    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
     let types = projection.stream_types();
-    let relevant: Vec<&StoredEvent> = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
+    let relevant: Vec<&StoredEvent> = events.into_iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
+    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
     let fresh = if gated { first_time(tx, name, &relevant).await? } else { relevant };
     if !fresh.is_empty() {
         projection.apply_batch(tx, &fresh).await?;
