@@ -48,6 +48,12 @@ pub enum DomainError {
     /// An arithmetic overflow: amounts beyond what the platform can represent.
     #[error("amount too large")]
     AmountTooLarge,
+    /// A game account without credentials cannot be delivered or revealed.
+    #[error("the game account has no credentials (hint: the seller sets them first)")]
+    CredentialsMissing,
+    /// The credentials were erased (crypto-shredded) and can never be read again.
+    #[error("the credentials were erased and cannot be read")]
+    CredentialsErased,
 }
 
 impl DomainError {
@@ -58,6 +64,7 @@ impl DomainError {
                 "listing" => "listing_not_found",
                 "order" => "order_not_found",
                 "escrow" => "escrow_not_found",
+                "user" => "user_not_found",
                 _ => "wallet_not_found",
             },
             DomainError::AlreadyExists { .. } => "already_exists",
@@ -73,6 +80,8 @@ impl DomainError {
             DomainError::NotDue => "not_due",
             DomainError::HoldNotFound => "hold_not_found",
             DomainError::AmountTooLarge => "amount_too_large",
+            DomainError::CredentialsMissing => "credentials_missing",
+            DomainError::CredentialsErased => "credentials_erased",
         }
     }
 
@@ -95,6 +104,9 @@ impl DomainError {
         "not_due",
         "hold_not_found",
         "amount_too_large",
+        "user_not_found",
+        "credentials_missing",
+        "credentials_erased",
     ];
 }
 

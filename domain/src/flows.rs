@@ -16,6 +16,7 @@ use crate::escrow::{self, EscrowAggregate, Resolution, Settlement};
 use crate::listing::{self, Details, ItemQuantity, ListingAggregate, PromotionTier, GAME_ACCOUNT_SKU};
 use crate::money::Money;
 use crate::order::{self, District, Fulfilment, Line, OrderAggregate};
+use crate::user::UserAggregate;
 use crate::wallet::{self, Owner, PlatformAccount, Provider, Reason, WalletAggregate};
 
 /// Namespace of escrow ids derived from order ids (one escrow per order).
@@ -81,6 +82,7 @@ pub struct UnitOfWork {
     pub orders: Streams<OrderAggregate>,
     pub escrows: Streams<EscrowAggregate>,
     pub wallets: Streams<WalletAggregate>,
+    pub users: Streams<UserAggregate>,
 }
 
 /// One line of a new order, as the buyer asks for it.
@@ -243,6 +245,14 @@ pub fn order_step(
 pub fn deliver(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;
     let command = if o.is_digital() { order::Command::DeliverCredentials } else { order::Command::Deliver };
+    if o.is_digital() {
+        // Handing over a game account is handing over readable credentials.
+        for id in order_listings(&o) {
+            if let listing::State::Exists(l) = uow.listings.state(id) {
+                l.sealed_credentials()?;
+            }
+        }
+    }
     uow.orders.exec(order_id, &command, ctx)?;
     uow.escrows.exec(escrow_id_for(order_id), &escrow::Command::ScheduleRelease, ctx)?;
     Ok(())
@@ -533,5 +543,32 @@ pub fn fail_withdrawal(
     }
     let release = wallet::Command::ReleaseHold { journal_id, hold_id: withdrawal_id };
     uow.wallets.exec(wallet::user_wallet_id(user_id), &release, ctx)?;
+    Ok(())
+}
+
+/// Someone reads a game account's credentials: the buyer of `order_id` once the seller has
+/// delivered, or an admin (with or without an order). Records the read on the listing. Needs
+/// the listing and, when given, the order loaded.
+pub fn reveal_credentials(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    listing_id: Uuid,
+    order_id: Option<Uuid>,
+) -> Result<(), DomainError> {
+    let purchase = match order_id {
+        None => None,
+        Some(order_id) => {
+            let o = order_data(uow, order_id)?;
+            if !o.lines.iter().any(|l| l.listing_id == listing_id) {
+                return invalid("order_id", "the order did not buy this listing");
+            }
+            let delivered = matches!(
+                o.status,
+                order::Status::CredentialsDelivered | order::Status::Completed | order::Status::Disputed
+            );
+            Some(listing::Purchase { order_id, buyer_id: o.buyer_id, delivered })
+        }
+    };
+    uow.listings.exec(listing_id, &listing::Command::RevealCredentials { purchase }, ctx)?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod listing;
 pub mod money;
 pub mod order;
 pub mod upcast;
+pub mod user;
 pub mod wallet;
 
 pub use aggregate::{Aggregate, EncodedEvent};

@@ -157,6 +157,44 @@ pub struct Listing {
     /// What orders in progress hold, per order, to give back on cancel or return
     /// (a game account's whole unit, or product stock).
     pub reservations: BTreeMap<Uuid, Vec<ItemQuantity>>,
+    /// A game account's login and password, sealed; absent until the seller sets them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// Longest sealed credential field (nonce or ciphertext, base64) accepted.
+pub const SEALED_CHARS_MAX: usize = 4_096;
+
+/// A game account's credentials sealed with AES-256-GCM under a per-listing data key. The
+/// domain keeps them opaque: only the command side, which holds the keys, seals and opens
+/// them. The data key is kept outside the log, so deleting it shreds every copy of these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedCredentials {
+    /// The data key that sealed them.
+    pub key_id: Uuid,
+    /// The AES-GCM nonce, base64.
+    pub nonce: String,
+    /// The ciphertext and its tag, base64.
+    pub ciphertext: String,
+}
+
+/// Where a game account's credentials stand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Credentials {
+    /// Readable by the buyer once delivered, and by admins.
+    Sealed(SealedCredentials),
+    /// The data key was deleted: the ciphertext in the log can never be opened again.
+    Erased,
+}
+
+/// What a buyer's order says about their right to a game account's credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchase {
+    pub order_id: Uuid,
+    pub buyer_id: Uuid,
+    /// The seller has handed the account over (credentials delivered, completed or disputed).
+    pub delivered: bool,
 }
 
 /// A paid promotion.
@@ -241,6 +279,13 @@ pub enum Command {
     CompleteSale { order_id: Uuid },
     /// The seller buys a promotion (paid by the flow that debits the wallet).
     Promote { tier: PromotionTier, days: u32, journal_id: Uuid },
+    /// The seller sets (or replaces) a game account's sealed login and password.
+    SetCredentials { sealed: SealedCredentials },
+    /// Someone reads the credentials: an admin, or the buyer of a delivered order
+    /// (`purchase`, as the order says). Every read is recorded.
+    RevealCredentials { purchase: Option<Purchase> },
+    /// The seller or an admin erases the credentials (crypto-shredding); the data key goes.
+    EraseCredentials,
 }
 
 /// Events of a listing.
@@ -309,6 +354,20 @@ pub enum Event {
         until: DateTime<Utc>,
         price: Money,
         journal_id: Uuid,
+    },
+    CredentialsSet {
+        sealed: SealedCredentials,
+        at: DateTime<Utc>,
+    },
+    CredentialsRevealed {
+        to: Uuid,
+        order_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    },
+    CredentialsErased {
+        key_id: Uuid,
+        by: Uuid,
+        at: DateTime<Utc>,
     },
 }
 
@@ -393,6 +452,69 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::ReleaseReservation { order_id } => release(listing, *order_id),
         Command::CompleteSale { order_id } => complete_sale(listing, *order_id),
         Command::Promote { tier, days, journal_id } => promote(listing, *tier, *days, *journal_id, ctx),
+        Command::SetCredentials { sealed } => set_credentials(listing, sealed, ctx),
+        Command::RevealCredentials { purchase } => reveal_credentials(listing, purchase.as_ref(), ctx),
+        Command::EraseCredentials => erase_credentials(listing, ctx),
+    }
+}
+
+fn set_credentials(listing: &Listing, sealed: &SealedCredentials, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    require_seller(listing, ctx)?;
+    if !matches!(listing.details, Details::GameAccount { .. }) {
+        return invalid("credentials", "only game accounts have credentials");
+    }
+    let open = matches!(listing.status, Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. });
+    require_status(listing, "set the credentials of", open)?;
+    let sized = |s: &str| !s.is_empty() && s.len() <= SEALED_CHARS_MAX;
+    if !sized(&sealed.nonce) || !sized(&sealed.ciphertext) {
+        return invalid("credentials", "sealed fields must be 1 to 4096 characters");
+    }
+    Ok(vec![Event::CredentialsSet { sealed: sealed.clone(), at: ctx.now }])
+}
+
+fn sealed(listing: &Listing) -> Result<&SealedCredentials, DomainError> {
+    match &listing.credentials {
+        Some(Credentials::Sealed(s)) => Ok(s),
+        Some(Credentials::Erased) => Err(DomainError::CredentialsErased),
+        None => Err(DomainError::CredentialsMissing),
+    }
+}
+
+fn reveal_credentials(
+    listing: &Listing,
+    purchase: Option<&Purchase>,
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    let me = ctx.actor.id;
+    let order_id = match purchase {
+        _ if ctx.actor.has(Role::Admin) => purchase.map(|p| p.order_id),
+        Some(p) if p.buyer_id == me && p.delivered => Some(p.order_id),
+        Some(p) if p.buyer_id == me => return forbidden("the credentials are readable once the seller delivers"),
+        _ => return forbidden("only the buyer of a delivered order or an admin reads credentials"),
+    };
+    sealed(listing)?;
+    Ok(vec![Event::CredentialsRevealed { to: me, order_id, at: ctx.now }])
+}
+
+fn erase_credentials(listing: &Listing, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+    let admin = ctx.actor.has(Role::Admin);
+    if listing.seller_id != ctx.actor.id && !admin {
+        return forbidden("only the seller or an admin erases credentials");
+    }
+    // A deal in progress needs them; only an admin may shred them then (a court order, fraud).
+    if !admin {
+        require_status(listing, "erase the credentials of", !matches!(listing.status, Status::Reserved { .. }))?;
+    }
+    match &listing.credentials {
+        Some(Credentials::Erased) => Ok(vec![]), // erased already: nothing left to shred
+        _ => Ok(vec![Event::CredentialsErased { key_id: sealed(listing)?.key_id, by: ctx.actor.id, at: ctx.now }]),
+    }
+}
+
+impl Listing {
+    /// The sealed credentials, or why there are none to open.
+    pub fn sealed_credentials(&self) -> Result<&SealedCredentials, DomainError> {
+        sealed(self)
     }
 }
 
@@ -697,6 +819,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 submitted_at: None,
                 promoted: None,
                 reservations: BTreeMap::new(),
+                credentials: None,
             }))
         }
         (State::Exists(mut l), e) => {
@@ -764,5 +887,8 @@ fn apply(l: &mut Listing, event: &Event) {
             }
         }
         Event::ListingPromoted { tier, until, .. } => l.promoted = Some(Promotion { tier: *tier, until: *until }),
+        Event::CredentialsSet { sealed, .. } => l.credentials = Some(Credentials::Sealed(sealed.clone())),
+        Event::CredentialsRevealed { .. } => {}
+        Event::CredentialsErased { .. } => l.credentials = Some(Credentials::Erased),
     }
 }

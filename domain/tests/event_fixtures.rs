@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use bozor_domain::aggregate::{decode, encode, Aggregate};
 use bozor_domain::escrow::{self, EscrowAggregate, Resolution, Settlement};
 use bozor_domain::listing::{
-    self, Content, ContentPatch, Details, ItemQuantity, ListingAggregate, PromotionTier, Variant,
+    self, Content, ContentPatch, Details, ItemQuantity, ListingAggregate, PromotionTier, SealedCredentials, Variant,
 };
 use bozor_domain::order::{self, District, Fulfilment, Line, OrderAggregate};
+use bozor_domain::user::{self, Grant, Phone, UserAggregate};
 use bozor_domain::wallet::{self, Owner, PlatformAccount, Provider, Reason, WalletAggregate};
 use bozor_domain::{BasisPoints, Money, Plan};
 use chrono::{DateTime, TimeZone, Utc};
@@ -68,6 +69,16 @@ fn listing_samples() -> Vec<listing::Event> {
         ListingReservationReleased { order_id: id(5) },
         ListingSaleCompleted { order_id: id(5) },
         ListingPromoted { tier: PromotionTier::Vip, days: 3, until: at(), price: m(4_500_000), journal_id: id(6) },
+        CredentialsSet {
+            sealed: SealedCredentials {
+                key_id: id(12),
+                nonce: "AAECAwQFBgcICQoL".into(),
+                ciphertext: "q83vEjRW".into(),
+            },
+            at: at(),
+        },
+        CredentialsRevealed { to: id(7), order_id: Some(id(5)), at: at() },
+        CredentialsErased { key_id: id(12), by: id(2), at: at() },
     ]
 }
 
@@ -88,6 +99,9 @@ fn listing_index(e: &listing::Event) -> usize {
         ListingReservationReleased { .. } => 11,
         ListingSaleCompleted { .. } => 12,
         ListingPromoted { .. } => 13,
+        CredentialsSet { .. } => 14,
+        CredentialsRevealed { .. } => 15,
+        CredentialsErased { .. } => 16,
     }
 }
 
@@ -217,6 +231,25 @@ fn wallet_index(e: &wallet::Event) -> usize {
     }
 }
 
+fn user_samples() -> Vec<user::Event> {
+    use user::Event::*;
+    let courier = Grant { plan: None, district: Some(District::Yunusobod) };
+    vec![
+        UserRegistered { user_id: id(7), phone: Phone::parse("+998901234567").unwrap(), at: at() },
+        RoleGranted { role: bozor_domain::Role::Courier, grant: courier, by: id(4), at: at() },
+        RoleRevoked { role: bozor_domain::Role::Courier, by: id(4), at: at() },
+    ]
+}
+
+fn user_index(e: &user::Event) -> usize {
+    use user::Event::*;
+    match e {
+        UserRegistered { .. } => 0,
+        RoleGranted { .. } => 1,
+        RoleRevoked { .. } => 2,
+    }
+}
+
 fn dir(stream: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events").join(stream)
 }
@@ -262,7 +295,7 @@ where
 
 #[test]
 fn listing_events_are_frozen() {
-    check::<ListingAggregate>(listing_samples(), listing_index, 14);
+    check::<ListingAggregate>(listing_samples(), listing_index, 17);
 }
 
 #[test]
@@ -273,6 +306,11 @@ fn order_events_are_frozen() {
 #[test]
 fn escrow_events_are_frozen() {
     check::<EscrowAggregate>(escrow_samples(), escrow_index, 8);
+}
+
+#[test]
+fn user_events_are_frozen() {
+    check::<UserAggregate>(user_samples(), user_index, 3);
 }
 
 #[test]

@@ -534,3 +534,99 @@ fn promote_fails_for_inactive_listings_bad_days_and_other_sellers() {
     assert_eq!(refused(decide(&s, &p(1), &ctx(&seller(Plan::Free)))), "forbidden");
     assert_eq!(refused(decide(&state(&w, product(1), "draft"), &p(1), &ctx(&w.seller))), "listing_not_active");
 }
+
+fn sealed(key: u128) -> bozor_domain::listing::SealedCredentials {
+    bozor_domain::listing::SealedCredentials {
+        key_id: Uuid::from_u128(key),
+        nonce: "bm9uY2Vub25jZTEy".into(),
+        ciphertext: "c2VhbGVk".into(),
+    }
+}
+
+fn with_credentials(w: &World, status: &str) -> Vec<E> {
+    let mut h = history(w, game(), status);
+    h.push(E::CredentialsSet { sealed: sealed(1), at: t0() });
+    h
+}
+
+fn purchase(buyer: &Actor, delivered: bool) -> Option<bozor_domain::listing::Purchase> {
+    Some(bozor_domain::listing::Purchase { order_id: Uuid::from_u128(9), buyer_id: buyer.id, delivered })
+}
+
+#[test]
+fn set_credentials_seals_a_game_account_and_may_replace_them() {
+    let w = world();
+    let s = state(&w, game(), "active");
+    let events = decide(&s, &C::SetCredentials { sealed: sealed(1) }, &ctx(&w.seller)).unwrap();
+    assert_eq!(events, vec![E::CredentialsSet { sealed: sealed(1), at: t0() }]);
+    let s = given::<ListingAggregate>(&with_credentials(&w, "draft"));
+    assert!(decide(&s, &C::SetCredentials { sealed: sealed(1) }, &ctx(&w.seller)).is_ok());
+}
+
+#[test]
+fn set_credentials_fails_for_others_products_closed_listings_and_empty_fields() {
+    let w = world();
+    let set = C::SetCredentials { sealed: sealed(1) };
+    assert_eq!(refused(decide(&state(&w, game(), "draft"), &set, &ctx(&w.admin))), "forbidden");
+    assert_eq!(refused(decide(&state(&w, product(1), "draft"), &set, &ctx(&w.seller))), "invalid_field");
+    assert_eq!(refused(decide(&state(&w, game(), "archived"), &set, &ctx(&w.seller))), "invalid_transition");
+    let mut empty = sealed(1);
+    empty.ciphertext.clear();
+    let s = state(&w, game(), "draft");
+    assert_eq!(refused(decide(&s, &C::SetCredentials { sealed: empty }, &ctx(&w.seller))), "invalid_field");
+}
+
+#[test]
+fn reveal_is_recorded_for_the_buyer_of_a_delivered_order_and_for_admins() {
+    let w = world();
+    let buyer = actor(Uuid::new_v4(), &[Role::Buyer]);
+    let s = given::<ListingAggregate>(&with_credentials(&w, "active"));
+    let by_buyer = decide(&s, &C::RevealCredentials { purchase: purchase(&buyer, true) }, &ctx(&buyer)).unwrap();
+    assert_eq!(by_buyer, vec![E::CredentialsRevealed { to: buyer.id, order_id: Some(Uuid::from_u128(9)), at: t0() }]);
+    let by_admin = decide(&s, &C::RevealCredentials { purchase: None }, &ctx(&w.admin)).unwrap();
+    assert_eq!(by_admin, vec![E::CredentialsRevealed { to: w.admin.id, order_id: None, at: t0() }]);
+}
+
+#[test]
+fn reveal_fails_before_delivery_for_other_users_and_without_credentials() {
+    let w = world();
+    let buyer = actor(Uuid::new_v4(), &[Role::Buyer]);
+    let s = given::<ListingAggregate>(&with_credentials(&w, "active"));
+    let early = C::RevealCredentials { purchase: purchase(&buyer, false) };
+    assert_eq!(refused(decide(&s, &early, &ctx(&buyer))), "forbidden");
+    let someone_elses = C::RevealCredentials { purchase: purchase(&buyer, true) };
+    for other in [&w.seller, &w.support] {
+        assert_eq!(refused(decide(&s, &someone_elses, &ctx(other))), "forbidden");
+    }
+    let bare = state(&w, game(), "active");
+    assert_eq!(refused(decide(&bare, &C::RevealCredentials { purchase: None }, &ctx(&w.admin))), "credentials_missing");
+}
+
+#[test]
+fn erase_shreds_the_key_once_and_later_reveals_fail() {
+    let w = world();
+    let mut h = with_credentials(&w, "active");
+    let events = decide(&given::<ListingAggregate>(&h), &C::EraseCredentials, &ctx(&w.seller)).unwrap();
+    assert_eq!(events, vec![E::CredentialsErased { key_id: Uuid::from_u128(1), by: w.seller.id, at: t0() }]);
+    h.extend(events);
+    let s = given::<ListingAggregate>(&h);
+    assert_eq!(decide(&s, &C::EraseCredentials, &ctx(&w.admin)).unwrap(), vec![], "erasing twice is a no-op");
+    assert_eq!(refused(decide(&s, &C::RevealCredentials { purchase: None }, &ctx(&w.admin))), "credentials_erased");
+}
+
+#[test]
+fn erase_fails_for_others_without_credentials_and_for_the_seller_during_a_deal() {
+    let w = world();
+    let s = given::<ListingAggregate>(&with_credentials(&w, "active"));
+    let buyer = actor(Uuid::new_v4(), &[Role::Buyer]);
+    assert_eq!(refused(decide(&s, &C::EraseCredentials, &ctx(&buyer))), "forbidden");
+    assert_eq!(
+        refused(decide(&state(&w, game(), "active"), &C::EraseCredentials, &ctx(&w.seller))),
+        "credentials_missing"
+    );
+    let mut h = with_credentials(&w, "active");
+    h.push(E::ListingReserved { order_id: Uuid::from_u128(9) });
+    let reserved = given::<ListingAggregate>(&h);
+    assert_eq!(refused(decide(&reserved, &C::EraseCredentials, &ctx(&w.seller))), "invalid_transition");
+    assert!(decide(&reserved, &C::EraseCredentials, &ctx(&w.admin)).is_ok(), "an admin may shred during a deal");
+}

@@ -203,11 +203,15 @@ impl World {
         };
         let support = Actor::new(Uuid::new_v4(), &[Role::Support]);
         let mut s = listing::State::Initial;
-        for (c, who) in [
-            (listing::Command::Create { listing_id: id, details, content, price }, seller),
-            (listing::Command::Submit, seller),
-            (listing::Command::Approve, &support),
-        ] {
+        let game = matches!(details, Details::GameAccount { .. });
+        let mut steps = vec![(listing::Command::Create { listing_id: id, details, content, price }, seller)];
+        if game {
+            // A game account is delivered by handing over its credentials: they must exist.
+            let sealed = listing::SealedCredentials { key_id: id, nonce: "n".into(), ciphertext: "c".into() };
+            steps.push((listing::Command::SetCredentials { sealed }, seller));
+        }
+        steps.extend([(listing::Command::Submit, seller), (listing::Command::Approve, &support)]);
+        for (c, who) in steps {
             let events = listing::decide(&s, &c, &self.ctx(who)).unwrap();
             s = events.iter().fold(s, ListingAggregate::evolve);
         }
