@@ -1,47 +1,46 @@
-//! Who is calling. Until authentication lands, the actor comes from an `X-Actor` header:
-//! `X-Actor: id=<uuid>; roles=seller,courier; plan=premium`. This extractor is the only place
-//! that knows it, so replacing it with JWTs changes nothing else. Every user is a buyer.
+//! Who is calling: the holder of a valid access token (`Authorization: Bearer <JWT>`). This
+//! extractor is the one place requests are authenticated; what each route then allows is in
+//! `authz`.
 
 use std::future::{ready, Ready};
 
-use actix_web::{dev::Payload, FromRequest, HttpRequest};
-use bozor_domain::{Plan, Role};
-use uuid::Uuid;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use bozor_domain::order::District;
+use chrono::Utc;
 
+use crate::auth::jwt::TokenError;
 use crate::errors::ApiError;
-
-/// The header carrying the actor.
-pub const ACTOR_HEADER: &str = "X-Actor";
+use crate::routes::AppState;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
-pub struct Actor(pub bozor_domain::Actor);
+pub struct Actor {
+    /// Id, roles and plan, as decisions see them.
+    pub user: bozor_domain::Actor,
+    /// A courier's district.
+    pub district: Option<District>,
+}
 
-/// Parses the header's value. Fails with `invalid_actor` and says which part is wrong.
-pub fn parse_actor(value: &str) -> Result<bozor_domain::Actor, ApiError> {
-    let bad =
-        |what: &str| ApiError::new("invalid_actor", format!("X-Actor: {what} (hint: id=<uuid>; roles=seller,courier)"));
-    let mut id = None;
-    let mut roles = vec![Role::Buyer];
-    let mut plan = None;
-    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, val) = part.split_once('=').ok_or_else(|| bad("each part is key=value"))?;
-        match key.trim() {
-            "id" => id = Some(Uuid::parse_str(val.trim()).map_err(|_| bad("id is not a UUID"))?),
-            "roles" => {
-                for r in val.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-                    let role = Role::parse(r).filter(|r| *r != Role::System).ok_or_else(|| bad("unknown role"))?;
-                    if !roles.contains(&role) {
-                        roles.push(role);
-                    }
-                }
-            }
-            "plan" => plan = Some(Plan::parse(val.trim()).ok_or_else(|| bad("plan is free, premium or pro"))?),
-            _ => return Err(bad("unknown key")),
-        }
+/// The caller if they sent a token; `None` for anonymous reads of public resources. A token
+/// that is sent but invalid is still refused, never taken as anonymous.
+#[derive(Debug, Clone)]
+pub struct MaybeActor(pub Option<Actor>);
+
+fn authenticate(req: &HttpRequest) -> Result<Option<Actor>, ApiError> {
+    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else { return Ok(None) };
+    let bad = || ApiError::new("invalid_token", "send Authorization: Bearer <access token>");
+    let value = header.to_str().map_err(|_| bad())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(bad());
     }
-    let id = id.ok_or_else(|| bad("id is missing"))?;
-    Ok(bozor_domain::Actor { id, roles, plan })
+    let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered on the app");
+    let claims = state.auth.keys.verify(token.trim(), Utc::now().timestamp()).map_err(|e| match e {
+        TokenError::Expired => ApiError::new("token_expired", "the access token has expired; refresh it"),
+        other => ApiError::new("invalid_token", other.to_string()),
+    })?;
+    let user = bozor_domain::Actor { id: claims.sub, roles: claims.roles, plan: claims.plan };
+    Ok(Some(Actor { user, district: claims.district }))
 }
 
 impl FromRequest for Actor {
@@ -49,34 +48,17 @@ impl FromRequest for Actor {
     type Future = Ready<Result<Actor, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let header = req.headers().get(ACTOR_HEADER);
-        ready(match header.map(|h| h.to_str()) {
-            None => Err(ApiError::new("unauthenticated", "send X-Actor: id=<uuid>; roles=...")),
-            Some(Err(_)) => Err(ApiError::new("invalid_actor", "X-Actor is not ASCII")),
-            Some(Ok(v)) => parse_actor(v).map(Actor),
-        })
+        ready(authenticate(req).and_then(|a| {
+            a.ok_or_else(|| ApiError::new("unauthenticated", "send Authorization: Bearer <access token>"))
+        }))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl FromRequest for MaybeActor {
+    type Error = ApiError;
+    type Future = Ready<Result<MaybeActor, ApiError>>;
 
-    #[test]
-    fn parses_id_roles_and_plan() {
-        let id = Uuid::new_v4();
-        let a = parse_actor(&format!("id={id}; roles=seller, courier; plan=pro")).unwrap();
-        assert_eq!(a.id, id);
-        assert_eq!(a.roles, vec![Role::Buyer, Role::Seller, Role::Courier]);
-        assert_eq!(a.plan, Some(Plan::Pro));
-    }
-
-    #[test]
-    fn refuses_malformed_values_and_the_system_role() {
-        for v in ["", "roles=admin", "id=nope", "id=00000000-0000-0000-0000-000000000001; roles=god", "id", "x=1"] {
-            assert_eq!(parse_actor(v).unwrap_err().code, "invalid_actor", "{v}");
-        }
-        let sys = "id=00000000-0000-0000-0000-000000000001; roles=system";
-        assert_eq!(parse_actor(sys).unwrap_err().code, "invalid_actor");
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(MaybeActor))
     }
 }

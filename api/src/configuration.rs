@@ -4,6 +4,12 @@ use std::net::SocketAddr;
 
 use bozor_commands::kafka::KafkaSettings;
 
+use crate::auth::sms::EskizSettings;
+use crate::auth::{parse_master_key, AuthSettings, RateSettings, SmsSettings, DEV_JWT_SECRET, DEV_MASTER_KEY_B64};
+
+/// Shortest JWT secret production accepts, in bytes (HS256's key should match its 256 bits).
+pub const JWT_SECRET_BYTES_MIN: usize = 32;
+
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {name}={value:?}: {hint}")]
@@ -34,6 +40,13 @@ pub struct Settings {
     /// Set by `BOZOR_KAFKA_BROKERS` (with `BOZOR_KAFKA_TOPIC_PREFIX`, default `bozor`, and
     /// `BOZOR_KAFKA_PARTITIONS`, default 4): fan out through Kafka instead of in process.
     pub kafka: Option<KafkaSettings>,
+    /// `BOZOR_ENV=production`: refuse to start with development secrets or the console SMS
+    /// sender, and send HSTS. Default `development`.
+    pub production: bool,
+    /// Secrets, SMS and rate limits.
+    pub auth: AuthSettings,
+    /// `BOZOR_CORS_ORIGINS`: comma-separated origins browsers may call from (none by default).
+    pub cors_origins: Vec<String>,
 }
 
 fn var<T: std::str::FromStr>(name: &'static str, default: T, hint: &'static str) -> Result<T, ConfigError> {
@@ -45,6 +58,22 @@ fn var<T: std::str::FromStr>(name: &'static str, default: T, hint: &'static str)
 
 impl Settings {
     /// Reads the settings. Fails on a variable that is set but does not parse.
+    /// Development settings for a database, with every other default (tests, benchmarks).
+    pub fn development(database_url: &str) -> Settings {
+        Settings {
+            database_url: database_url.to_owned(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db_pool_max: 8,
+            snapshot_every: 100,
+            body_bytes_max: 64 * 1024,
+            http_workers: 2,
+            kafka: None,
+            production: false,
+            auth: AuthSettings::development(),
+            cors_origins: vec![],
+        }
+    }
+
     pub fn from_env() -> Result<Settings, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let settings = Settings {
@@ -67,6 +96,24 @@ impl Settings {
                 }),
                 _ => None,
             },
+            production: match std::env::var("BOZOR_ENV").as_deref() {
+                Ok("production") => true,
+                Ok("development") | Err(_) => false,
+                Ok(other) => {
+                    return Err(ConfigError {
+                        name: "BOZOR_ENV",
+                        value: other.to_owned(),
+                        hint: "development or production",
+                    })
+                }
+            },
+            auth: auth_from_env()?,
+            cors_origins: std::env::var("BOZOR_CORS_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         };
         let bad = |name, value: String, hint| Err(ConfigError { name, value, hint });
         if !(1..=1_000).contains(&settings.db_pool_max) {
@@ -93,6 +140,142 @@ impl Settings {
                 return bad("BOZOR_KAFKA_TOPIC_PREFIX", k.topic_prefix.clone(), "letters, digits, '.', '_', '-'");
             }
         }
+        if settings.production {
+            check_production(&settings.auth)?;
+        }
         Ok(settings)
+    }
+}
+
+fn secret(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn auth_from_env() -> Result<AuthSettings, ConfigError> {
+    let dev = AuthSettings::development();
+    let jwt_secret = secret("BOZOR_JWT_SECRET").map_or(dev.jwt_secret, String::into_bytes);
+    let master_key = match secret("BOZOR_MASTER_KEY") {
+        None => dev.master_key,
+        Some(v) => parse_master_key(&v).ok_or(ConfigError {
+            name: "BOZOR_MASTER_KEY",
+            value: "<hidden>".into(),
+            hint: "32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)",
+        })?,
+    };
+    let sms = match std::env::var("BOZOR_SMS").as_deref() {
+        Err(_) | Ok("console") => SmsSettings::Console,
+        Ok("eskiz") => SmsSettings::Eskiz(EskizSettings {
+            base_url: var("BOZOR_ESKIZ_URL", "https://notify.eskiz.uz".to_owned(), "a URL")?,
+            email: secret("BOZOR_ESKIZ_EMAIL").unwrap_or_default(),
+            password: secret("BOZOR_ESKIZ_PASSWORD").unwrap_or_default(),
+            from: var("BOZOR_ESKIZ_FROM", "4546".to_owned(), "the sender name Eskiz approved")?,
+        }),
+        Ok(other) => return Err(ConfigError { name: "BOZOR_SMS", value: other.into(), hint: "console or eskiz" }),
+    };
+    let d = RateSettings::default();
+    let per_minute = "requests per minute, 1 to 1000000";
+    let rate = RateSettings {
+        auth_per_ip: var("BOZOR_RATE_AUTH_PER_IP", d.auth_per_ip, per_minute)?,
+        commands_per_user: var("BOZOR_RATE_COMMANDS_PER_USER", d.commands_per_user, per_minute)?,
+        commands_per_ip: var("BOZOR_RATE_COMMANDS_PER_IP", d.commands_per_ip, per_minute)?,
+        otp_per_phone_per_hour: var("BOZOR_OTP_PER_PHONE_PER_HOUR", d.otp_per_phone_per_hour, "codes, 1 to 100")?,
+    };
+    let limits = [
+        ("BOZOR_RATE_AUTH_PER_IP", rate.auth_per_ip, 1_000_000),
+        ("BOZOR_RATE_COMMANDS_PER_USER", rate.commands_per_user, 1_000_000),
+        ("BOZOR_RATE_COMMANDS_PER_IP", rate.commands_per_ip, 1_000_000),
+        ("BOZOR_OTP_PER_PHONE_PER_HOUR", rate.otp_per_phone_per_hour, 100),
+    ];
+    for (name, value, max) in limits {
+        if !(1..=max).contains(&value) {
+            return Err(ConfigError { name, value: value.to_string(), hint: "out of range" });
+        }
+    }
+    let trust_proxy = matches!(std::env::var("BOZOR_TRUST_PROXY").as_deref(), Ok("1" | "true"));
+    Ok(AuthSettings { jwt_secret, master_key, sms, rate, trust_proxy })
+}
+
+/// Production refuses the published development secrets, a JWT secret under 32 bytes, and
+/// the console SMS sender (which would log login codes).
+pub fn check_production(auth: &AuthSettings) -> Result<(), ConfigError> {
+    let hidden = || "<hidden>".to_owned();
+    if auth.jwt_secret == DEV_JWT_SECRET.as_bytes() || auth.jwt_secret.len() < JWT_SECRET_BYTES_MIN {
+        return Err(ConfigError {
+            name: "BOZOR_JWT_SECRET",
+            value: hidden(),
+            hint: "production needs a secret of its own, at least 32 bytes (e.g. `openssl rand -base64 48`)",
+        });
+    }
+    if Some(auth.master_key) == parse_master_key(DEV_MASTER_KEY_B64) {
+        return Err(ConfigError {
+            name: "BOZOR_MASTER_KEY",
+            value: hidden(),
+            hint: "production needs a master key of its own: 32 random bytes as base64",
+        });
+    }
+    match &auth.sms {
+        SmsSettings::Console => Err(ConfigError {
+            name: "BOZOR_SMS",
+            value: "console".into(),
+            hint: "production sends codes through eskiz (the console sender would log them)",
+        }),
+        SmsSettings::Eskiz(e) if e.email.is_empty() || e.password.is_empty() => Err(ConfigError {
+            name: "BOZOR_ESKIZ_EMAIL",
+            value: hidden(),
+            hint: "eskiz needs BOZOR_ESKIZ_EMAIL and BOZOR_ESKIZ_PASSWORD",
+        }),
+        SmsSettings::Eskiz(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production_ready() -> AuthSettings {
+        let mut a = AuthSettings::development();
+        a.jwt_secret = b"a-secret-of-our-own-that-is-long-enough-0123".to_vec();
+        a.master_key = [9u8; 32];
+        a.sms = SmsSettings::Eskiz(EskizSettings {
+            base_url: "https://notify.eskiz.uz".into(),
+            email: "ops@bozor.uz".into(),
+            password: "p".into(),
+            from: "4546".into(),
+        });
+        a
+    }
+
+    #[test]
+    fn production_accepts_secrets_of_its_own() {
+        assert!(check_production(&production_ready()).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_default_or_short_secrets_and_console_sms() {
+        let mut dev_secret = production_ready();
+        dev_secret.jwt_secret = DEV_JWT_SECRET.as_bytes().to_vec();
+        let mut short = production_ready();
+        short.jwt_secret = b"0123456789abcdef0123456789abcde".to_vec(); // 31 bytes
+        let mut dev_key = production_ready();
+        dev_key.master_key = AuthSettings::development().master_key;
+        let mut console = production_ready();
+        console.sms = SmsSettings::Console;
+        let cases = [
+            (dev_secret, "BOZOR_JWT_SECRET"),
+            (short, "BOZOR_JWT_SECRET"),
+            (dev_key, "BOZOR_MASTER_KEY"),
+            (console, "BOZOR_SMS"),
+        ];
+        for (settings, name) in cases {
+            assert_eq!(check_production(&settings).unwrap_err().name, name);
+        }
+    }
+
+    #[test]
+    fn master_keys_parse_from_hex_or_base64_of_32_bytes() {
+        assert_eq!(parse_master_key(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_master_key(DEV_MASTER_KEY_B64).map(|k| k.len()), Some(32));
+        assert_eq!(parse_master_key("c2hvcnQ="), None);
+        assert_eq!(parse_master_key("not a key"), None);
     }
 }

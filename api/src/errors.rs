@@ -16,8 +16,16 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("unsupported_media_type", 415, "a body must be application/json"),
     ("invalid_id", 400, "an id in the path is not a UUID"),
     ("invalid_header", 400, "If-Match or Idempotency-Key is malformed"),
-    ("unauthenticated", 401, "no actor: send X-Actor"),
-    ("invalid_actor", 400, "X-Actor is malformed"),
+    // Authentication and abuse limits.
+    ("unauthenticated", 401, "no credentials: send Authorization: Bearer <access token>"),
+    ("invalid_token", 401, "the access token is malformed, forged or signed with another key"),
+    ("token_expired", 401, "the access token has expired: refresh it"),
+    ("otp_invalid", 401, "the one-time code is wrong or has expired"),
+    ("otp_attempts_exceeded", 429, "too many wrong codes: request a new one"),
+    ("invalid_refresh_token", 401, "the refresh token is unknown, revoked or expired"),
+    ("refresh_token_reused", 401, "a spent refresh token was presented again: its family is revoked"),
+    ("rate_limited", 429, "too many requests: wait for Retry-After seconds"),
+    ("sms_failed", 502, "the SMS gateway did not take the message"),
     ("route_not_found", 404, "no such endpoint"),
     ("invalid_query", 400, "a query parameter is unknown or malformed"),
     // The domain's refusals (bozor_domain::DomainError::code).
@@ -38,6 +46,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("not_due", 409, "a timer command came before its time"),
     ("hold_not_found", 404, "no such hold (escrow or withdrawal) in the wallet"),
     ("amount_too_large", 422, "an amount beyond what can be represented"),
+    ("user_not_found", 404, "no such user"),
+    ("credentials_missing", 409, "the game account has no credentials yet"),
+    ("credentials_erased", 410, "the credentials were erased (crypto-shredded) and cannot be read"),
     // Concurrency and idempotency.
     ("version_mismatch", 412, "If-Match names another version than the resource's"),
     ("version_conflict", 409, "another command changed the resource first; retry"),
@@ -56,13 +67,21 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Sent as `Retry-After` (seconds) with 429 and 503 answers.
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
     /// An error with `code` (which must be in the table) and a message.
     pub fn new(code: &'static str, message: impl Into<String>) -> ApiError {
         debug_assert!(ERROR_CODES.iter().any(|(c, ..)| *c == code), "unknown error code {code}");
-        ApiError { code, message: message.into(), details: json!({}) }
+        ApiError { code, message: message.into(), details: json!({}), retry_after_seconds: None }
+    }
+
+    /// Adds a `Retry-After` of `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_seconds = Some(seconds);
+        self
     }
 
     /// Adds details.
@@ -93,8 +112,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(json!({ "error": { "code": self.code, "message": self.message, "details": self.details } }))
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after_seconds {
+            res.insert_header(("Retry-After", seconds.to_string()));
+        }
+        res.json(json!({ "error": { "code": self.code, "message": self.message, "details": self.details } }))
     }
 }
 
@@ -117,7 +139,7 @@ fn domain_details(e: &DomainError) -> Value {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> ApiError {
-        ApiError { code: e.code(), message: e.to_string(), details: domain_details(&e) }
+        ApiError { code: e.code(), message: e.to_string(), details: domain_details(&e), retry_after_seconds: None }
     }
 }
 
@@ -135,6 +157,14 @@ impl From<CommandError> for ApiError {
             }
             CommandError::Store(s) => {
                 tracing::error!(error = %s, "event store failure");
+                ApiError::new("internal", "internal error")
+            }
+            CommandError::Vault(bozor_commands::vault::VaultError::Db(e)) => {
+                tracing::warn!(error = %e, "data key storage unavailable");
+                ApiError::new("unavailable", "the database cannot be reached; retry later")
+            }
+            CommandError::Vault(v) => {
+                tracing::error!(error = %v, "credentials vault failure");
                 ApiError::new("internal", "internal error")
             }
         }

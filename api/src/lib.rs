@@ -1,7 +1,10 @@
 //! bozor's HTTP API (actix-web) and the `bozor` binary's subcommands.
 
 pub mod actor;
+pub mod auth;
+pub mod authz;
 pub mod bench;
+pub mod cli;
 pub mod configuration;
 pub mod errors;
 pub mod request;

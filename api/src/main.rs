@@ -27,10 +27,51 @@ enum Command {
     Relay,
     /// Rebuild a read model blue/green from the event store, then exit.
     Rebuild { name: String },
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        what: Admin,
+    },
+    /// Mint an access token with the configured BOZOR_JWT_SECRET (operators, scripted tests).
+    Token {
+        /// The user the token speaks for.
+        #[arg(long)]
+        user: uuid::Uuid,
+        /// A role (repeatable): seller, courier, support, admin, auditor; buyer is implied.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// A seller's plan: free, premium or pro.
+        #[arg(long)]
+        plan: Option<String>,
+        /// A courier's district, e.g. chilonzor.
+        #[arg(long)]
+        district: Option<String>,
+        /// Lifetime in minutes (1 to 1440).
+        #[arg(long, default_value_t = 15)]
+        minutes: i64,
+    },
     /// Measure the system.
     Bench {
         #[command(subcommand)]
         what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Grant a role, as bozor itself: bootstraps the first admin. The user is given by id, or
+    /// by phone (registered if the number never logged in).
+    Grant {
+        #[arg(long, conflicts_with = "phone", required_unless_present = "phone")]
+        user: Option<uuid::Uuid>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        plan: Option<String>,
+        #[arg(long)]
+        district: Option<String>,
     },
 }
 
@@ -111,6 +152,20 @@ async fn main() {
                 serde_json::json!({ "projection": name, "events": events, "seconds": seconds,
                                                 "events_per_sec": (events as f64 / seconds).round() })
             );
+        }
+        Command::Admin { what: Admin::Grant { user, phone, role, plan, district } } => {
+            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let grant =
+                bozor_api::cli::grant_terms(&role, plan.as_deref(), district.as_deref()).unwrap_or_else(|e| fail(e));
+            let out = bozor_api::cli::grant(&pool, &settings, user, phone.as_deref(), grant)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            println!("{out}");
+        }
+        Command::Token { user, roles, plan, district, minutes } => {
+            let token = bozor_api::cli::token(&settings, user, &roles, plan.as_deref(), district.as_deref(), minutes)
+                .unwrap_or_else(|e| fail(e));
+            println!("{token}");
         }
         Command::Bench { what: Bench::Lag { rate, seconds, kafka } } => {
             if !(1..=10_000).contains(&rate) || !(1..=600).contains(&seconds) {

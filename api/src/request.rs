@@ -83,6 +83,26 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(k.to_owned()))
 }
 
+/// Reads a JSON body of at most `limit` bytes sent as `application/json` (or without a
+/// content type). Fails with the same 4xx codes as commands.
+pub async fn json_body<B: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<B, ApiError> {
+    check_content_type(req)?;
+    parse_json(&read_body(payload, limit).await?)
+}
+
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    if let Some(ct) = header(req, "Content-Type")? {
+        if !ct.trim().to_ascii_lowercase().starts_with("application/json") {
+            return Err(ApiError::new("unsupported_media_type", "send the body as application/json"));
+        }
+    }
+    Ok(())
+}
+
 /// Reads and checks everything a command needs before it is decided.
 pub async fn command_input<B: DeserializeOwned>(
     req: &HttpRequest,
@@ -91,11 +111,7 @@ pub async fn command_input<B: DeserializeOwned>(
     command: &'static str,
     limit: usize,
 ) -> Result<CommandInput<B>, ApiError> {
-    if let Some(ct) = header(req, "Content-Type")? {
-        if !ct.trim().to_ascii_lowercase().starts_with("application/json") {
-            return Err(ApiError::new("unsupported_media_type", "send the body as application/json"));
-        }
-    }
+    check_content_type(req)?;
     let idempotency_key = idempotency_key(req)?;
     let if_match = if_match(req)?;
     let bytes = read_body(payload, limit).await?;
@@ -111,7 +127,7 @@ pub async fn command_input<B: DeserializeOwned>(
     });
     let request_id = header(req, "X-Request-Id")?.and_then(|v| Uuid::parse_str(v).ok()).unwrap_or_else(Uuid::new_v4);
     let meta = CommandMeta {
-        actor: actor.0.clone(),
+        actor: actor.user.clone(),
         now: Utc::now(),
         command,
         request_id,

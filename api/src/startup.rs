@@ -119,6 +119,39 @@ async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError>
     Err(ApiError::new("route_not_found", format!("no endpoint {} {}", req.method(), req.path())))
 }
 
+/// Headers on every answer: no sniffing, no framing, no referrer, nothing loaded by the
+/// JSON API's pages; HSTS in production (served behind TLS).
+fn security_headers(production: bool) -> actix_web::middleware::DefaultHeaders {
+    let headers = actix_web::middleware::DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"));
+    match production {
+        true => headers.add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
+        false => headers,
+    }
+}
+
+/// Browsers may call from `origins` only (BOZOR_CORS_ORIGINS); none by default. Apps that are
+/// not browsers send no Origin and are not affected.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::{header, Method};
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods([Method::GET, Method::POST])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
+        .allowed_header("Idempotency-Key")
+        .allowed_header("X-Request-Id")
+        .expose_headers([header::ETAG, header::RETRY_AFTER])
+        .expose_headers(["Idempotent-Replayed"])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
 impl Application {
     /// Connects, migrates and binds; with `projectors`, also runs the read models' projectors in
     /// this process (the embedded default), and with Kafka configured, the relay too. Fails when the database or the address is unusable.
@@ -147,7 +180,10 @@ impl Application {
                 None => read_side,
             }
         });
+        let vault = bozor_commands::vault::Vault::new(pool.clone(), &settings.auth.master_key);
         let state = web::Data::new(AppState {
+            auth: crate::auth::Auth::new(&settings.auth),
+            vault,
             commands,
             body_bytes_max: settings.body_bytes_max,
             listing_cache,
@@ -157,8 +193,14 @@ impl Application {
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
         let port =
             listener.local_addr().map_err(|source| StartError::Listen { addr: settings.http_addr, source })?.port();
+        let (cors_origins, production) = (settings.cors_origins.clone(), settings.production);
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).configure(routes::configure).default_service(web::to(no_route))
+            App::new()
+                .app_data(state.clone())
+                .wrap(cors(&cors_origins))
+                .wrap(security_headers(production))
+                .configure(routes::configure)
+                .default_service(web::to(no_route))
         })
         .workers(settings.http_workers)
         .listen(listener)

@@ -1,6 +1,7 @@
 //! bozor's write side: the PostgreSQL event store client, migrations, command handling, and the
 //! relay that fans the store out to Kafka.
 
+pub mod accounts;
 pub mod db;
 pub mod fault;
 pub mod handlers;
@@ -11,6 +12,7 @@ pub mod relay;
 pub mod service;
 pub mod store;
 pub mod testing;
+pub mod vault;
 
 pub use service::{CommandError, CommandMeta, CommandService, Outcome};
 pub use store::{EventStore, StoreError};

@@ -13,6 +13,7 @@ use bozor_domain::escrow::EscrowAggregate;
 use bozor_domain::flows::{self, Streams, UnitOfWork};
 use bozor_domain::listing::ListingAggregate;
 use bozor_domain::order::{self, OrderAggregate};
+use bozor_domain::user::UserAggregate;
 use bozor_domain::wallet::WalletAggregate;
 use bozor_domain::{Actor, Context, DomainError};
 use chrono::{DateTime, Utc};
@@ -58,6 +59,18 @@ pub enum CommandError {
     /// The event store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Sealing or opening credentials failed.
+    #[error(transparent)]
+    Vault(crate::vault::VaultError),
+}
+
+impl From<crate::vault::VaultError> for CommandError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        match e {
+            crate::vault::VaultError::KeyShredded(_) => CommandError::Domain(DomainError::CredentialsErased),
+            other => CommandError::Vault(other),
+        }
+    }
 }
 
 impl From<StoreError> for CommandError {
@@ -124,6 +137,11 @@ impl Loader {
     /// Loads a wallet stream.
     pub async fn wallet(&mut self, id: Uuid) -> Result<bozor_domain::wallet::State, CommandError> {
         self.load::<WalletAggregate>(id, |u| &mut u.wallets).await
+    }
+
+    /// Loads a user stream.
+    pub async fn user(&mut self, id: Uuid) -> Result<bozor_domain::user::State, CommandError> {
+        self.load::<UserAggregate>(id, |u| &mut u.users).await
     }
 
     /// Loads an order with everything a step of it may touch: escrow, listings, wallets.
@@ -292,6 +310,7 @@ impl CommandService {
         collect(&uow.orders, heads, &mut streams);
         collect(&uow.escrows, heads, &mut streams);
         collect(&uow.wallets, heads, &mut streams);
+        collect(&uow.users, heads, &mut streams);
         // One order of row locks for every command, so concurrent multi-stream appends queue
         // behind each other instead of deadlocking.
         streams.sort_by_key(|s| s.stream_id);
@@ -334,6 +353,7 @@ impl CommandService {
                 "listing" => self.snapshot::<ListingAggregate>(&uow.listings, s.stream_id, version, head).await,
                 "order" => self.snapshot::<OrderAggregate>(&uow.orders, s.stream_id, version, head).await,
                 "escrow" => self.snapshot::<EscrowAggregate>(&uow.escrows, s.stream_id, version, head).await,
+                "user" => self.snapshot::<UserAggregate>(&uow.users, s.stream_id, version, head).await,
                 _ => self.snapshot::<WalletAggregate>(&uow.wallets, s.stream_id, version, head).await,
             };
             // A missing snapshot only makes the next load read more events.

@@ -15,10 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn admin(actor: &Actor) -> Result<(), ApiError> {
-    if !actor.0.has(Role::Admin) {
-        return Err(ApiError::new("forbidden", "admins only").with_details(json!({ "reason": "admins only" })));
-    }
-    Ok(())
+    crate::authz::any_of(actor, &[Role::Admin], "admins only")
 }
 
 async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {

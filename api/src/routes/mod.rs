@@ -1,10 +1,14 @@
 //! HTTP routes under `/v1`, one module per resource.
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod credentials;
 pub mod health;
 pub mod listings;
 pub mod orders;
 pub mod queries;
+pub mod users;
 pub mod wallets;
 
 use actix_web::{web, HttpRequest};
@@ -87,6 +91,10 @@ impl Default for ListPageCache {
 /// What every handler shares.
 pub struct AppState {
     pub commands: CommandService,
+    /// Token keys, the SMS sender and the rate limiters.
+    pub auth: crate::auth::Auth,
+    /// Seals and opens game-account credentials.
+    pub vault: bozor_commands::vault::Vault,
     pub body_bytes_max: usize,
     pub listing_cache: ListingCache,
     pub list_page_cache: std::sync::Arc<ListPageCache>,
@@ -104,7 +112,8 @@ pub struct ReasonBody {
     pub reason: String,
 }
 
-/// Reads a command's input with this app's body limit.
+/// Reads a command's input with this app's body limit, after the caller's rate limits (per
+/// user and per IP) and `authz::command` allow it.
 pub async fn input<B: DeserializeOwned>(
     state: &AppState,
     req: &HttpRequest,
@@ -112,6 +121,10 @@ pub async fn input<B: DeserializeOwned>(
     actor: &Actor,
     command: &'static str,
 ) -> Result<CommandInput<B>, ApiError> {
+    let auth = &state.auth;
+    crate::auth::Auth::limit(&auth.commands_per_user, &actor.user.id.to_string())?;
+    crate::auth::Auth::limit(&auth.commands_per_ip, &auth.client_ip(req))?;
+    crate::authz::command(actor, command)?;
     command_input(req, payload, actor, command, state.body_bytes_max).await
 }
 
@@ -134,6 +147,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1")
                 .configure(admin::configure)
+                .configure(audit::configure)
+                .configure(auth::configure)
+                .configure(credentials::configure)
+                .configure(users::configure)
                 .configure(listings::configure)
                 .configure(queries::configure)
                 .configure(orders::configure)

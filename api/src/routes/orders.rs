@@ -118,7 +118,7 @@ async fn assign_courier(
 ) -> Res {
     let id = path_id(&p)?;
     let input = input::<AssignBody>(&s, &r, b, &a, "assign_courier").await?;
-    let courier_id = input.body.courier_id.unwrap_or(a.0.id);
+    let courier_id = input.body.courier_id.unwrap_or(a.user.id);
     let command = order::Command::AssignCourier { courier_id };
     Ok(respond(s.commands.order_step(&input.meta, id, command).await?, false))
 }

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{unavailable, AppState};
+use crate::actor::{Actor, MaybeActor};
+use crate::authz::{self, MONEY_READERS, STAFF};
 use crate::errors::ApiError;
 use crate::request::path_id;
 
@@ -80,7 +82,24 @@ struct ListQuery {
     min_position: Option<i64>,
 }
 
-async fn list_listings(state: web::Data<AppState>, req: HttpRequest) -> Res {
+/// Listing statuses anyone may browse; the others (draft, pending, rejected, archived,
+/// blocked) only their seller and staff.
+const PUBLIC_STATUSES: &[&str] = &["active", "reserved", "sold"];
+
+/// Refuses a reader of a non-public listing who is neither its seller nor staff.
+fn may_see_listing(actor: &MaybeActor, status: &str, seller: Option<Uuid>) -> Result<(), ApiError> {
+    if PUBLIC_STATUSES.contains(&status) {
+        return Ok(());
+    }
+    let reason = "only the seller and staff see listings that are not public";
+    let Some(actor) = &actor.0 else { return Err(ApiError::new("unauthenticated", reason)) };
+    match seller {
+        Some(seller) => authz::owner_or(actor, seller, STAFF, reason),
+        None => authz::any_of(actor, STAFF, reason),
+    }
+}
+
+async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: MaybeActor) -> Res {
     let q: ListQuery = query(&req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
     let sort = q
@@ -103,6 +122,7 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest) -> Res {
     if q.status.as_deref().is_some_and(|s| !listings::is_status(s)) {
         return Err(bad("unknown status"));
     }
+    may_see_listing(&actor, q.status.as_deref().unwrap_or("active"), q.seller_id)?;
     let filter = Filter {
         kind: q.kind,
         category: q.category,
@@ -141,24 +161,37 @@ struct GetQuery {
 /// Listing detail, from the cache when it is fresh enough: an entry whose last applied
 /// position is below `min_position` may predate the caller's write, so that read goes to the
 /// read model (after waiting for it) and refreshes the entry.
-async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: MaybeActor) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     if let Some(hit) = state.listing_cache.get(&id) {
         if q.min_position.is_none_or(|p| hit.1 >= p) {
-            return Ok(HttpResponse::Ok().json(&hit.0));
+            return listing_detail(&hit.0, &actor);
         }
     }
     let client = client(&state).await?;
     wait_for(&client, "listings", q.min_position).await?;
     match listings::get(&client, id).await.map_err(unavailable)? {
         Some(found) => {
-            let body = HttpResponse::Ok().json(&found.0);
+            let answer = listing_detail(&found.0, &actor);
             state.listing_cache.insert(id, std::sync::Arc::new(found));
-            Ok(body)
+            answer
         }
         None => Err(ApiError::new("listing_not_found", "no such listing")),
     }
+}
+
+/// A listing's detail for `actor`: refused when it is not public and not theirs; sealed
+/// credentials are never shown, only whether there are any.
+fn listing_detail(l: &bozor_domain::listing::Listing, actor: &MaybeActor) -> Res {
+    may_see_listing(actor, l.status.name(), Some(l.seller_id))?;
+    let mut body = serde_json::to_value(l).map_err(unavailable)?;
+    if let Some(map) = body.as_object_mut() {
+        let sealed = matches!(l.credentials, Some(bozor_domain::listing::Credentials::Sealed(_)));
+        map.remove("credentials");
+        map.insert("has_credentials".into(), serde_json::Value::Bool(sealed));
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -182,14 +215,24 @@ struct OrdersQuery {
     min_position: Option<i64>,
 }
 
-async fn list_orders(state: web::Data<AppState>, req: HttpRequest) -> Res {
+async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     let q: OrdersQuery = query(&req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
     let scope = match (q.buyer_id, q.seller_id, q.district) {
-        (Some(b), None, None) => Scope::Buyer(b),
-        (None, Some(s), None) => Scope::Seller(s),
-        (None, None, Some(d)) if bozor_domain::order::District::parse(&d).is_some() => Scope::OpenInDistrict(d),
-        (None, None, Some(_)) => return Err(bad("not a district couriers serve")),
+        (Some(b), None, None) => {
+            authz::owner_or(&actor, b, STAFF, "only the buyer and staff see a buyer's orders")?;
+            Scope::Buyer(b)
+        }
+        (None, Some(s), None) => {
+            authz::owner_or(&actor, s, STAFF, "only the seller and staff see a seller's orders")?;
+            Scope::Seller(s)
+        }
+        (None, None, Some(d)) => {
+            let district =
+                bozor_domain::order::District::parse(&d).ok_or_else(|| bad("not a district couriers serve"))?;
+            courier_of(&actor, district)?;
+            Scope::OpenInDistrict(d)
+        }
         _ => return Err(bad("give exactly one of buyer_id, seller_id, district")),
     };
     let cursor = q
@@ -206,19 +249,40 @@ async fn list_orders(state: web::Data<AppState>, req: HttpRequest) -> Res {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }
 
-async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+/// Couriers see the open orders of their own district (staff: of any).
+fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<(), ApiError> {
+    let reason = "only couriers of that district and staff see its open orders";
+    if actor.user.has(bozor_domain::Role::Courier) && actor.district.is_none_or(|d| d == district) {
+        return Ok(());
+    }
+    authz::any_of(actor, STAFF, reason)
+}
+
+async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     let client = client(&state).await?;
     wait_for(&client, "orders", q.min_position).await?;
     match orders::get(&client, id).await.map_err(unavailable)? {
-        Some(o) => Ok(HttpResponse::Ok().json(o)),
+        Some(o) => {
+            let me = actor.user.id;
+            if ![o.order.buyer_id, o.order.seller_id].contains(&me) && o.order.courier_id != Some(me) {
+                let reason = "only the order's buyer, seller, courier and staff see it";
+                authz::any_of(&actor, STAFF, reason)?;
+            }
+            Ok(HttpResponse::Ok().json(o))
+        }
         None => Err(ApiError::new("order_not_found", "no such order")),
     }
 }
 
-async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+fn money_reader(actor: &Actor, user: Uuid) -> Result<(), ApiError> {
+    authz::owner_or(actor, user, MONEY_READERS, "only the owner, support, admins and auditors see a wallet")
+}
+
+async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
     let user = path_id(&path)?;
+    money_reader(&actor, user)?;
     let q: GetQuery = query(&req)?;
     let client = client(&state).await?;
     wait_for(&client, "wallets", q.min_position).await?;
@@ -234,8 +298,9 @@ struct LedgerQuery {
     min_position: Option<i64>,
 }
 
-async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
     let user = path_id(&path)?;
+    money_reader(&actor, user)?;
     let q: LedgerQuery = query(&req)?;
     let limit = limit_of(q.limit)?;
     let client = client(&state).await?;

@@ -10,7 +10,7 @@ async fn statuses(app: &TestApp, admin: &User) -> Vec<Value> {
     let res = app
         .http
         .get(format!("{}/v1/admin/projections", app.base))
-        .header("X-Actor", &admin.header)
+        .header("Authorization", &admin.header)
         .send()
         .await
         .unwrap();
@@ -35,7 +35,7 @@ async fn admin_endpoints_are_for_admins() {
     let res = app
         .http
         .get(format!("{}/v1/admin/projections", app.base))
-        .header("X-Actor", &User::seller("pro").header)
+        .header("Authorization", &User::seller("pro").header)
         .send()
         .await
         .unwrap();
@@ -72,7 +72,7 @@ async fn a_rebuild_under_concurrent_writes_equals_a_fresh_replay() {
                                    "details": { "kind": "classified" } });
                 let r = http
                     .post(format!("{base}/v1/listings"))
-                    .header("X-Actor", &seller.header)
+                    .header("Authorization", &seller.header)
                     .json(&body)
                     .send()
                     .await

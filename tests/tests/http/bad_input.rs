@@ -3,7 +3,28 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use bozor_api::auth::jwt::{Claims, Keys, ISSUER};
+use bozor_api::auth::DEV_JWT_SECRET;
+use bozor_domain::Role;
+
 use crate::support::{spawn, User};
+
+fn claims(id: Uuid, exp: i64) -> Claims {
+    let iat = exp - 900;
+    Claims { sub: id, roles: vec![Role::Buyer, Role::Seller], plan: None, district: None, iat, exp, iss: ISSUER.into() }
+}
+
+fn forged_token(id: Uuid) -> String {
+    Keys::new(b"a key that is not the server's at all").mint(&claims(id, chrono_now() + 900))
+}
+
+fn expired_token(id: Uuid) -> String {
+    Keys::new(DEV_JWT_SECRET.as_bytes()).mint(&claims(id, chrono_now() - 1))
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
 
 /// Path, headers, body, expected status and code.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
@@ -18,7 +39,12 @@ async fn every_kind_of_bad_request_is_refused_with_its_code_and_changes_nothing(
     let before = app.events().await;
 
     let json_ct = ("Content-Type", "application/json");
-    let actor = ("X-Actor", seller.header.as_str());
+    let actor = ("Authorization", seller.header.as_str());
+    let support = User::new("support");
+    let moderator = ("Authorization", support.header.as_str());
+    // Signed with another secret, and one of ours that expired.
+    let forged = format!("Bearer {}", forged_token(seller.id));
+    let expired = format!("Bearer {}", expired_token(seller.id));
     let huge = serde_json::to_vec(&json!({ "title": "a".repeat(70_000) })).unwrap();
     let cases: Vec<Case> = vec![
         ("/v1/listings", vec![actor, json_ct], b"{\"title\": ".to_vec(), 400, "malformed_json"),
@@ -70,15 +96,24 @@ async fn every_kind_of_bad_request_is_refused_with_its_code_and_changes_nothing(
         ("/v1/listings", vec![json_ct], serde_json::to_vec(&valid).unwrap(), 401, "unauthenticated"),
         (
             "/v1/listings",
-            vec![("X-Actor", "id=not-a-uuid"), json_ct],
+            vec![("Authorization", "Bearer not-a-token"), json_ct],
             serde_json::to_vec(&valid).unwrap(),
-            400,
-            "invalid_actor",
+            401,
+            "invalid_token",
         ),
+        (
+            "/v1/listings",
+            vec![("Authorization", "Basic dXNlcjpwYXNz"), json_ct],
+            serde_json::to_vec(&valid).unwrap(),
+            401,
+            "invalid_token",
+        ),
+        ("/v1/listings", vec![("Authorization", forged.as_str()), json_ct], b"{}".to_vec(), 401, "invalid_token"),
+        ("/v1/listings", vec![("Authorization", expired.as_str()), json_ct], b"{}".to_vec(), 401, "token_expired"),
         ("/v1/listings/not-a-uuid/submit", vec![actor, json_ct], b"{}".to_vec(), 400, "invalid_id"),
         ("/v1/orders/123/pay", vec![actor, json_ct], b"{}".to_vec(), 400, "invalid_id"),
         ("/v1/listings/{listing}/submit", vec![actor, json_ct], b"{\"now\": true}".to_vec(), 422, "invalid_body"),
-        ("/v1/listings/{listing}/reject", vec![actor, json_ct], b"{}".to_vec(), 422, "invalid_body"),
+        ("/v1/listings/{listing}/reject", vec![moderator, json_ct], b"{}".to_vec(), 422, "invalid_body"),
         ("/v1/listings/{random}/submit", vec![actor, json_ct], b"{}".to_vec(), 404, "listing_not_found"),
         ("/v1/nothing-here", vec![actor, json_ct], b"{}".to_vec(), 404, "route_not_found"),
         (

@@ -38,7 +38,7 @@ async fn concurrent_retries_with_one_key_append_once() {
             tokio::spawn(async move {
                 let res = reqwest::Client::new()
                     .post(url)
-                    .header("X-Actor", actor)
+                    .header("Authorization", actor)
                     .header("Idempotency-Key", "topup-1")
                     .json(&json!({ "amount": 1_000, "provider_tx_id": "click-1" }))
                     .send()

@@ -249,7 +249,7 @@ async fn kafka_fed_reads_your_writes_and_stops_at_a_poison_event() {
     let status: serde_json::Value = app
         .http
         .get(format!("{}/v1/admin/projections", app.base))
-        .header("X-Actor", &User::new("admin").header)
+        .header("Authorization", &User::new("admin").header)
         .send()
         .await
         .unwrap()

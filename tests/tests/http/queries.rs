@@ -31,7 +31,7 @@ async fn a_command_is_visible_to_a_query_that_waits_for_its_position() {
     let seller = User::seller("free");
     let created = app.post(&seller, "/v1/listings", product("Qozon 10 l", "kitchen", 35_000_000, true)).await.ok();
     let (id, pos) = (created.id(), created.body["position"].as_i64().unwrap());
-    let detail = app.get(&format!("/v1/listings/{id}?min_position={pos}")).await.ok();
+    let detail = app.get_as(&seller, &format!("/v1/listings/{id}?min_position={pos}")).await.ok();
     assert_eq!(
         (detail.body["title"].as_str(), detail.body["status"]["status"].as_str()),
         (Some("Qozon 10 l"), Some("draft"))
@@ -204,7 +204,7 @@ async fn a_poison_event_marks_the_projection_failed_and_nothing_is_skipped() {
 #[tokio::test]
 async fn orders_and_wallets_read_models_follow_a_delivery() {
     let app = spawn().await;
-    let (seller, buyer, courier) = (User::seller("premium"), User::buyer(), User::new("courier"));
+    let (seller, buyer, courier) = (User::seller("premium"), User::buyer(), User::courier("yakkasaroy"));
     let (listing, _) = active(&app, &seller, product("Televizor", "tv", 30_000_000, true)).await;
     app.deposit(&buyer, 40_000_000).await;
     let body = json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
@@ -214,10 +214,11 @@ async fn orders_and_wallets_read_models_follow_a_delivery() {
     let accepted = app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
     let pos = accepted.body["position"].as_i64().unwrap();
 
-    let open = app.get(&format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
+    let open = app.get_as(&courier, &format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
     assert_eq!(ids(&open.body), vec![order.to_string()], "couriers see the accepted order");
-    assert!(ids(&app.get("/v1/orders?district=chilonzor").await.ok().body).is_empty());
-    let mine = app.get(&format!("/v1/orders?buyer_id={}", buyer.id)).await.ok();
+    let elsewhere = User::courier("chilonzor");
+    assert!(ids(&app.get_as(&elsewhere, "/v1/orders?district=chilonzor").await.ok().body).is_empty());
+    let mine = app.get_as(&buyer, &format!("/v1/orders?buyer_id={}", buyer.id)).await.ok();
     assert_eq!(mine.body["items"][0]["escrow_status"], "funded");
     assert_eq!(mine.body["items"][0]["status"], "accepted");
 
@@ -226,19 +227,19 @@ async fn orders_and_wallets_read_models_follow_a_delivery() {
     app.post(&courier, &format!("/v1/orders/{order}/deliver"), json!({})).await.ok();
     let done = app.post(&buyer, &format!("/v1/orders/{order}/confirm"), json!({})).await.ok();
     let pos = done.body["position"].as_i64().unwrap();
-    let open = app.get(&format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
+    let open = app.get_as(&courier, &format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
     assert!(ids(&open.body).is_empty(), "taken orders leave the couriers' list");
-    let detail = app.get(&format!("/v1/orders/{order}?min_position={pos}")).await.ok();
+    let detail = app.get_as(&buyer, &format!("/v1/orders/{order}?min_position={pos}")).await.ok();
     assert_eq!(detail.body["order"]["status"], "completed");
     assert_eq!(detail.body["escrow"]["status"], "released");
-    let sold = app.get(&format!("/v1/orders?seller_id={}&status=completed", seller.id)).await.ok();
+    let sold = app.get_as(&seller, &format!("/v1/orders?seller_id={}&status=completed", seller.id)).await.ok();
     assert_eq!(ids(&sold.body), vec![order.to_string()]);
 
     for user in [&buyer, &seller, &courier] {
-        let w = app.get(&format!("/v1/wallets/{}?min_position={pos}", user.id)).await.ok();
+        let w = app.get_as(user, &format!("/v1/wallets/{}?min_position={pos}", user.id)).await.ok();
         let (available, held) = app.balance(user.id).await;
         assert_eq!((w.body["available"].as_i64().unwrap(), w.body["held"].as_i64().unwrap()), (available, held));
-        let ledger = app.get(&format!("/v1/wallets/{}/ledger?limit=100", user.id)).await.ok();
+        let ledger = app.get_as(user, &format!("/v1/wallets/{}/ledger?limit=100", user.id)).await.ok();
         let sum: i64 = ledger.body["items"]
             .as_array()
             .unwrap()
@@ -256,10 +257,12 @@ async fn orders_and_wallets_read_models_follow_a_delivery() {
         .unwrap()
         .get(0);
     assert_eq!(unbalanced, 0, "every journal balances in the ledger too");
-    app.get(&format!("/v1/orders/{}", Uuid::new_v4())).await.err(404, "order_not_found");
-    app.get("/v1/orders").await.err(400, "invalid_query");
-    app.get(&format!("/v1/orders?buyer_id={}&seller_id={}", buyer.id, seller.id)).await.err(400, "invalid_query");
-    app.get("/v1/orders?district=mars").await.err(400, "invalid_query");
+    app.get_as(&buyer, &format!("/v1/orders/{}", Uuid::new_v4())).await.err(404, "order_not_found");
+    app.get_as(&buyer, "/v1/orders").await.err(400, "invalid_query");
+    app.get_as(&buyer, &format!("/v1/orders?buyer_id={}&seller_id={}", buyer.id, seller.id))
+        .await
+        .err(400, "invalid_query");
+    app.get_as(&courier, "/v1/orders?district=mars").await.err(400, "invalid_query");
 }
 
 /// Moderators see pending listings oldest submission first; sellers' stats follow their sales.
@@ -283,7 +286,9 @@ async fn moderation_queue_and_seller_stats() {
             .as_i64()
             .unwrap();
     }
-    let queue = app.get(&format!("/v1/listings?status=pending&sort=submitted&min_position={last}")).await.ok();
+    let support = User::new("support");
+    let queue =
+        app.get_as(&support, &format!("/v1/listings?status=pending&sort=submitted&min_position={last}")).await.ok();
     let expected: Vec<String> = submitted.iter().rev().map(|id| id.to_string()).collect();
     assert_eq!(ids(&queue.body), expected);
 
@@ -317,22 +322,25 @@ async fn cached_listing_details_stay_fresh() {
     let seller = User::seller("free");
     let created = app.post(&seller, "/v1/listings", product("Gilam 2x3", "home", 12_000_000, true)).await.ok();
     let id = created.id();
-    let first = app.get(&format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
+    let first = app.get_as(&seller, &format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
     assert_eq!(first.body["price"], 12_000_000);
-    app.get(&format!("/v1/listings/{id}")).await.ok(); // served from the cache now
+    app.get_as(&seller, &format!("/v1/listings/{id}")).await.ok(); // served from the cache now
 
     let changed = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 11_000_000 })).await.ok();
     let pos = changed.body["position"].as_i64().unwrap();
-    let fresh = app.get(&format!("/v1/listings/{id}?min_position={pos}")).await.ok();
+    let fresh = app.get_as(&seller, &format!("/v1/listings/{id}?min_position={pos}")).await.ok();
     assert_eq!(fresh.body["price"], 11_000_000, "a read-your-writes query never sees the stale entry");
 
     let again = app.post(&seller, &format!("/v1/listings/{id}/update"), json!({ "price": 10_000_000 })).await.ok();
-    app.get(&format!("/v1/listings?status=draft&seller_id={}&min_position={}", seller.id, again.body["position"]))
-        .await
-        .ok();
+    app.get_as(
+        &seller,
+        &format!("/v1/listings?status=draft&seller_id={}&min_position={}", seller.id, again.body["position"]),
+    )
+    .await
+    .ok();
     let mut price = Value::Null;
     for _ in 0..200 {
-        price = app.get(&format!("/v1/listings/{id}")).await.ok().body["price"].clone();
+        price = app.get_as(&seller, &format!("/v1/listings/{id}")).await.ok().body["price"].clone();
         if price == 10_000_000 {
             break;
         }
@@ -362,9 +370,10 @@ async fn a_projection_without_a_checkpoint_yet_is_behind_not_unavailable() {
     c.execute("DELETE FROM projection_checkpoints WHERE projection = 'listings'", &[]).await.unwrap();
     app.get("/v1/listings?min_position=1").await.err(409, "projection_behind");
     // The projector registers itself again and serves.
-    let created = app.post(&User::seller("free"), "/v1/listings", product("Lampa", "home", 1_000, false)).await.ok();
+    let seller = User::seller("free");
+    let created = app.post(&seller, "/v1/listings", product("Lampa", "home", 1_000, false)).await.ok();
     let id = created.id();
-    app.get(&format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
+    app.get_as(&seller, &format!("/v1/listings/{id}?min_position={}", created.body["position"])).await.ok();
 }
 
 /// Hot listing pages are served from a cache: a change made behind the API's back stays
@@ -376,21 +385,21 @@ async fn hot_listing_pages_are_cached_until_the_projector_applies_a_batch() {
     let seller = User::seller("free");
     let page = format!("/v1/listings?status=draft&seller_id={}", seller.id);
     let a = app.post(&seller, "/v1/listings", product("Stol", "home", 3_000_000, false)).await.ok();
-    app.get(&format!("{page}&min_position={}", a.body["position"])).await.ok();
-    let first = app.get(&page).await.ok();
+    app.get_as(&seller, &format!("{page}&min_position={}", a.body["position"])).await.ok();
+    let first = app.get_as(&seller, &page).await.ok();
     assert_eq!(ids(&first.body), vec![a.id().to_string()]);
 
     let c = app.db.client().await;
     c.execute("UPDATE listings_view SET price = 1 WHERE listing_id = $1", &[&a.id()]).await.unwrap();
-    assert_eq!(app.get(&page).await.ok().body, first.body, "served from the cache");
-    let waited = app.get(&format!("{page}&min_position={}", a.body["position"])).await.ok();
+    assert_eq!(app.get_as(&seller, &page).await.ok().body, first.body, "served from the cache");
+    let waited = app.get_as(&seller, &format!("{page}&min_position={}", a.body["position"])).await.ok();
     assert_eq!(waited.body["items"][0]["price"], 1, "a read that waits for a position reads the model");
 
     let b = app.post(&seller, "/v1/listings", product("Stul", "home", 900_000, false)).await.ok();
-    app.get(&format!("/v1/listings/{}?min_position={}", b.id(), b.body["position"])).await.ok();
+    app.get_as(&seller, &format!("/v1/listings/{}?min_position={}", b.id(), b.body["position"])).await.ok();
     let mut seen = vec![];
     for _ in 0..100 {
-        seen = ids(&app.get(&page).await.ok().body);
+        seen = ids(&app.get_as(&seller, &page).await.ok().body);
         if seen.len() == 2 {
             break;
         }

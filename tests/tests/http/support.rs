@@ -12,6 +12,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// The game account `active_game_account` sells.
+pub const GAME_LOGIN: &str = "conqueror_uz";
+pub const GAME_PASSWORD: &str = "Xk9#mP2$vL7q";
+
 pub struct TestApp {
     pub base: String,
     pub db: TestDb,
@@ -19,25 +23,37 @@ pub struct TestApp {
     pub http: reqwest::Client,
 }
 
-/// A user and the `X-Actor` header that speaks for them.
+/// A user and the `Authorization` header (a token signed with the development secret, as
+/// `bozor token` mints them) that speaks for them.
 #[derive(Clone)]
 pub struct User {
     pub id: Uuid,
     pub header: String,
 }
 
+/// An access token for `id` with comma-separated `roles`, a plan and a district.
+pub fn token_for(id: Uuid, roles: &str, plan: Option<&str>, district: Option<&str>) -> String {
+    let roles: Vec<String> = roles.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+    let settings = Settings::development("postgres://unused");
+    bozor_api::cli::token(&settings, id, &roles, plan, district, 15).expect("test tokens mint")
+}
+
 impl User {
     pub fn new(roles: &str) -> User {
+        User::with(roles, None, None)
+    }
+    pub fn with(roles: &str, plan: Option<&str>, district: Option<&str>) -> User {
         let id = Uuid::new_v4();
-        User { id, header: format!("id={id}; roles={roles}") }
+        User { id, header: format!("Bearer {}", token_for(id, roles, plan, district)) }
     }
     pub fn seller(plan: &str) -> User {
-        let mut u = User::new("seller");
-        u.header.push_str(&format!("; plan={plan}"));
-        u
+        User::with("seller", Some(plan), None)
     }
     pub fn buyer() -> User {
         User::new("buyer")
+    }
+    pub fn courier(district: &str) -> User {
+        User::with("courier", None, Some(district))
     }
 }
 
@@ -87,15 +103,13 @@ pub async fn spawn_with(read_side: ReadSide) -> TestApp {
         ReadSide::Kafka(k) => (true, Some(k)),
         ReadSide::Elsewhere => (false, None),
     };
-    let settings = Settings {
-        database_url: db.url.clone(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        db_pool_max: 8,
-        snapshot_every: 100,
-        body_bytes_max: 64 * 1024,
-        http_workers: 2,
-        kafka,
-    };
+    let mut settings = Settings::development(&db.url);
+    settings.kafka = kafka;
+    spawn_on(db, settings, projectors).await
+}
+
+/// Serves `settings` (on `db`) with or without projectors in process.
+pub async fn spawn_on(db: TestDb, settings: Settings, projectors: bool) -> TestApp {
     let app = Application::build(settings, projectors).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -119,7 +133,7 @@ impl TestApp {
     }
 
     pub async fn post_with(&self, user: &User, path: &str, body: Value, extra: &[(&str, &str)]) -> Reply {
-        let mut headers = vec![("X-Actor", user.header.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![("Authorization", user.header.as_str()), ("Content-Type", "application/json")];
         headers.extend_from_slice(extra);
         self.raw(path, &headers, serde_json::to_vec(&body).unwrap()).await
     }
@@ -165,12 +179,18 @@ impl TestApp {
         self.activate(seller, body).await
     }
 
+    /// A game account with credentials (login `GAME_LOGIN`, password `GAME_PASSWORD`), active.
     pub async fn active_game_account(&self, seller: &User, price: i64) -> Uuid {
         let body = json!({
             "title": "PUBG Mobile, Conqueror", "category": "game_accounts", "price": price,
             "details": { "kind": "game_account", "game": "PUBG Mobile", "level": 72, "rank": "Conqueror" }
         });
-        self.activate(seller, body).await
+        let id = self.post(seller, "/v1/listings", body).await.ok().id();
+        let credentials = json!({ "login": GAME_LOGIN, "password": GAME_PASSWORD });
+        self.post(seller, &format!("/v1/listings/{id}/credentials"), credentials).await.ok();
+        self.post(seller, &format!("/v1/listings/{id}/submit"), json!({})).await.ok();
+        self.post(&User::new("support"), &format!("/v1/listings/{id}/approve"), json!({})).await.ok();
+        id
     }
 
     pub async fn activate(&self, seller: &User, body: Value) -> Uuid {
@@ -211,7 +231,21 @@ impl TestApp {
 impl TestApp {
     /// GETs a path (with query string) as no one in particular.
     pub async fn get(&self, path_and_query: &str) -> Reply {
-        let res = self.http.get(format!("{}{path_and_query}", self.base)).send().await.expect("request sent");
+        self.get_with(path_and_query, &[]).await
+    }
+
+    /// GETs a path as `user`.
+    pub async fn get_as(&self, user: &User, path_and_query: &str) -> Reply {
+        self.get_with(path_and_query, &[("Authorization", user.header.as_str())]).await
+    }
+
+    /// GETs a path with headers.
+    pub async fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.http.get(format!("{}{path_and_query}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request sent");
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();

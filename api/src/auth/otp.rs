@@ -1,0 +1,171 @@
+//! One-time login codes: six digits, sent by SMS, stored only as an HMAC, valid five minutes,
+//! at most five attempts. Requests are limited per phone (one a minute, `otp_per_phone_per_hour`
+//! an hour) in PostgreSQL, so the limit holds across processes; per IP by the caller.
+
+use std::time::Duration;
+
+use bozor_domain::user::Phone;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::Auth;
+use crate::errors::ApiError;
+use crate::routes::unavailable;
+
+/// How long a code stays valid.
+pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
+/// Wrong guesses allowed per code.
+pub const ATTEMPTS_MAX: i32 = 5;
+/// Shortest wait between two codes to one number.
+pub const RESEND_AFTER: Duration = Duration::from_secs(60);
+
+/// A code was sent.
+#[derive(Debug, serde::Serialize)]
+pub struct Issued {
+    pub expires_in: u64,
+    pub resend_after: u64,
+}
+
+fn code_hash(key: &[u8], phone: &Phone, code: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key)
+        .expect("HMAC takes keys of any length")
+        .chain_update(phone.as_str().as_bytes())
+        .chain_update(b":")
+        .chain_update(code.as_bytes())
+}
+
+/// Six uniformly random digits from the operating system's generator.
+fn new_code() -> String {
+    loop {
+        let mut b = [0u8; 4];
+        getrandom::getrandom(&mut b).expect("the operating system's random source works");
+        let n = u32::from_le_bytes(b);
+        // Rejection sampling: 4 294 000 000 is the largest multiple of 10^6 below 2^32.
+        if n < 4_294_000_000 {
+            return format!("{:06}", n % 1_000_000);
+        }
+    }
+}
+
+fn too_many(seconds: i64, message: &'static str) -> ApiError {
+    ApiError::new("rate_limited", message).retry_after(seconds.max(1) as u64)
+}
+
+/// Issues a code for `phone` and sends it, unless the number was sent one within the last
+/// minute or too many within the hour (429 with Retry-After). The check and the insert run
+/// under a per-phone advisory lock, so concurrent requests cannot both pass.
+pub async fn request(
+    pool: &Pool,
+    auth: &Auth,
+    phone: &Phone,
+    ip: &str,
+    now: DateTime<Utc>,
+) -> Result<Issued, ApiError> {
+    let code = new_code();
+    {
+        let mut client = pool.get().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('otp:' || $1))", &[&phone.as_str()])
+            .await
+            .map_err(unavailable)?;
+        let hour_ago = now - chrono::Duration::hours(1);
+        let row = tx
+            .query_one(
+                "SELECT count(*), max(created_at), min(created_at) FROM auth_otp WHERE phone = $1 AND created_at > $2",
+                &[&phone.as_str(), &hour_ago],
+            )
+            .await
+            .map_err(unavailable)?;
+        let (sent, last, first): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+            (row.get(0), row.get(1), row.get(2));
+        if let Some(last) = last {
+            let wait = (last + chrono::Duration::from_std(RESEND_AFTER).expect("small") - now).num_seconds();
+            if wait > 0 {
+                return Err(too_many(wait, "a code was sent to this number a moment ago"));
+            }
+        }
+        if sent >= i64::from(auth.rate.otp_per_phone_per_hour) {
+            let wait = first.map_or(3_600, |f| (f + chrono::Duration::hours(1) - now).num_seconds());
+            return Err(too_many(wait, "too many codes for this number this hour"));
+        }
+        let hash = code_hash(&auth.otp_key, phone, &code).finalize().into_bytes().to_vec();
+        let expires = now + chrono::Duration::from_std(CODE_TTL).expect("small");
+        tx.execute(
+            "INSERT INTO auth_otp (otp_id, phone, code_hash, created_at, expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&Uuid::new_v4(), &phone.as_str(), &hash, &now, &expires, &ip],
+        )
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+    }
+    let text = format!("bozor: kirish kodi {code}. Uni hech kimga aytmang. / Код входа {code}.");
+    auth.sms.send(phone, &text).await.map_err(|e| {
+        tracing::warn!(error = %e, "sms not sent");
+        ApiError::new("sms_failed", "the code could not be sent; retry later")
+    })?;
+    Ok(Issued { expires_in: CODE_TTL.as_secs(), resend_after: RESEND_AFTER.as_secs() })
+}
+
+/// Checks `code` against the newest live code of `phone` and consumes it. Every guess counts,
+/// right or wrong; after `ATTEMPTS_MAX` the code is dead (429 `otp_attempts_exceeded`).
+pub async fn verify(pool: &Pool, auth: &Auth, phone: &Phone, code: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let invalid = |left: i32| {
+        ApiError::new("otp_invalid", "the code is wrong or has expired; request a new one")
+            .with_details(json!({ "attempts_left": left }))
+    };
+    let mut client = pool.get().await.map_err(unavailable)?;
+    let tx = client.transaction().await.map_err(unavailable)?;
+    let row = tx
+        .query_opt(
+            "SELECT otp_id, code_hash, attempts FROM auth_otp
+             WHERE phone = $1 AND consumed_at IS NULL AND expires_at > $2
+             ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
+            &[&phone.as_str(), &now],
+        )
+        .await
+        .map_err(unavailable)?;
+    let Some(row) = row else { return Err(invalid(0)) };
+    let (otp_id, stored, attempts): (Uuid, Vec<u8>, i32) = (row.get(0), row.get(1), row.get(2));
+    if attempts >= ATTEMPTS_MAX {
+        return Err(ApiError::new("otp_attempts_exceeded", "too many wrong codes; request a new one"));
+    }
+    let matches = code_hash(&auth.otp_key, phone, code).verify_slice(&stored).is_ok(); // constant time
+    tx.execute(
+        "UPDATE auth_otp SET attempts = attempts + 1, consumed_at = CASE WHEN $2::bool THEN $3::timestamptz END WHERE otp_id = $1",
+        &[&otp_id, &matches, &now],
+    )
+    .await
+    .map_err(unavailable)?;
+    tx.commit().await.map_err(unavailable)?;
+    match matches {
+        true => Ok(()),
+        false => Err(invalid(ATTEMPTS_MAX - attempts - 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits_and_vary() {
+        let codes: std::collections::BTreeSet<String> = (0..50).map(|_| new_code()).collect();
+        assert!(codes.iter().all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(codes.len() > 40, "50 draws of a million values barely collide");
+    }
+
+    #[test]
+    fn hashes_bind_the_code_to_its_phone_and_key() {
+        let a = Phone::parse("+998901234567").unwrap();
+        let b = Phone::parse("+998901234568").unwrap();
+        let h = code_hash(b"k", &a, "123456").finalize().into_bytes();
+        assert!(code_hash(b"k", &a, "123456").verify_slice(&h).is_ok());
+        assert!(code_hash(b"k", &b, "123456").verify_slice(&h).is_err());
+        assert!(code_hash(b"k", &a, "123457").verify_slice(&h).is_err());
+        assert!(code_hash(b"other", &a, "123456").verify_slice(&h).is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! The raw event log for auditors: `GET /v1/audit/events?after=<position>&limit=<n>` as NDJSON,
+//! one event per line, in the gap-safe tail order (transaction, then position). `after` is the
+//! `global_position` of the last line read; reading on from it never skips an event whose
+//! transaction committed late. Auditors and admins only.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bozor_commands::store::{read_tail_with, TailPosition};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{unavailable, AppState};
+use crate::actor::Actor;
+use crate::authz;
+use crate::errors::ApiError;
+
+/// Most events one page returns.
+pub const PAGE_LIMIT_MAX: i64 = 1_000;
+
+/// Registers the audit routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit/events", web::get().to(events));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn events(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
+    authz::any_of(&actor, authz::AUDIT_READERS, "only auditors and admins read the event log")?;
+    let q = web::Query::<EventsQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::new("invalid_query", e.to_string()))?;
+    let limit = q.limit.unwrap_or(PAGE_LIMIT_MAX);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) || q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::new("invalid_query", "limit is 1 to 1000 and after a position, 0 or more"));
+    }
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    let after = match q.after.unwrap_or(0) {
+        0 => TailPosition::default(),
+        position => {
+            let row = client
+                .query_opt("SELECT tx_id::text FROM events WHERE global_position = $1", &[&position])
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| ApiError::new("invalid_query", "after is not the position of an event"))?;
+            let tx: String = row.get(0);
+            TailPosition { tx_id: tx.parse().map_err(unavailable)?, global_position: position }
+        }
+    };
+    let events = read_tail_with(&client, after, limit).await.map_err(unavailable)?;
+    let mut body = String::new();
+    for e in events {
+        let line = json!({
+            "global_position": e.global_position, "stream_type": e.stream_type, "stream_id": e.stream_id,
+            "version": e.version, "event_id": e.event_id, "event_type": e.event_type,
+            "event_version": e.event_version, "payload": e.payload, "metadata": e.metadata,
+            "recorded_at": e.recorded_at, "hash": hex::encode(&e.hash),
+        });
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
+}
