@@ -3,7 +3,6 @@
 //! processes, killed with SIGKILL and restarted while commands keep coming.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use bozor_commands::kafka::KafkaSettings;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{behind, read_models, shop_round, spawn_with, wait_for, ReadSide, User};
+use crate::support::{behind, bozor_bin, read_models, shop_round, spawn_with, wait_for, ReadSide, User};
 
 /// The broker, or `None` (the test then says it is skipped: run the README's test command).
 fn broker() -> Option<KafkaSettings> {
@@ -28,19 +27,6 @@ fn broker() -> Option<KafkaSettings> {
             None
         }
     }
-}
-
-/// The `bozor` binary the test command builds.
-fn bozor_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("BOZOR_BIN") {
-        return p.into();
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/bozor");
-    assert!(bin.exists(), "{} is missing: run `cargo build --bin bozor` (./dev test does)", bin.display());
-    bin
 }
 
 /// A `bozor` process, killed (SIGKILL) when dropped.

@@ -344,3 +344,16 @@ pub async fn shop_round(app: &TestApp, seller: &User) {
         .id();
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
 }
+
+/// The `bozor` binary the test command builds.
+pub fn bozor_bin() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("BOZOR_BIN") {
+        return p.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/bozor");
+    assert!(bin.exists(), "{} is missing: run `cargo build --bin bozor` (./dev test does)", bin.display());
+    bin
+}
