@@ -3,7 +3,9 @@
 
 mod admin;
 mod auth;
+mod authz;
 mod bad_input;
+mod credentials;
 mod idempotency;
 mod kafka;
 mod listings;
