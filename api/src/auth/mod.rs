@@ -40,7 +40,8 @@ pub struct RateSettings {
     pub auth_per_ip: u32,
     /// `BOZOR_RATE_COMMANDS_PER_USER` (default 300): commands per user.
     pub commands_per_user: u32,
-    /// `BOZOR_RATE_COMMANDS_PER_IP` (default 1200): commands per IP, whoever sends them.
+    /// `BOZOR_RATE_COMMANDS_PER_IP` (default 6000): commands per IP, whoever sends them; high,
+    /// because carrier NAT puts many phones behind one address.
     pub commands_per_ip: u32,
     /// `BOZOR_OTP_PER_PHONE_PER_HOUR` (default 5): codes sent to one number per hour.
     pub otp_per_phone_per_hour: u32,
@@ -48,7 +49,7 @@ pub struct RateSettings {
 
 impl Default for RateSettings {
     fn default() -> Self {
-        RateSettings { auth_per_ip: 20, commands_per_user: 300, commands_per_ip: 1_200, otp_per_phone_per_hour: 5 }
+        RateSettings { auth_per_ip: 20, commands_per_user: 300, commands_per_ip: 6_000, otp_per_phone_per_hour: 5 }
     }
 }
 
