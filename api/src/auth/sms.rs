@@ -116,20 +116,36 @@ fn gateway(e: reqwest::Error) -> SmsError {
     SmsError::Gateway(e.to_string())
 }
 
+impl EskizSender {
+    /// The cached token, or a fresh one. The lock is held only while logging in, so a burst
+    /// of codes logs in once, and sends run side by side.
+    async fn token(&self) -> Result<String, SmsError> {
+        let mut token = self.token.lock().await;
+        if let Some(t) = token.as_ref() {
+            return Ok(t.clone());
+        }
+        Ok(token.insert(self.login().await?).clone())
+    }
+
+    /// Drops `stale` unless another send has replaced it already.
+    async fn forget(&self, stale: &str) {
+        let mut token = self.token.lock().await;
+        if token.as_deref() == Some(stale) {
+            *token = None;
+        }
+    }
+}
+
 impl SmsSender for EskizSender {
     fn send<'a>(&'a self, phone: &'a Phone, text: &'a str) -> SendFuture<'a> {
         Box::pin(async move {
-            let mut token = self.token.lock().await;
             // At most two attempts: with the cached token, then once with a fresh one.
             for _ in 0..2 {
-                let current = match token.as_ref() {
-                    Some(t) => t.clone(),
-                    None => token.insert(self.login().await?).clone(),
-                };
-                if self.post(&current, phone, text).await? {
+                let token = self.token().await?;
+                if self.post(&token, phone, text).await? {
                     return Ok(());
                 }
-                *token = None;
+                self.forget(&token).await;
             }
             Err(SmsError::Gateway("Eskiz refused a fresh token".into()))
         })
