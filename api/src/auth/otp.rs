@@ -72,6 +72,13 @@ pub async fn request(
         tx.execute("SELECT pg_advisory_xact_lock(hashtext('otp:' || $1))", &[&phone.as_str()])
             .await
             .map_err(unavailable)?;
+        // Bounded storage: a number keeps at most a day of codes (the hour's limit needs less).
+        tx.execute(
+            "DELETE FROM auth_otp WHERE phone = $1 AND created_at < $2",
+            &[&phone.as_str(), &(now - chrono::Duration::days(1))],
+        )
+        .await
+        .map_err(unavailable)?;
         let hour_ago = now - chrono::Duration::hours(1);
         let row = tx
             .query_one(

@@ -73,6 +73,10 @@ pub async fn rotate(pool: &Pool, token: &str, now: DateTime<Utc>) -> Result<(Uui
     if let Some(row) = spent {
         let (family, user_id): (Uuid, Uuid) = (row.get(0), row.get(1));
         let next = insert(&tx, user_id, family, now).await?;
+        // Bounded storage: spent tokens are kept (to catch their reuse) until they expire.
+        tx.execute("DELETE FROM auth_refresh_tokens WHERE family_id = $1 AND expires_at <= $2", &[&family, &now])
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         return Ok((user_id, next));
     }

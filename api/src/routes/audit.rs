@@ -30,8 +30,7 @@ struct EventsQuery {
 
 async fn events(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
     authz::any_of(&actor, authz::AUDIT_READERS, "only auditors and admins read the event log")?;
-    let q = web::Query::<EventsQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::new("invalid_query", e.to_string()))?;
+    let q: EventsQuery = super::queries::query(&req)?;
     let limit = q.limit.unwrap_or(PAGE_LIMIT_MAX);
     if !(1..=PAGE_LIMIT_MAX).contains(&limit) || q.after.is_some_and(|a| a < 0) {
         return Err(ApiError::new("invalid_query", "limit is 1 to 1000 and after a position, 0 or more"));

@@ -58,7 +58,8 @@ async fn wait_for(client: &tokio_postgres::Client, projection: &str, position: O
     }
 }
 
-fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+/// Parses a query string into `T`. Fails with 400 `invalid_query`.
+pub(crate) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::new("invalid_query", e.to_string()))

@@ -171,6 +171,12 @@ async fn a_phone_logs_in_with_the_code_it_was_sent_and_gets_working_tokens() {
         .unwrap();
     let again = login(&app, &gateway, "+998901234567").await;
     assert_eq!(again["user"]["id"], s["user"]["id"]);
+    // A number keeps at most a day of codes.
+    let c = app.db.client().await;
+    c.execute("UPDATE auth_otp SET created_at = created_at - interval '2 days'", &[]).await.unwrap();
+    public_post(&app, "/v1/auth/otp/request", json!({ "phone": "+998901234567" })).await.ok();
+    let kept: i64 = c.query_one("SELECT count(*) FROM auth_otp", &[]).await.unwrap().get(0);
+    assert_eq!(kept, 1, "older codes were pruned");
 }
 
 #[tokio::test]
