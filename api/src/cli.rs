@@ -33,7 +33,7 @@ pub async fn grant(
         (Some(id), _) => id,
         (None, Some(p)) => {
             let phone = Phone::parse(p).map_err(|e| e.to_string())?;
-            commands.user_for_phone(&phone, now).await.map_err(|e| e.to_string())?
+            commands.user_for_phone(&phone, now).await.map_err(|e| e.to_string())?.0
         }
         (None, None) => return Err("give --user or --phone".into()),
     };

@@ -29,10 +29,11 @@ impl CommandMeta {
 }
 
 impl CommandService {
-    /// The user a phone number logs in as, registered on its first login. The phone's row in
+    /// The user a phone number logs in as, registered on its first login, with the position
+    /// of the registration when this call wrote it (for read-your-writes). The phone's row in
     /// `user_phones` is claimed first, so two first logins of one number get one user; the
     /// registration after it is idempotent, so a crash between the two heals at the next login.
-    pub async fn user_for_phone(&self, phone: &Phone, now: DateTime<Utc>) -> Result<Uuid, CommandError> {
+    pub async fn user_for_phone(&self, phone: &Phone, now: DateTime<Utc>) -> Result<(Uuid, Option<i64>), CommandError> {
         let client = self.store().pool().get().await.map_err(StoreError::from)?;
         let user_id: Uuid = client
             .query_one(
@@ -46,20 +47,21 @@ impl CommandService {
             .get(0);
         let meta = CommandMeta::system("register_user", now);
         let register = user::Command::Register { user_id, phone: phone.clone() };
-        self.run(
-            &meta,
-            user_id,
-            move |mut l: Loader| async move {
-                l.user(user_id).await?;
-                Ok(l)
-            },
-            |uow, ctx| match uow.users.state(user_id) {
-                user::State::Initial => uow.users.exec(user_id, &register, ctx).map(|_| ()),
-                user::State::Exists(_) => Ok(()),
-            },
-        )
-        .await?;
-        Ok(user_id)
+        let outcome = self
+            .run(
+                &meta,
+                user_id,
+                move |mut l: Loader| async move {
+                    l.user(user_id).await?;
+                    Ok(l)
+                },
+                |uow, ctx| match uow.users.state(user_id) {
+                    user::State::Initial => uow.users.exec(user_id, &register, ctx).map(|_| ()),
+                    user::State::Exists(_) => Ok(()),
+                },
+            )
+            .await?;
+        Ok((user_id, outcome.position))
     }
 
     /// The user's current state (roles, plan, district), e.g. to mint a token from.

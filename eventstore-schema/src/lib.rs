@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "moderation_queue", sql: include_str!("../migrations/0006_moderation_queue.sql") },
     Migration { version: 7, name: "kafka_fan_out", sql: include_str!("../migrations/0007_kafka_fan_out.sql") },
     Migration { version: 8, name: "auth", sql: include_str!("../migrations/0008_auth.sql") },
+    Migration { version: 9, name: "users_view", sql: include_str!("../migrations/0009_users_view.sql") },
 ];
 
 #[cfg(test)]

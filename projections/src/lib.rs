@@ -10,6 +10,7 @@ pub mod listings;
 pub mod orders;
 pub mod rebuild;
 pub mod runtime;
+pub mod users;
 pub mod wallets;
 
 pub use runtime::{Projection, ProjectionError, Projector};
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(listings::ListingsProjection),
         Arc::new(orders::OrdersProjection),
         Arc::new(wallets::WalletsProjection),
+        Arc::new(users::UsersProjection),
     ]
 }
 

@@ -16,6 +16,7 @@ pub fn tables_of(projection: &str) -> &'static [&'static str] {
         "listings" => &["listings_view"],
         "orders" => &["orders_view", "escrows_view"],
         "wallets" => &["wallets_view", "wallet_ledger"],
+        "users" => &["users_view"],
         _ => &[],
     }
 }

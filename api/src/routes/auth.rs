@@ -72,8 +72,9 @@ async fn request_code(state: web::Data<AppState>, req: HttpRequest, payload: web
     Ok(no_store(HttpResponse::Accepted().json(issued)))
 }
 
-/// The tokens and the user they speak for.
-fn session(state: &AppState, user: &User, refresh_token: String) -> HttpResponse {
+/// The tokens and the user they speak for; `position`, when this call registered the user, is
+/// the `min_position` that makes `GET /v1/users/me` wait for the registration.
+fn session(state: &AppState, user: &User, refresh_token: String, position: Option<i64>) -> HttpResponse {
     no_store(HttpResponse::Ok().json(json!({
         "access_token": state.auth.access_token(user, Utc::now()),
         "token_type": "Bearer",
@@ -82,6 +83,7 @@ fn session(state: &AppState, user: &User, refresh_token: String) -> HttpResponse
         "refresh_expires_in": REFRESH_TTL.as_secs(),
         "user": { "id": user.id, "phone": user.phone, "roles": user.role_list(), "plan": user.plan(),
                   "district": user.district() },
+        "position": position,
     })))
 }
 
@@ -97,11 +99,11 @@ async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web:
     }
     let pool = state.commands.store().pool();
     otp::verify(pool, &state.auth, &phone, &b.code, Utc::now()).await?;
-    let user_id = state.commands.user_for_phone(&phone, Utc::now()).await?;
+    let (user_id, position) = state.commands.user_for_phone(&phone, Utc::now()).await?;
     let user = load_user(&state, user_id).await?;
     let token = refresh::start(pool, user.id, Utc::now()).await?;
     tracing::info!(user_id = %user.id, "logged in");
-    Ok(session(&state, &user, token))
+    Ok(session(&state, &user, token, position))
 }
 
 fn refresh_token(b: &RefreshBody) -> Result<&str, ApiError> {
@@ -117,7 +119,7 @@ async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest, payload: w
     let (user_id, next) = refresh::rotate(state.commands.store().pool(), refresh_token(&b)?, Utc::now()).await?;
     // Roles are read again from the user stream: a refresh picks up grants and revocations.
     let user = load_user(&state, user_id).await?;
-    Ok(session(&state, &user, next))
+    Ok(session(&state, &user, next, None))
 }
 
 async fn logout(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {

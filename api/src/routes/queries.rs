@@ -40,7 +40,11 @@ async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError>
 }
 
 /// Waits until `projection` has applied the command at `position`, or answers 409 with where it is.
-async fn wait_for(client: &tokio_postgres::Client, projection: &str, position: Option<i64>) -> Result<(), ApiError> {
+pub(crate) async fn wait_for(
+    client: &tokio_postgres::Client,
+    projection: &str,
+    position: Option<i64>,
+) -> Result<(), ApiError> {
     let Some(position) = position else { return Ok(()) };
     let deadline = Instant::now() + MIN_POSITION_WAIT_MAX;
     loop {

@@ -1,5 +1,7 @@
-//! Roles: admins grant and revoke them (`POST /v1/users/{id}/roles`,
-//! `POST /v1/users/{id}/roles/{role}/revoke`). The holder's next token carries the change.
+//! Users: who am I (`GET /v1/users/me`), a user (`GET /v1/users/{id}`, themselves or staff),
+//! users by role (`GET /v1/users?role=courier&district=...`, staff); roles, which admins grant
+//! and revoke (`POST /v1/users/{id}/roles`, `POST /v1/users/{id}/roles/{role}/revoke`). The
+//! holder's next token carries a change of roles.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bozor_domain::order::District;
@@ -7,14 +9,23 @@ use bozor_domain::user::Grant;
 use bozor_domain::{DomainError, Plan, Role};
 use serde::Deserialize;
 
-use super::{input, AppState, NoFields};
+use bozor_projections::users;
+use uuid::Uuid;
+
+use super::queries::{query, wait_for};
+use super::{input, unavailable, AppState, NoFields};
 use crate::actor::Actor;
+use crate::authz::{self, STAFF};
 use crate::errors::ApiError;
 use crate::request::{path_id, respond};
 
 /// Registers the user routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users/{id}/roles", web::post().to(grant))
+    // `/users/me` before `/users/{id}`: routes match in the order they are registered.
+    cfg.route("/users/me", web::get().to(me))
+        .route("/users/{id}", web::get().to(one))
+        .route("/users", web::get().to(list))
+        .route("/users/{id}/roles", web::post().to(grant))
         .route("/users/{id}/roles/{role}/revoke", web::post().to(revoke));
 }
 
@@ -61,4 +72,64 @@ async fn revoke(
     let role = role(&p.1)?;
     let input = input::<NoFields>(&s, &r, b, &a, "revoke_role").await?;
     Ok(respond(s.commands.revoke_role(&input.meta, user, role).await?, false))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetQuery {
+    min_position: Option<i64>,
+}
+
+/// A user's profile from the read model; 404 until their registration is projected.
+async fn profile(state: &AppState, req: &HttpRequest, id: Uuid) -> Res {
+    let q: GetQuery = query(req)?;
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    wait_for(&client, "users", q.min_position).await?;
+    match users::get(&client, id).await.map_err(unavailable)? {
+        Some(p) => Ok(HttpResponse::Ok().json(p)),
+        None => Err(ApiError::new("user_not_found", "no such user")),
+    }
+}
+
+async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
+    profile(&s, &r, a.user.id).await
+}
+
+async fn one(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, a: Actor) -> Res {
+    let id = path_id(&p)?;
+    authz::owner_or(&a, id, STAFF, "only the user and staff see a user")?;
+    profile(&s, &r, id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    role: String,
+    district: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+/// Users by role (support finds the couriers of a district to assign): staff only.
+async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
+    authz::any_of(&a, STAFF, "only staff list users")?;
+    let q: ListQuery = query(&r)?;
+    let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
+    if role(&q.role).is_err() && q.role != "buyer" {
+        return Err(bad("role is buyer, seller, courier, support, admin or auditor"));
+    }
+    if q.district.as_deref().is_some_and(|d| District::parse(d).is_none()) {
+        return Err(bad("not a district couriers serve"));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=users::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(bad("limit is 1 to 100"));
+    }
+    let client = s.commands.store().pool().get().await.map_err(unavailable)?;
+    wait_for(&client, "users", q.min_position).await?;
+    let (items, next) =
+        users::list(&client, &q.role, q.district.as_deref(), q.cursor, limit).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next })))
 }

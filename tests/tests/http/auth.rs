@@ -147,6 +147,11 @@ async fn a_phone_logs_in_with_the_code_it_was_sent_and_gets_working_tokens() {
     assert_eq!(s["user"]["roles"], json!(["buyer"]));
     assert_eq!(s["user"]["phone"], "+998901234567");
     let me = bearer(s);
+    let profile = app.get_as(&me, &format!("/v1/users/me?min_position={}", s["position"])).await.ok();
+    assert_eq!(
+        (profile.body["phone"].as_str(), profile.body["roles"].clone()),
+        (Some("+998901234567"), json!(["buyer"]))
+    );
     app.get_as(&me, &format!("/v1/wallets/{}", me.id)).await.ok();
     app.get_as(&me, &format!("/v1/wallets/{}", Uuid::new_v4())).await.err(403, "forbidden");
     let registered: i64 = app
@@ -283,7 +288,7 @@ async fn the_cli_bootstraps_an_admin_whose_grants_reach_tokens_at_refresh() {
 
     let grant = json!({ "role": "seller", "plan": "pro" });
     app.post(&seller, &format!("/v1/users/{}/roles", seller.id), grant.clone()).await.err(403, "forbidden");
-    app.post(&admin, &format!("/v1/users/{}/roles", seller.id), grant).await.ok();
+    let granted = app.post(&admin, &format!("/v1/users/{}/roles", seller.id), grant).await.ok();
     app.post(&admin, &format!("/v1/users/{}/roles", seller.id), json!({ "role": "god" }))
         .await
         .err(422, "invalid_field");
@@ -296,7 +301,19 @@ async fn the_cli_bootstraps_an_admin_whose_grants_reach_tokens_at_refresh() {
         public_post(&app, "/v1/auth/refresh", json!({ "refresh_token": seller_session["refresh_token"] })).await.ok();
     assert_eq!(refreshed.body["user"]["roles"], json!(["buyer", "seller"]));
     assert_eq!(refreshed.body["user"]["plan"], "pro");
-    let id = app.post(&bearer(&refreshed.body), "/v1/listings", listing).await.ok().id();
+    let seller = bearer(&refreshed.body);
+    let me = app.get_as(&seller, &format!("/v1/users/me?min_position={}", granted.body["position"])).await.ok().body;
+    assert_eq!((me["id"].as_str(), me["plan"].as_str()), (Some(seller.id.to_string().as_str()), Some("pro")));
+    assert_eq!(me["roles"], json!(["buyer", "seller"]));
+    let sellers = app.get_as(&admin, "/v1/users?role=seller").await.ok().body;
+    assert_eq!(sellers["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(sellers["items"][0]["phone"], "+998900000002");
+    app.get_as(&admin, &format!("/v1/users/{}", seller.id)).await.ok();
+    app.get_as(&seller, &format!("/v1/users/{}", admin.id)).await.err(403, "forbidden");
+    app.get_as(&seller, "/v1/users?role=seller").await.err(403, "forbidden");
+    app.get_as(&admin, "/v1/users?role=wizard").await.err(400, "invalid_query");
+    app.get_as(&admin, &format!("/v1/users/{}", Uuid::new_v4())).await.err(404, "user_not_found");
+    let id = app.post(&seller, "/v1/listings", listing).await.ok().id();
     let state = app.load::<bozor_domain::listing::ListingAggregate>(id).await;
     match state {
         bozor_domain::listing::State::Exists(l) => assert_eq!(l.seller_plan, bozor_domain::Plan::Pro),

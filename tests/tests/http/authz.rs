@@ -174,6 +174,11 @@ fn queries(w: &World) -> Vec<Query<'_>> {
         ("/v1/orders?district=chilonzor".into(), vec![&w.other_courier, &w.buyer, &w.seller, &w.auditor], &w.courier),
         ("/v1/audit/events".into(), vec![&w.buyer, &w.seller, &w.support, &w.courier], &w.auditor),
         ("/v1/admin/projections".into(), vec![&w.support, &w.auditor, &w.buyer], &w.admin),
+        (
+            "/v1/users?role=courier&district=chilonzor".into(),
+            vec![&w.buyer, &w.seller, &w.courier, &w.auditor],
+            &w.support,
+        ),
     ]
 }
 

@@ -41,7 +41,7 @@ async fn two_store_fed_projectors_of_one_projection_apply_each_event_once() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(states, vec![("live".to_owned(), None); 3]);
+    assert_eq!(states, vec![("live".to_owned(), None); bozor_projections::all().len()]);
     let (tx, position): (String, i64) = c
         .query_one("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = 'wallets'", &[])
         .await

@@ -326,8 +326,24 @@ pub async fn read_models(c: &tokio_postgres::Client) -> BTreeMap<String, Vec<Str
     all
 }
 
-/// One round of shop traffic: a product listed and approved, a buyer's top-up, an order paid.
+/// Registers a user with a fresh phone number through the command side, as a first login
+/// does, and grants them the seller role as the system: user streams for the read side.
+pub async fn register_seller(app: &TestApp) -> Uuid {
+    let commands = bozor_commands::CommandService::new(app.store.clone());
+    let digits = Uuid::new_v4().as_u128() % 1_000_000_000;
+    let phone = bozor_domain::user::Phone::parse(&format!("+998{digits:09}")).expect("a valid number");
+    let now = chrono::Utc::now();
+    let (id, _) = commands.user_for_phone(&phone, now).await.expect("registers");
+    let meta = bozor_commands::CommandMeta::system("grant_role", now);
+    let grant = bozor_domain::user::Grant { plan: Some(bozor_domain::Plan::Premium), district: None };
+    commands.grant_role(&meta, id, bozor_domain::Role::Seller, grant).await.expect("grants");
+    id
+}
+
+/// One round of shop traffic: a seller registered, a product listed and approved, a buyer's
+/// top-up, an order paid.
 pub async fn shop_round(app: &TestApp, seller: &User) {
+    register_seller(app).await;
     let buyer = User::buyer();
     let listing = app.active_product(seller, 1_000_000, 5).await;
     app.post(seller, &format!("/v1/listings/{listing}/update"), json!({ "price": 900_000 })).await.ok();

@@ -1,0 +1,122 @@
+//! The users read model: one row per user with their roles, a seller's plan and a courier's
+//! district, folded with the domain's own `evolve`.
+
+use bozor_commands::store::StoredEvent;
+use bozor_domain::user::{self, UserAggregate};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::fold::fold;
+use crate::runtime::{BoxFuture, Projection, ProjectionError};
+
+/// Most users one page lists.
+pub const PAGE_LIMIT_MAX: i64 = 100;
+
+/// The users projection.
+pub struct UsersProjection;
+
+impl Projection for UsersProjection {
+    fn name(&self) -> &'static str {
+        "users"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn stream_types(&self) -> &'static [&'static str] {
+        &["user"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply(tx, event))
+    }
+}
+
+fn name_of<T: Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned))
+}
+
+async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
+    let (state, _) = fold::<UserAggregate>(tx, "SELECT state FROM users_view WHERE user_id = $1 FOR UPDATE", e).await?;
+    let user::State::Exists(u) = &state else { return Ok(()) };
+    let roles: Vec<String> = u.role_list().iter().filter_map(name_of).collect();
+    let (plan, district) = (u.plan().as_ref().and_then(name_of), u.district().as_ref().and_then(name_of));
+    tx.execute(
+        "INSERT INTO users_view (user_id, phone, roles, plan, district, registered_at, updated_at, last_position, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (user_id) DO UPDATE SET roles = excluded.roles, plan = excluded.plan,
+             district = excluded.district, updated_at = excluded.updated_at,
+             last_position = excluded.last_position, state = excluded.state",
+        &[
+            &u.id,
+            &u.phone.as_str(),
+            &roles,
+            &plan,
+            &district,
+            &u.registered_at,
+            &e.recorded_at,
+            &e.global_position,
+            &serde_json::to_value(&state)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A user as staff and the user themselves see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub id: Uuid,
+    pub phone: String,
+    pub roles: Vec<String>,
+    pub plan: Option<String>,
+    pub district: Option<String>,
+    pub registered_at: DateTime<Utc>,
+}
+
+const PROFILE_COLUMNS: &str = "user_id, phone, roles, plan, district, registered_at";
+
+fn profile(r: &tokio_postgres::Row) -> Profile {
+    Profile {
+        id: r.get(0),
+        phone: r.get(1),
+        roles: r.get(2),
+        plan: r.get(3),
+        district: r.get(4),
+        registered_at: r.get(5),
+    }
+}
+
+/// One user, if registered.
+pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Profile>, ProjectionError> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM users_view WHERE user_id = $1");
+    Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(profile))
+}
+
+/// Users holding `role` (and serving `district`, when given), by id after `after`; the last
+/// id is the next page's cursor when the page is full.
+pub async fn list(
+    client: &tokio_postgres::Client,
+    role: &str,
+    district: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<(Vec<Profile>, Option<Uuid>), ProjectionError> {
+    let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+    let sql = format!(
+        "SELECT {PROFILE_COLUMNS} FROM users_view
+         WHERE roles @> ARRAY[$1::text] AND ($2::text IS NULL OR district = $2) AND ($3::uuid IS NULL OR user_id > $3)
+         ORDER BY user_id LIMIT $4"
+    );
+    let rows = client.query(&sql, &[&role, &district, &after, &limit]).await?;
+    let items: Vec<Profile> = rows.iter().map(profile).collect();
+    let next = (items.len() as i64 == limit).then(|| items.last().map(|p| p.id)).flatten();
+    Ok((items, next))
+}
