@@ -72,7 +72,13 @@ pub fn command(actor: &Actor, command: &str) -> Result<(), ApiError> {
         debug_assert!(false, "command {command} has no policy in authz::COMMANDS");
         return Err(forbidden("this command has no policy"));
     };
-    any_of(actor, roles, "your roles do not allow this command")
+    if roles.iter().any(|r| actor.user.has(*r)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    let reason = "your roles do not allow this command";
+    Err(ApiError::new("forbidden", format!("{command} needs one of these roles: {}", names.join(", ")))
+        .with_details(json!({ "reason": reason, "command": command, "roles": names })))
 }
 
 /// Refuses anyone but `owner` and holders of `staff` roles.

@@ -28,6 +28,19 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's API name (`buyer`, `seller`, ...), the inverse of `parse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Buyer => "buyer",
+            Role::Seller => "seller",
+            Role::Courier => "courier",
+            Role::Support => "support",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::System => "system",
+        }
+    }
+
     /// Parses a role name as used in the API (`buyer`, `seller`, ...).
     pub fn parse(s: &str) -> Option<Role> {
         Some(match s {

@@ -46,7 +46,7 @@ fn name_of<T: Serialize>(value: &T) -> Option<String> {
 async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
     let (state, _) = fold::<UserAggregate>(tx, "SELECT state FROM users_view WHERE user_id = $1 FOR UPDATE", e).await?;
     let user::State::Exists(u) = &state else { return Ok(()) };
-    let roles: Vec<String> = u.role_list().iter().filter_map(name_of).collect();
+    let roles: Vec<&str> = u.role_list().iter().map(|r| r.name()).collect();
     let (plan, district) = (u.plan().as_ref().and_then(name_of), u.district().as_ref().and_then(name_of));
     tx.execute(
         "INSERT INTO users_view (user_id, phone, roles, plan, district, registered_at, updated_at, last_position, state)
