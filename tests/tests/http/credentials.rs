@@ -111,4 +111,11 @@ async fn a_game_account_without_credentials_cannot_be_delivered_and_bad_credenti
     app.post(&seller, &set(draft), json!({ "login": "a", "password": "b", "pin": "1" })).await.err(422, "invalid_body");
     assert_eq!(app.events().await, before + 1, "only the draft was written");
     assert_eq!(count(&app, "SELECT count(*) FROM data_keys").await, 0, "no key was made for refused credentials");
+
+    // Replacing credentials reuses the listing's one data key; the newest are what opens.
+    app.post(&seller, &set(draft), json!({ "login": "first", "password": "one" })).await.ok();
+    app.post(&seller, &set(draft), json!({ "login": "second", "password": "two" })).await.ok();
+    assert_eq!(count(&app, "SELECT count(*) FROM data_keys").await, 1);
+    let read = app.post(&User::new("admin"), &format!("/v1/listings/{draft}/credentials/reveal"), json!({})).await.ok();
+    assert_eq!((read.body["login"].as_str(), read.body["password"].as_str()), (Some("second"), Some("two")));
 }
