@@ -169,6 +169,27 @@ impl CommandService {
         self.on_order(meta, order_id, &|uow, ctx| flows::order_step(uow, ctx, order_id, &command)).await
     }
 
+    /// A courier takes an order, or staff assign one: the courier's user stream is read to
+    /// check they are a registered courier of the order's district.
+    pub async fn assign_courier(
+        &self,
+        meta: &CommandMeta,
+        order_id: Uuid,
+        courier_id: Uuid,
+    ) -> Result<Outcome, CommandError> {
+        self.run(
+            meta,
+            order_id,
+            move |mut l: Loader| async move {
+                l.order_world(order_id).await?;
+                l.user(courier_id).await?;
+                Ok(l)
+            },
+            |uow, ctx| flows::assign_courier(uow, ctx, order_id, courier_id),
+        )
+        .await
+    }
+
     /// The courier delivered, or the seller handed over a game account's credentials.
     pub async fn deliver_order(&self, meta: &CommandMeta, order_id: Uuid) -> Result<Outcome, CommandError> {
         self.on_order(meta, order_id, &|uow, ctx| flows::deliver(uow, ctx, order_id)).await

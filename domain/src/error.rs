@@ -45,9 +45,22 @@ pub enum DomainError {
     /// The hold a command refers to does not exist in the wallet.
     #[error("hold not found")]
     HoldNotFound,
-    /// An arithmetic overflow: amounts beyond what the platform can represent.
-    #[error("amount too large")]
+    /// An amount above `money::AMOUNT_MAX`, or one that would take a balance beyond
+    /// `money::BALANCE_MAX`.
+    #[error("amount too large: amounts are at most 10^15 tiyin and balances at most 10^17")]
     AmountTooLarge,
+    /// A product variant that open orders hold units of cannot be removed.
+    #[error("variant {sku} has units held by open orders (hint: keep it until they complete or are cancelled)")]
+    VariantReserved { sku: String },
+    /// A variant's stock (units on hand) cannot go below what open orders hold.
+    #[error("stock of {sku} cannot be {stock}: open orders hold {reserved}")]
+    StockBelowReserved { sku: String, stock: u32, reserved: u32 },
+    /// The user to assign as courier is not registered or does not hold the courier role.
+    #[error("{user_id} is not a registered courier")]
+    NotACourier { user_id: uuid::Uuid },
+    /// Couriers take orders of the district they serve only.
+    #[error("the courier serves {courier}, the order goes to {order}")]
+    CourierDistrictMismatch { courier: &'static str, order: &'static str },
     /// A game account without credentials cannot be delivered or revealed.
     #[error("the game account has no credentials (hint: the seller sets them first)")]
     CredentialsMissing,
@@ -80,6 +93,10 @@ impl DomainError {
             DomainError::NotDue => "not_due",
             DomainError::HoldNotFound => "hold_not_found",
             DomainError::AmountTooLarge => "amount_too_large",
+            DomainError::VariantReserved { .. } => "variant_reserved",
+            DomainError::StockBelowReserved { .. } => "stock_below_reserved",
+            DomainError::NotACourier { .. } => "not_a_courier",
+            DomainError::CourierDistrictMismatch { .. } => "courier_district_mismatch",
             DomainError::CredentialsMissing => "credentials_missing",
             DomainError::CredentialsErased => "credentials_erased",
         }
@@ -104,6 +121,10 @@ impl DomainError {
         "not_due",
         "hold_not_found",
         "amount_too_large",
+        "variant_reserved",
+        "stock_below_reserved",
+        "not_a_courier",
+        "courier_district_mismatch",
         "user_not_found",
         "credentials_missing",
         "credentials_erased",

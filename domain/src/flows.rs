@@ -241,6 +241,19 @@ pub fn order_step(
     uow.orders.exec(order_id, command, ctx).map(|_| ())
 }
 
+/// A courier takes an accepted order, or staff assign (or reassign, before pick-up) one. The
+/// courier must be registered and serve the order's district, as their user stream says now
+/// (not as a token minted before a revocation says). Needs the order and the courier's user
+/// stream loaded.
+pub fn assign_courier(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, courier_id: Uuid) -> Result<(), DomainError> {
+    let courier_district = match uow.users.state(courier_id) {
+        crate::user::State::Exists(u) => u.district(),
+        crate::user::State::Initial => None,
+    };
+    let command = order::Command::AssignCourier { courier_id, courier_district };
+    uow.orders.exec(order_id, &command, ctx).map(|_| ())
+}
+
 /// The courier delivered (or the seller handed over credentials): start the 24 h release clock.
 pub fn deliver(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid) -> Result<(), DomainError> {
     let o = order_data(uow, order_id)?;

@@ -63,7 +63,8 @@ pub struct Variant {
     pub sku: String,
     /// What the buyer sees, e.g. "42, black".
     pub label: String,
-    /// Units in stock.
+    /// Units on hand that are not yet sold. Units held by open orders count here until their
+    /// sale completes; what buyers can still order is `stock` less those (`Listing::available_of`).
     pub stock: u32,
 }
 
@@ -376,7 +377,8 @@ pub struct ListingAggregate;
 
 impl Aggregate for ListingAggregate {
     const STREAM_TYPE: &'static str = "listing";
-    const STATE_SCHEMA: i32 = 1;
+    // 2: `Variant::stock` counts units on hand (reservations no longer subtract from it).
+    const STATE_SCHEMA: i32 = 2;
     type State = State;
     type Event = Event;
     type Command = Command;
@@ -533,6 +535,7 @@ fn create(
     if price.is_zero() {
         return invalid("price", "must be positive");
     }
+    price.within_limit()?;
     Ok(vec![Event::ListingCreated {
         listing_id,
         seller_id: ctx.actor.id,
@@ -565,6 +568,7 @@ fn update(listing: &Listing, patch: &ContentPatch, ctx: &Context) -> Result<Vec<
             Details::Product { .. } => validate_variants(variants)?,
             _ => return invalid("variants", "only products have variants"),
         }
+        keeps_reservations(listing, variants)?;
     }
     let mut events = vec![Event::ListingUpdated { patch: patch.clone(), at: ctx.now }];
     // A visible listing whose content changes goes back to moderation.
@@ -574,6 +578,21 @@ fn update(listing: &Listing, patch: &ContentPatch, ctx: &Context) -> Result<Vec<
     Ok(events)
 }
 
+/// New variants must keep every variant open orders hold, with at least the units they hold.
+fn keeps_reservations(listing: &Listing, variants: &[Variant]) -> Result<(), DomainError> {
+    for sku in listing.reservations.values().flatten().map(|i| &i.sku) {
+        let reserved = listing.reserved_of(sku);
+        match variants.iter().find(|v| &v.sku == sku) {
+            None => return Err(DomainError::VariantReserved { sku: sku.clone() }),
+            Some(v) if v.stock < reserved => {
+                return Err(DomainError::StockBelowReserved { sku: sku.clone(), stock: v.stock, reserved })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 fn change_price(listing: &Listing, price: Money, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     require_seller(listing, ctx)?;
     let open = matches!(listing.status, Status::Draft | Status::Pending | Status::Active | Status::Rejected { .. });
@@ -581,6 +600,7 @@ fn change_price(listing: &Listing, price: Money, ctx: &Context) -> Result<Vec<Ev
     if price.is_zero() {
         return invalid("price", "must be positive");
     }
+    price.within_limit()?;
     if price == listing.price {
         return invalid("price", "is the current price");
     }
@@ -592,8 +612,8 @@ fn auto_approve(listing: &Listing, ctx: &Context) -> Result<Vec<Event>, DomainEr
         return forbidden("only the scheduler approves automatically");
     }
     require_status(listing, "auto-approve", listing.status == Status::Pending)?;
-    let submitted = listing.submitted_at.expect("a pending listing was submitted");
-    if ctx.now < submitted + Duration::hours(AUTO_APPROVE_AFTER_HOURS) {
+    let due = listing.submitted_at.and_then(|at| at.checked_add_signed(Duration::hours(AUTO_APPROVE_AFTER_HOURS)));
+    if due.is_none_or(|due| ctx.now < due) {
         return Err(DomainError::NotDue);
     }
     Ok(vec![Event::ListingApproved { by: ctx.actor.id, automatic: true, at: ctx.now }])
@@ -621,17 +641,13 @@ fn reserve(listing: &Listing, order_id: Uuid, items: &[ItemQuantity]) -> Result<
                 return Err(DomainError::AlreadyExists { what: "reservation" });
             }
             for item in items {
-                let variant = variants
-                    .iter()
-                    .find(|v| v.sku == item.sku)
-                    .ok_or(DomainError::Invalid { field: "sku", reason: "no such variant" })?;
-                let requested: u32 = items.iter().filter(|i| i.sku == item.sku).map(|i| i.quantity).sum();
-                if requested > variant.stock {
-                    return Err(DomainError::InsufficientStock {
-                        sku: item.sku.clone(),
-                        available: variant.stock,
-                        requested,
-                    });
+                if !variants.iter().any(|v| v.sku == item.sku) {
+                    return invalid("sku", "no such variant");
+                }
+                let requested = items.iter().filter(|i| i.sku == item.sku).fold(0u32, |n, i| n.saturating_add(i.quantity));
+                let available = listing.available_of(&item.sku);
+                if requested > available {
+                    return Err(DomainError::InsufficientStock { sku: item.sku.clone(), available, requested });
                 }
             }
             Ok(vec![Event::ListingStockReserved { order_id, items: items.to_vec() }])
@@ -671,7 +687,10 @@ fn promote(
         Some(p) if p.until > ctx.now => p.until,
         _ => ctx.now,
     };
-    let until = start + Duration::days(i64::from(days));
+    let until = start.checked_add_signed(Duration::days(i64::from(days))).ok_or(DomainError::Invalid {
+        field: "days",
+        reason: "the promotion would end beyond the calendar",
+    })?;
     Ok(vec![Event::ListingPromoted { tier, days, until, price, journal_id }])
 }
 
@@ -776,24 +795,43 @@ fn apply_patch_content(content: &mut Content, patch: &ContentPatch) {
 }
 
 impl Listing {
-    /// Stock left of `sku` (products), or 1/0 for a game account available or not.
-    pub fn stock_of(&self, sku: &str) -> u32 {
+    /// Units of `sku` that open orders hold.
+    pub fn reserved_of(&self, sku: &str) -> u32 {
+        let held = self.reservations.values().flatten().filter(|i| i.sku == sku);
+        held.fold(0u32, |n, i| n.saturating_add(i.quantity))
+    }
+
+    /// Units of `sku` buyers can still order: a product variant's stock less what open orders
+    /// hold; 1 or 0 for a game account that is active or not.
+    pub fn available_of(&self, sku: &str) -> u32 {
         match &self.details {
-            Details::Product { variants } => variants.iter().find(|v| v.sku == sku).map_or(0, |v| v.stock),
+            Details::Product { variants } => variants
+                .iter()
+                .find(|v| v.sku == sku)
+                .map_or(0, |v| v.stock.saturating_sub(self.reserved_of(sku))),
             Details::GameAccount { .. } => u32::from(self.status == Status::Active),
             Details::Classified { .. } => 0,
         }
     }
 
-    fn adjust_stock(&mut self, items: &[ItemQuantity], take: bool) {
-        let Details::Product { variants } = &mut self.details else { panic!("stock events only happen to products") };
+    /// True for a product none of whose variants can be ordered any more, and for a game
+    /// account that is no longer for sale. Classified ads are never sold out.
+    pub fn sold_out(&self) -> bool {
+        match &self.details {
+            Details::Product { variants } => variants.iter().all(|v| self.available_of(&v.sku) == 0),
+            Details::GameAccount { .. } => matches!(self.status, Status::Reserved { .. } | Status::Sold),
+            Details::Classified { .. } => false,
+        }
+    }
+
+    /// A completed sale takes its units off the shelf. A variant removed meanwhile (only a
+    /// history from before removals were refused can have that) has nothing to take from.
+    fn take_sold(&mut self, items: &[ItemQuantity]) {
+        let Details::Product { variants } = &mut self.details else { return };
         for item in items {
-            let v = variants.iter_mut().find(|v| v.sku == item.sku).expect("reserved skus exist in the listing");
-            v.stock = if take {
-                v.stock.checked_sub(item.quantity).expect("reservations never exceed stock")
-            } else {
-                v.stock + item.quantity
-            };
+            if let Some(v) = variants.iter_mut().find(|v| v.sku == item.sku) {
+                v.stock = v.stock.saturating_sub(item.quantity);
+            }
         }
     }
 }
@@ -862,7 +900,6 @@ fn apply(l: &mut Listing, event: &Event) {
         Event::ListingBlocked { reason, .. } => l.status = Status::Blocked { reason: reason.clone() },
         Event::ListingDeleted { .. } => l.deleted = true,
         Event::ListingStockReserved { order_id, items } => {
-            l.adjust_stock(items, true);
             l.reservations.insert(*order_id, items.clone());
         }
         Event::ListingReserved { order_id } => {
@@ -871,17 +908,16 @@ fn apply(l: &mut Listing, event: &Event) {
             l.status = Status::Reserved { order_id: *order_id };
         }
         Event::ListingReservationReleased { order_id } => {
-            let items = l.reservations.remove(order_id).expect("released reservations exist");
-            if matches!(l.details, Details::Product { .. }) {
-                l.adjust_stock(&items, false);
-            }
+            // The units were never taken off the shelf: releasing the hold gives them back.
+            l.reservations.remove(order_id);
             // A blocked listing stays blocked; only the deal's own status is undone.
             if matches!(l.status, Status::Reserved { .. }) {
                 l.status = Status::Active;
             }
         }
         Event::ListingSaleCompleted { order_id } => {
-            l.reservations.remove(order_id).expect("completed reservations exist");
+            let sold = l.reservations.remove(order_id).unwrap_or_default();
+            l.take_sold(&sold);
             if matches!(l.status, Status::Reserved { .. }) {
                 l.status = Status::Sold;
             }

@@ -6,6 +6,16 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The largest amount one command may move, in tiyin: 10^15 tiyin (10 trillion sum). Prices,
+/// order totals (goods and delivery), deposits, withdrawals and refunds are all at most this.
+pub const AMOUNT_MAX: i64 = 1_000_000_000_000_000;
+
+/// The largest balance a wallet may hold, in tiyin, either way (the provider clearing account
+/// runs negative): 10^17. With every amount at most `AMOUNT_MAX`, a balance plus an amount stays
+/// far inside i64, and so does the sum of every shard of a platform account
+/// (16 x 10^17 < 9.2 x 10^18).
+pub const BALANCE_MAX: i64 = 100_000_000_000_000_000;
+
 /// A non-negative amount of money in tiyin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
@@ -35,6 +45,15 @@ impl Money {
     pub fn from_sum(sum: i64) -> Result<Money, MoneyError> {
         let tiyin = sum.checked_mul(100).ok_or(MoneyError::Negative(i64::MIN))?;
         Money::from_tiyin(tiyin)
+    }
+
+    /// The amount itself when it is at most `AMOUNT_MAX`. Fails with `AmountTooLarge`: every
+    /// amount a command brings in passes through here before it is decided on.
+    pub fn within_limit(self) -> Result<Money, crate::DomainError> {
+        if self.0 > AMOUNT_MAX {
+            return Err(crate::DomainError::AmountTooLarge);
+        }
+        Ok(self)
     }
 
     /// The amount in tiyin.

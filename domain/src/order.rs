@@ -51,9 +51,45 @@ impl District {
         Money::from_sum(sum).expect("constant fees are positive")
     }
 
+    /// Every district, in the order of `name`.
+    pub const ALL: [District; 13] = [
+        District::Bektemir,
+        District::Chilonzor,
+        District::MirzoUlugbek,
+        District::Mirobod,
+        District::Olmazor,
+        District::Sergeli,
+        District::Shayxontohur,
+        District::Uchtepa,
+        District::Yakkasaroy,
+        District::Yangihayot,
+        District::Yashnobod,
+        District::Yunusobod,
+        District::TashkentRegion,
+    ];
+
+    /// The district's API name (`chilonzor`, `mirzo_ulugbek`, ...), the inverse of `parse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            District::Bektemir => "bektemir",
+            District::Chilonzor => "chilonzor",
+            District::MirzoUlugbek => "mirzo_ulugbek",
+            District::Mirobod => "mirobod",
+            District::Olmazor => "olmazor",
+            District::Sergeli => "sergeli",
+            District::Shayxontohur => "shayxontohur",
+            District::Uchtepa => "uchtepa",
+            District::Yakkasaroy => "yakkasaroy",
+            District::Yangihayot => "yangihayot",
+            District::Yashnobod => "yashnobod",
+            District::Yunusobod => "yunusobod",
+            District::TashkentRegion => "tashkent_region",
+        }
+    }
+
     /// Parses a district's API name (`chilonzor`, `mirzo_ulugbek`, ...).
     pub fn parse(s: &str) -> Option<District> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+        District::ALL.into_iter().find(|d| d.name() == s)
     }
 }
 
@@ -175,7 +211,10 @@ pub enum Command {
     Place { order_id: Uuid, seller_id: Uuid, seller_plan: Plan, lines: Vec<Line>, fulfilment: Fulfilment },
     Pay { escrow_id: Uuid },
     Accept,
-    AssignCourier { courier_id: Uuid },
+    /// A courier takes an accepted order, or staff assign (or, before pick-up, reassign) one.
+    /// `courier_district` is the district the user serves as a courier, as their user stream
+    /// says: `None` when they are not a registered courier.
+    AssignCourier { courier_id: Uuid, courier_district: Option<District> },
     PickUp,
     Deliver,
     DeliverCredentials,
@@ -299,13 +338,8 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             require(o, "accept", delivery && o.status == Status::Paid)?;
             Ok(vec![Event::OrderAccepted { at }])
         }
-        Command::AssignCourier { courier_id } => {
-            let self_assign = ctx.actor.has(Role::Courier) && *courier_id == me;
-            if !self_assign && !ctx.actor.is_staff(true) {
-                return forbidden("couriers take orders for themselves; support assigns others");
-            }
-            require(o, "assign a courier to", delivery && o.status == Status::Accepted)?;
-            Ok(vec![Event::CourierAssigned { courier_id: *courier_id, by: me, at }])
+        Command::AssignCourier { courier_id, courier_district } => {
+            assign_courier(o, *courier_id, *courier_district, ctx)
         }
         Command::PickUp => {
             courier(o, ctx)?;
@@ -395,7 +429,9 @@ fn place(
         let line_total = l.unit_price.checked_mul(l.quantity).ok_or(DomainError::AmountTooLarge)?;
         total = total.checked_add(line_total).ok_or(DomainError::AmountTooLarge)?;
     }
-    total.checked_add(fulfilment.fee()).ok_or(DomainError::AmountTooLarge)?;
+    // Goods and delivery together are what the buyer's wallet will hold: one amount.
+    let with_fee = total.checked_add(fulfilment.fee()).ok_or(DomainError::AmountTooLarge)?;
+    with_fee.within_limit()?;
     Ok(vec![Event::OrderPlaced {
         order_id,
         buyer_id: ctx.actor.id,
@@ -406,6 +442,33 @@ fn place(
         goods_total: total,
         at: ctx.now,
     }])
+}
+
+fn assign_courier(
+    o: &Order,
+    courier_id: Uuid,
+    courier_district: Option<District>,
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    let staff = ctx.actor.is_staff(true);
+    let self_assign = ctx.actor.has(Role::Courier) && courier_id == ctx.actor.id;
+    if !self_assign && !staff {
+        return forbidden("couriers take orders for themselves; support assigns others");
+    }
+    // Staff may hand an order to another courier until it is picked up.
+    let open = o.status == Status::Accepted || (staff && o.status == Status::CourierAssigned);
+    let district = match o.fulfilment {
+        Fulfilment::Delivery { district, .. } if open => district,
+        _ => return Err(DomainError::InvalidTransition { what: "order", action: "assign a courier to", status: o.status.name() }),
+    };
+    if o.courier_id == Some(courier_id) {
+        return invalid("courier_id", "is the order's courier already");
+    }
+    let serves = courier_district.ok_or(DomainError::NotACourier { user_id: courier_id })?;
+    if serves != district {
+        return Err(DomainError::CourierDistrictMismatch { courier: serves.name(), order: district.name() });
+    }
+    Ok(vec![Event::CourierAssigned { courier_id, by: ctx.actor.id, at: ctx.now }])
 }
 
 fn cancel(o: &Order, reason: &str, ctx: &Context) -> Result<Vec<Event>, DomainError> {

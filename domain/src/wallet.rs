@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::aggregate::Aggregate;
 use crate::context::{Context, Role};
 use crate::error::{forbidden, invalid, DomainError};
-use crate::money::Money;
+use crate::money::{Money, BALANCE_MAX};
 
 /// Namespace of wallet stream ids derived from user ids and platform account names.
 const WALLET_NS: Uuid = Uuid::from_u128(0x6f1d_2a1e_9b7c_4c55_8a31_0d7e_b0a5_7a11);
@@ -283,6 +283,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
                     None => {}
                 }
             }
+            fits(state, *amount)?;
             let mut events = open_if_needed(state, *owner, at);
             events.push(Event::FundsDeposited {
                 journal_id: *journal_id,
@@ -295,6 +296,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         }
         Command::Credit { owner, journal_id, amount, reason } => {
             positive(*amount)?;
+            fits(state, *amount)?;
             let mut events = open_if_needed(state, *owner, at);
             events.push(Event::FundsCredited { journal_id: *journal_id, amount: *amount, reason: reason.clone(), at });
             Ok(events)
@@ -303,6 +305,10 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             positive(*amount)?;
             let mut events = vec![];
             if owner.may_go_negative() {
+                // The clearing account runs negative, down to -BALANCE_MAX.
+                if state.available().checked_sub(amount.tiyin()).is_none_or(|left| left < -BALANCE_MAX) {
+                    return Err(DomainError::AmountTooLarge);
+                }
                 events = open_if_needed(state, *owner, at);
             } else {
                 cover(funded(state, *amount)?, *amount)?;
@@ -345,9 +351,20 @@ fn deposit_key(provider: Provider, tx: &str) -> String {
     format!("{p}:{tx}")
 }
 
+/// Every amount a wallet command moves is positive and at most `AMOUNT_MAX`.
 fn positive(amount: Money) -> Result<(), DomainError> {
     if amount.is_zero() {
         return invalid("amount", "must be positive");
+    }
+    amount.within_limit()?;
+    Ok(())
+}
+
+/// Money coming in must leave the wallet's total (available and held) at most `BALANCE_MAX`.
+fn fits(state: &State, amount: Money) -> Result<(), DomainError> {
+    let total = state.available().checked_add(state.held()).and_then(|t| t.checked_add(amount.tiyin()));
+    if total.is_none_or(|t| t > BALANCE_MAX) {
+        return Err(DomainError::AmountTooLarge);
     }
     Ok(())
 }
@@ -403,9 +420,11 @@ pub fn evolve(state: State, event: &Event) -> State {
         (State::Open(w), Event::WalletOpened { .. }) => panic!("wallet {} opened twice", w.id),
         (State::Open(w), _) => w,
     };
-    let posting = event.posting().expect("every event after WalletOpened moves money");
-    w.available = w.available.checked_add(posting.available).expect("balances fit i64");
-    w.held = w.held.checked_add(posting.held).expect("balances fit i64");
+    let Some(posting) = event.posting() else { unreachable!("every event after WalletOpened moves money") };
+    // `decide` keeps every balance within BALANCE_MAX, so these never saturate; saturating
+    // rather than panicking keeps a stream loadable (and refusing) should one ever have.
+    w.available = w.available.saturating_add(posting.available);
+    w.held = w.held.saturating_add(posting.held);
     match event {
         Event::FundsDeposited { amount, provider, provider_tx_id, .. } => {
             w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);

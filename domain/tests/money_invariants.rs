@@ -4,15 +4,22 @@
 //! - every journal's postings sum to zero across the wallets it touches;
 //! - money is conserved: all balances together sum to zero (deposits are mirrored by the
 //!   provider clearing account), so users + revenue + payouts == deposited;
-//! - held money is accounted for: it equals what funded escrows and pending withdrawals hold.
+//! - held money is accounted for: it equals what funded escrows and pending withdrawals hold;
+//! - every product variant's stock covers what open orders hold of it.
+//!
+//! Amounts and quantities include the edges (0, the limits, i64::MAX, u32::MAX), and sellers
+//! replace variants under open orders: no step may panic (proptest fails on a panic), and a
+//! refused step changes nothing.
 
 use std::collections::BTreeMap;
 
 use bozor_domain::aggregate::Aggregate;
 use bozor_domain::escrow::{self, Resolution};
 use bozor_domain::flows::{self, escrow_id_for, DeliveryRequest, LineRequest, Streams, UnitOfWork};
-use bozor_domain::listing::{self, Content, Details, ListingAggregate, PromotionTier, Variant};
+use bozor_domain::listing::{self, Content, ContentPatch, Details, ListingAggregate, PromotionTier, Variant};
+use bozor_domain::money::{AMOUNT_MAX, BALANCE_MAX};
 use bozor_domain::order::{self, District};
+use bozor_domain::user::{self, Grant, Phone, UserAggregate};
 use bozor_domain::wallet::{self, Owner, PlatformAccount, Provider};
 use bozor_domain::{Actor, Context, Money, Plan, Role};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -90,17 +97,48 @@ enum Op {
     Progress {
         order: usize,
     },
+    /// The seller replaces a listing's variants: the one variant with `stock`, or (`rename`)
+    /// another sku in its place.
+    Restock {
+        listing: usize,
+        stock: u32,
+        rename: bool,
+    },
+    ChangePrice {
+        listing: usize,
+        price: i64,
+    },
+    /// Support approves a listing sent back to moderation by an edit.
+    Approve {
+        listing: usize,
+    },
+    /// An admin credits a platform wallet shard directly (the clearing side of a deposit).
+    Credit {
+        shard: u8,
+        amount: i64,
+    },
+}
+
+/// Amounts: mostly ordinary, sometimes at and beyond the limits.
+fn amount(ordinary: std::ops::Range<i64>) -> BoxedStrategy<i64> {
+    let edges = vec![0, 1, AMOUNT_MAX - 1, AMOUNT_MAX, AMOUNT_MAX + 1, BALANCE_MAX, i64::MAX / 2, i64::MAX - 1, i64::MAX];
+    prop_oneof![6 => ordinary, 1 => proptest::sample::select(edges)].boxed()
+}
+
+/// Quantities: mostly small, sometimes 0, the line maximum or u32::MAX.
+fn quantity() -> BoxedStrategy<u32> {
+    prop_oneof![6 => 1..4u32, 1 => proptest::sample::select(vec![0, 1_000, 1_001, u32::MAX])].boxed()
 }
 
 fn op() -> BoxedStrategy<Op> {
     let i = 0..16usize;
     prop_oneof![
         8 => i.clone().prop_map(|order| Op::Progress { order }),
-        1 => (0..9usize, 1..40_000_000i64).prop_map(|(user, amount)| Op::Deposit { user, amount }),
-        1 => (0..3usize, 0..6usize, 1..4u32).prop_map(|(buyer, listing, quantity)| Op::Place { buyer, listing, quantity }),
+        1 => (0..9usize, amount(1..40_000_000)).prop_map(|(user, amount)| Op::Deposit { user, amount }),
+        1 => (0..3usize, 0..6usize, quantity()).prop_map(|(buyer, listing, quantity)| Op::Place { buyer, listing, quantity }),
         1 => i.clone().prop_map(|order| Op::Pay { order }),
         1 => i.clone().prop_map(|order| Op::Accept { order }),
-        1 => (i.clone(), 0..2usize).prop_map(|(order, courier)| Op::Assign { order, courier }),
+        1 => (i.clone(), 0..3usize).prop_map(|(order, courier)| Op::Assign { order, courier }),
         1 => i.clone().prop_map(|order| Op::PickUp { order }),
         1 => i.clone().prop_map(|order| Op::Deliver { order }),
         1 => i.clone().prop_map(|order| Op::Confirm { order }),
@@ -110,10 +148,14 @@ fn op() -> BoxedStrategy<Op> {
         1 => (i.clone(), 0..=100i64).prop_map(|(order, percent)| Op::Refund { order, percent }),
         1 => i.clone().prop_map(|order| Op::Dispute { order }),
         1 => (i.clone(), 0..3u8, 0..=100i64).prop_map(|(order, kind, percent)| Op::Resolve { order, kind, percent }),
-        1 => (0..9usize, 1..20_000_000i64).prop_map(|(user, amount)| Op::Withdraw { user, amount }),
+        1 => (0..9usize, amount(1..20_000_000)).prop_map(|(user, amount)| Op::Withdraw { user, amount }),
         1 => (i.clone(), any::<bool>()).prop_map(|(index, ok)| Op::FinishWithdrawal { index, ok }),
         1 => (0..6usize, 1..5u32).prop_map(|(listing, days)| Op::Promote { listing, days }),
         1 => (1..30i64).prop_map(|hours| Op::Advance { hours }),
+        1 => (0..6usize, 0..8u32, any::<bool>()).prop_map(|(listing, stock, rename)| Op::Restock { listing, stock, rename }),
+        1 => (0..6usize, amount(1..5_000_000)).prop_map(|(listing, price)| Op::ChangePrice { listing, price }),
+        1 => (0..6usize).prop_map(|listing| Op::Approve { listing }),
+        1 => (0..16u8, amount(1..5_000_000)).prop_map(|(shard, amount)| Op::Credit { shard, amount }),
     ]
     .boxed()
 }
@@ -124,6 +166,9 @@ struct World {
     buyers: Vec<Actor>,
     sellers: Vec<Actor>,
     couriers: Vec<Actor>,
+    /// The couriers' user streams: the first two serve Yunusobod (where orders go), the third
+    /// Chilonzor.
+    courier_users: BTreeMap<Uuid, user::State>,
     admin: Actor,
     listings: BTreeMap<Uuid, listing::State>,
     listing_ids: Vec<Uuid>,
@@ -145,7 +190,8 @@ impl World {
             now: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
             buyers: persons(&[Role::Buyer], 3, &[]),
             sellers: persons(&[Role::Buyer, Role::Seller], 3, &[Plan::Free, Plan::Premium, Plan::Pro]),
-            couriers: persons(&[Role::Buyer, Role::Courier], 2, &[]),
+            couriers: persons(&[Role::Buyer, Role::Courier], 3, &[]),
+            courier_users: BTreeMap::new(),
             admin: Actor::new(Uuid::new_v4(), &[Role::Admin]),
             listings: BTreeMap::new(),
             listing_ids: vec![],
@@ -158,6 +204,20 @@ impl World {
         };
         for u in w.users() {
             w.wallets.insert(wallet::user_wallet_id(u.id), wallet::State::Initial);
+        }
+        for (i, c) in w.couriers.iter().enumerate() {
+            let district = if i < 2 { District::Yunusobod } else { District::Chilonzor };
+            let phone = Phone::parse(&format!("+99890000000{i}")).unwrap();
+            let events = [
+                user::Event::UserRegistered { user_id: c.id, phone, at: w.now },
+                user::Event::RoleGranted {
+                    role: Role::Courier,
+                    grant: Grant { plan: None, district: Some(district) },
+                    by: Uuid::nil(),
+                    at: w.now,
+                },
+            ];
+            w.courier_users.insert(c.id, UserAggregate::fold(&events));
         }
         for a in PlatformAccount::ALL {
             for id in wallet::platform_wallet_ids(a) {
@@ -232,6 +292,9 @@ impl World {
         for (id, s) in &self.wallets {
             u.wallets.load(*id, s.clone());
         }
+        for (id, s) in &self.courier_users {
+            u.users.load(*id, s.clone());
+        }
         u
     }
 
@@ -257,6 +320,13 @@ impl World {
         match self.orders.get(&id) {
             Some(order::State::Exists(o)) => Some((id, (**o).clone())),
             _ => None,
+        }
+    }
+
+    fn seller_of(&self, listing: Uuid) -> Option<Actor> {
+        match &self.listings[&listing] {
+            listing::State::Exists(x) => Some(self.actor_of(x.seller_id)),
+            listing::State::Initial => None,
         }
     }
 
@@ -350,6 +420,42 @@ impl World {
                     flows::fail_withdrawal(&mut u, &c, user, id, j)
                 }
             }
+            Op::Restock { listing, stock, rename } => {
+                let l = self.listing_ids[listing % self.listing_ids.len()];
+                let Some(seller) = self.seller_of(l) else { return };
+                let sku = if rename { "v2" } else { "std" };
+                let variants = Some(vec![Variant { sku: sku.into(), label: "".into(), stock }]);
+                let update = listing::Command::Update { patch: ContentPatch { variants, ..Default::default() } };
+                u.listings.exec(l, &update, &self.ctx(&seller)).map(|_| ())
+            }
+            Op::ChangePrice { listing, price } => {
+                let l = self.listing_ids[listing % self.listing_ids.len()];
+                let Some(seller) = self.seller_of(l) else { return };
+                let price = listing::Command::ChangePrice { price: Money::from_tiyin(price).unwrap() };
+                u.listings.exec(l, &price, &self.ctx(&seller)).map(|_| ())
+            }
+            Op::Approve { listing } => {
+                let l = self.listing_ids[listing % self.listing_ids.len()];
+                let support = Actor::new(Uuid::new_v4(), &[Role::Support]);
+                u.listings.exec(l, &listing::Command::Approve, &self.ctx(&support)).map(|_| ())
+            }
+            Op::Credit { shard, amount } => {
+                let owner = Owner::Platform { account: PlatformAccount::ProviderClearing, shard };
+                let amount = Money::from_tiyin(amount).unwrap();
+                let reason = wallet::Reason::Deposit { wallet_id: owner.wallet_id() };
+                let credit = wallet::Command::Credit { owner, journal_id: j, amount, reason: reason.clone() };
+                let debit = wallet::Command::Debit {
+                    owner: Owner::Platform { account: PlatformAccount::ProviderClearing, shard: (shard + 1) % 16 },
+                    journal_id: j,
+                    amount,
+                    reason,
+                };
+                let ctx = self.ctx(&self.admin);
+                u.wallets
+                    .exec(owner.wallet_id(), &credit, &ctx)
+                    .and_then(|_| u.wallets.exec(wallet::platform_wallet_id(PlatformAccount::ProviderClearing, (shard + 1) % 16), &debit, &ctx))
+                    .map(|_| ())
+            }
             Op::Promote { listing, days } => {
                 let l = self.listing_ids[listing % self.listing_ids.len()];
                 let seller = match &self.listings[&l] {
@@ -382,12 +488,7 @@ impl World {
                     Op::Accept { .. } => flows::order_step(&mut u, &self.ctx(&seller), id, &order::Command::Accept),
                     Op::Assign { courier, .. } => {
                         let c = self.couriers[courier].clone();
-                        flows::order_step(
-                            &mut u,
-                            &self.ctx(&c),
-                            id,
-                            &order::Command::AssignCourier { courier_id: c.id },
-                        )
+                        flows::assign_courier(&mut u, &self.ctx(&c), id, c.id)
                     }
                     Op::PickUp { .. } => {
                         let c = courier.unwrap_or_else(|| seller.clone());
@@ -465,6 +566,19 @@ impl World {
             })
             .sum();
         assert_eq!(user_held, escrowed + pending, "held money is not accounted for");
+        for s in self.listings.values() {
+            let listing::State::Exists(l) = s else { continue };
+            if let Details::Product { variants } = &l.details {
+                for v in variants {
+                    let reserved = l.reserved_of(&v.sku);
+                    assert!(reserved <= v.stock, "listing {} holds {reserved} of {} in stock", l.id, v.stock);
+                    assert_eq!(l.available_of(&v.sku), v.stock - reserved);
+                }
+                for sku in l.reservations.values().flatten().map(|i| &i.sku) {
+                    assert!(variants.iter().any(|v| &v.sku == sku), "reserved {sku} was removed");
+                }
+            }
+        }
     }
 }
 

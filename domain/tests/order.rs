@@ -76,6 +76,11 @@ fn history(w: &W, digital: bool, status: Status) -> Vec<E> {
     h
 }
 
+/// The order's courier, as a registered courier of Chilonzor (where `delivery` goes).
+fn assign(w: &W) -> C {
+    C::AssignCourier { courier_id: w.courier.id, courier_district: Some(District::Chilonzor) }
+}
+
 fn state(w: &W, digital: bool, status: Status) -> State {
     given::<OrderAggregate>(&history(w, digital, status))
 }
@@ -139,7 +144,7 @@ fn the_delivery_path_runs_placed_to_completed() {
     let steps: Vec<(C, &Actor, Status)> = vec![
         (C::Pay { escrow_id: Uuid::nil() }, &w.buyer, Status::Paid),
         (C::Accept, &w.seller, Status::Accepted),
-        (C::AssignCourier { courier_id: w.courier.id }, &w.courier, Status::CourierAssigned),
+        (assign(&w), &w.courier, Status::CourierAssigned),
         (C::PickUp, &w.courier, Status::PickedUp),
         (C::Deliver, &w.courier, Status::Delivered),
         (C::Confirm, &w.buyer, Status::Completed),
@@ -171,7 +176,7 @@ fn each_step_is_refused_to_the_wrong_party() {
     let cases: Vec<(Status, bool, C)> = vec![
         (Status::Placed, false, C::Pay { escrow_id: Uuid::nil() }),
         (Status::Paid, false, C::Accept),
-        (Status::Accepted, false, C::AssignCourier { courier_id: w.courier.id }),
+        (Status::Accepted, false, assign(&w)),
         (Status::CourierAssigned, false, C::PickUp),
         (Status::PickedUp, false, C::Deliver),
         (Status::Paid, true, C::DeliverCredentials),
@@ -202,7 +207,7 @@ fn each_step_is_refused_out_of_order() {
         (Status::Paid, false, C::Pay { escrow_id: Uuid::nil() }, &w.buyer),
         (Status::Placed, false, C::Accept, &w.seller),
         (Status::Paid, true, C::Accept, &w.seller),
-        (Status::Paid, false, C::AssignCourier { courier_id: w.courier.id }, &w.courier),
+        (Status::Paid, false, assign(&w), &w.courier),
         (Status::PickedUp, false, C::PickUp, &w.courier),
         (Status::CourierAssigned, false, C::Deliver, &w.courier),
         (Status::Paid, false, C::DeliverCredentials, &w.seller),
@@ -228,7 +233,7 @@ fn each_step_is_refused_out_of_order() {
 fn support_may_assign_any_courier_and_cancel() {
     let w = w();
     let support = actor(Uuid::new_v4(), &[Role::Support]);
-    let c = C::AssignCourier { courier_id: w.courier.id };
+    let c = assign(&w);
     assert!(decide(&state(&w, false, Status::Accepted), &c, &ctx(&support)).is_ok());
     assert!(decide(&state(&w, false, Status::Paid), &C::Cancel { reason: "x".into() }, &ctx(&support)).is_ok());
 }
@@ -308,4 +313,59 @@ fn delivery_fees_depend_on_the_district() {
     assert_eq!(District::TashkentRegion.delivery_fee(), m(3_500_000));
     assert_eq!(District::parse("mirzo_ulugbek"), Some(District::MirzoUlugbek));
     assert_eq!(District::parse("samarkand"), None);
+}
+
+#[test]
+fn assign_fails_for_users_who_are_not_couriers_and_for_couriers_of_another_district() {
+    let w = w();
+    let s = state(&w, false, Status::Accepted);
+    let support = actor(Uuid::new_v4(), &[Role::Support]);
+    let nobody = Uuid::new_v4();
+    let unregistered = C::AssignCourier { courier_id: nobody, courier_district: None };
+    assert_eq!(refused(decide(&s, &unregistered, &ctx(&support))), "not_a_courier");
+    let elsewhere = C::AssignCourier { courier_id: w.courier.id, courier_district: Some(District::Yunusobod) };
+    assert_eq!(refused(decide(&s, &elsewhere, &ctx(&w.courier))), "courier_district_mismatch");
+    assert_eq!(refused(decide(&s, &elsewhere, &ctx(&support))), "courier_district_mismatch");
+    let digital = C::AssignCourier { courier_id: w.courier.id, courier_district: Some(District::Chilonzor) };
+    assert_eq!(refused(decide(&state(&w, true, Status::Paid), &digital, &ctx(&support))), "invalid_transition");
+}
+
+#[test]
+fn staff_reassign_before_pick_up_and_couriers_cannot_take_an_assigned_order() {
+    let w = w();
+    let support = actor(Uuid::new_v4(), &[Role::Support]);
+    let other = actor(Uuid::new_v4(), &[Role::Courier]);
+    let to_other = C::AssignCourier { courier_id: other.id, courier_district: Some(District::Chilonzor) };
+    let assigned = state(&w, false, Status::CourierAssigned);
+    assert_eq!(refused(decide(&assigned, &to_other, &ctx(&other))), "invalid_transition");
+    let events = decide(&assigned, &to_other, &ctx(&support)).unwrap();
+    assert!(matches!(events[..], [E::CourierAssigned { courier_id, .. }] if courier_id == other.id));
+    assert_eq!(refused(decide(&assigned, &assign(&w), &ctx(&support))), "invalid_field");
+    let picked = state(&w, false, Status::PickedUp);
+    assert_eq!(refused(decide(&picked, &to_other, &ctx(&support))), "invalid_transition");
+}
+
+#[test]
+fn place_fails_when_goods_and_delivery_exceed_the_amount_limit() {
+    let w = w();
+    let max = bozor_domain::money::AMOUNT_MAX;
+    let line = |price: i64, quantity: u32| Line {
+        listing_id: Uuid::nil(),
+        sku: "std".into(),
+        title: "t".into(),
+        unit_price: m(price),
+        quantity,
+    };
+    let place_with = |l: Line| C::Place {
+        order_id: w.id,
+        seller_id: w.seller.id,
+        seller_plan: Plan::Free,
+        lines: vec![l],
+        fulfilment: delivery(),
+    };
+    let fee = District::Chilonzor.delivery_fee().tiyin();
+    assert!(decide(&State::Initial, &place_with(line(max - fee, 1)), &ctx(&w.buyer)).is_ok());
+    for l in [line(max - fee + 1, 1), line(max, 2), line(i64::MAX, 1_000)] {
+        assert_eq!(refused(decide(&State::Initial, &place_with(l), &ctx(&w.buyer))), "amount_too_large");
+    }
 }

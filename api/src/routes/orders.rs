@@ -119,8 +119,7 @@ async fn assign_courier(
     let id = path_id(&p)?;
     let input = input::<AssignBody>(&s, &r, b, &a, "assign_courier").await?;
     let courier_id = input.body.courier_id.unwrap_or(a.user.id);
-    let command = order::Command::AssignCourier { courier_id };
-    Ok(respond(s.commands.order_step(&input.meta, id, command).await?, false))
+    Ok(respond(s.commands.assign_courier(&input.meta, id, courier_id).await?, false))
 }
 
 async fn pick_up(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {

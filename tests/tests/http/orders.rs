@@ -20,7 +20,7 @@ async fn order_status(app: &TestApp, id: Uuid) -> order::Status {
 
 async fn stock(app: &TestApp, listing: Uuid) -> u32 {
     match app.load::<ListingAggregate>(listing).await {
-        listing::State::Exists(l) => l.stock_of("std"),
+        listing::State::Exists(l) => l.available_of("std"),
         listing::State::Initial => panic!("listing missing"),
     }
 }
