@@ -103,6 +103,13 @@ pub struct Line {
     pub quantity: u32,
 }
 
+/// Where the courier collects a delivery order: the seller's shop or warehouse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pickup {
+    pub district: District,
+    pub address: String,
+}
+
 /// How the order reaches the buyer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
@@ -178,6 +185,10 @@ pub struct Order {
     pub status: Status,
     pub escrow_id: Option<Uuid>,
     pub courier_id: Option<Uuid>,
+    /// Where the courier collects the goods, set when the seller accepts (absent for orders
+    /// accepted before sellers gave one).
+    #[serde(default)]
+    pub pickup: Option<Pickup>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub placed_at: DateTime<Utc>,
 }
@@ -210,7 +221,8 @@ pub enum State {
 pub enum Command {
     Place { order_id: Uuid, seller_id: Uuid, seller_plan: Plan, lines: Vec<Line>, fulfilment: Fulfilment },
     Pay { escrow_id: Uuid },
-    Accept,
+    /// The seller accepts a paid delivery order and says where the courier collects it.
+    Accept { pickup: Pickup },
     /// A courier takes an accepted order, or staff assign (or, before pick-up, reassign) one.
     /// `courier_district` is the district the user serves as a courier, as their user stream
     /// says: `None` when they are not a registered courier.
@@ -245,7 +257,9 @@ pub enum Event {
         escrow_id: Uuid,
         at: DateTime<Utc>,
     },
+    /// v2 adds `pickup` (v1: none).
     OrderAccepted {
+        pickup: Option<Pickup>,
         at: DateTime<Utc>,
     },
     CourierAssigned {
@@ -296,7 +310,8 @@ pub struct OrderAggregate;
 
 impl Aggregate for OrderAggregate {
     const STREAM_TYPE: &'static str = "order";
-    const STATE_SCHEMA: i32 = 1;
+    // 2: `Order::pickup`.
+    const STATE_SCHEMA: i32 = 2;
     type State = State;
     type Event = Event;
     type Command = Command;
@@ -333,10 +348,15 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             require(o, "pay", o.status == Status::Placed)?;
             Ok(vec![Event::OrderPaid { escrow_id: *escrow_id, at }])
         }
-        Command::Accept => {
+        Command::Accept { pickup } => {
             seller(o, ctx)?;
             require(o, "accept", delivery && o.status == Status::Paid)?;
-            Ok(vec![Event::OrderAccepted { at }])
+            let address = pickup.address.trim();
+            if address.is_empty() || address.chars().count() > 500 {
+                return invalid("pickup", "the address must be 1 to 500 characters");
+            }
+            let pickup = Pickup { district: pickup.district, address: address.to_owned() };
+            Ok(vec![Event::OrderAccepted { pickup: Some(pickup), at }])
         }
         Command::AssignCourier { courier_id, courier_district } => {
             assign_courier(o, *courier_id, *courier_district, ctx)
@@ -541,6 +561,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 status: Status::Placed,
                 escrow_id: None,
                 courier_id: None,
+                pickup: None,
                 delivered_at: None,
                 placed_at: *at,
             }))
@@ -555,7 +576,10 @@ pub fn evolve(state: State, event: &Event) -> State {
             o.escrow_id = Some(*escrow_id);
             Status::Paid
         }
-        Event::OrderAccepted { .. } => Status::Accepted,
+        Event::OrderAccepted { pickup, .. } => {
+            o.pickup = pickup.clone();
+            Status::Accepted
+        }
         Event::CourierAssigned { courier_id, .. } => {
             o.courier_id = Some(*courier_id);
             Status::CourierAssigned

@@ -18,8 +18,18 @@ pub struct Upcaster {
 }
 
 /// Every upcaster of the shipped events.
-pub const UPCASTERS: &[Upcaster] =
-    &[Upcaster { event_type: "WalletOpened", from_version: 1, apply: wallet_opened_v1_to_v2 }];
+pub const UPCASTERS: &[Upcaster] = &[
+    Upcaster { event_type: "WalletOpened", from_version: 1, apply: wallet_opened_v1_to_v2 },
+    Upcaster { event_type: "OrderAccepted", from_version: 1, apply: order_accepted_v1_to_v2 },
+];
+
+/// OrderAccepted v2: the seller says where the courier collects the goods; v1 said nowhere.
+fn order_accepted_v1_to_v2(mut payload: Value) -> Value {
+    if let Some(map) = payload.as_object_mut() {
+        map.entry("pickup").or_insert(Value::Null);
+    }
+    payload
+}
 
 /// WalletOpened v2: platform accounts became sharded (`wallet::PLATFORM_SHARDS`); a v1 platform
 /// wallet is shard 0, whose stream id is the v1 one.

@@ -122,7 +122,10 @@ fn order_samples() -> Vec<order::Event> {
             at: at(),
         },
         OrderPaid { escrow_id: id(8), at: at() },
-        OrderAccepted { at: at() },
+        OrderAccepted {
+            pickup: Some(order::Pickup { district: District::Yunusobod, address: "Amir Temur 1".into() }),
+            at: at(),
+        },
         CourierAssigned { courier_id: id(9), by: id(9), at: at() },
         OrderPickedUp { at: at() },
         OrderDelivered { at: at() },
@@ -336,4 +339,12 @@ fn wallet_opened_v1_upcasts_to_shard_zero_of_the_same_stream() {
         other => panic!("{other:?}"),
     }
     assert_eq!(bozor_domain::upcast::current_version("WalletOpened"), 2);
+}
+
+/// OrderAccepted v1 predates pick-up points: it upcasts to an order accepted with none.
+#[test]
+fn order_accepted_v1_upcasts_to_no_pickup_point() {
+    let v1 = std::fs::read_to_string(dir("order").join("OrderAccepted.v1.json")).unwrap();
+    let event: order::Event = decode("OrderAccepted", 1, serde_json::from_str(&v1).unwrap()).unwrap();
+    assert!(matches!(event, order::Event::OrderAccepted { pickup: None, .. }), "{event:?}");
 }

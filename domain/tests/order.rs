@@ -4,7 +4,7 @@ mod common;
 
 use bozor_domain::escrow::Resolution;
 use bozor_domain::order::{
-    decide, Command as C, District, Event as E, Fulfilment, Line, OrderAggregate, State, Status,
+    decide, Command as C, District, Event as E, Fulfilment, Line, OrderAggregate, Pickup, State, Status,
 };
 use bozor_domain::{Actor, Money, Plan, Role};
 use common::*;
@@ -59,7 +59,7 @@ fn history(w: &W, digital: bool, status: Status) -> Vec<E> {
     } else {
         vec![
             E::OrderPaid { escrow_id: Uuid::nil(), at: t0() },
-            E::OrderAccepted { at: t0() },
+            E::OrderAccepted { pickup: None, at: t0() },
             E::CourierAssigned { courier_id: w.courier.id, by: w.courier.id, at: t0() },
             E::OrderPickedUp { at: t0() },
             E::OrderDelivered { at: t0() },
@@ -74,6 +74,10 @@ fn history(w: &W, digital: bool, status: Status) -> Vec<E> {
     let n = steps.iter().position(|s| *s == status).expect("status on the happy path") + 1;
     h.extend(path.into_iter().take(n));
     h
+}
+
+fn accept() -> C {
+    C::Accept { pickup: Pickup { district: District::Yunusobod, address: "Amir Temur 1".into() } }
 }
 
 /// The order's courier, as a registered courier of Chilonzor (where `delivery` goes).
@@ -135,7 +139,7 @@ fn place_fails_for_own_listings_existing_orders_and_bad_lines() {
 #[test]
 fn commands_on_a_missing_order_fail_with_not_found() {
     let w = w();
-    assert_eq!(refused(decide(&State::Initial, &C::Accept, &ctx(&w.seller))), "order_not_found");
+    assert_eq!(refused(decide(&State::Initial, &accept(), &ctx(&w.seller))), "order_not_found");
 }
 
 #[test]
@@ -143,7 +147,7 @@ fn the_delivery_path_runs_placed_to_completed() {
     let w = w();
     let steps: Vec<(C, &Actor, Status)> = vec![
         (C::Pay { escrow_id: Uuid::nil() }, &w.buyer, Status::Paid),
-        (C::Accept, &w.seller, Status::Accepted),
+        (accept(), &w.seller, Status::Accepted),
         (assign(&w), &w.courier, Status::CourierAssigned),
         (C::PickUp, &w.courier, Status::PickedUp),
         (C::Deliver, &w.courier, Status::Delivered),
@@ -175,7 +179,7 @@ fn each_step_is_refused_to_the_wrong_party() {
     let stranger = actor(Uuid::new_v4(), &[Role::Buyer, Role::Seller, Role::Courier]);
     let cases: Vec<(Status, bool, C)> = vec![
         (Status::Placed, false, C::Pay { escrow_id: Uuid::nil() }),
-        (Status::Paid, false, C::Accept),
+        (Status::Paid, false, accept()),
         (Status::Accepted, false, assign(&w)),
         (Status::CourierAssigned, false, C::PickUp),
         (Status::PickedUp, false, C::Deliver),
@@ -205,8 +209,8 @@ fn each_step_is_refused_out_of_order() {
     let w = w();
     let cases: Vec<(Status, bool, C, &Actor)> = vec![
         (Status::Paid, false, C::Pay { escrow_id: Uuid::nil() }, &w.buyer),
-        (Status::Placed, false, C::Accept, &w.seller),
-        (Status::Paid, true, C::Accept, &w.seller),
+        (Status::Placed, false, accept(), &w.seller),
+        (Status::Paid, true, accept(), &w.seller),
         (Status::Paid, false, assign(&w), &w.courier),
         (Status::PickedUp, false, C::PickUp, &w.courier),
         (Status::CourierAssigned, false, C::Deliver, &w.courier),
@@ -368,4 +372,19 @@ fn place_fails_when_goods_and_delivery_exceed_the_amount_limit() {
     for l in [line(max - fee + 1, 1), line(max, 2), line(i64::MAX, 1_000)] {
         assert_eq!(refused(decide(&State::Initial, &place_with(l), &ctx(&w.buyer))), "amount_too_large");
     }
+}
+
+#[test]
+fn accept_records_the_pickup_point_and_refuses_an_empty_address() {
+    let w = w();
+    let s = state(&w, false, Status::Paid);
+    let events = decide(&s, &accept(), &ctx(&w.seller)).unwrap();
+    let mut h = history(&w, false, Status::Paid);
+    h.extend(events);
+    match given::<OrderAggregate>(&h) {
+        State::Exists(o) => assert_eq!(o.pickup.map(|p| p.district), Some(District::Yunusobod)),
+        State::Initial => panic!("no order"),
+    }
+    let blank = C::Accept { pickup: Pickup { district: District::Yunusobod, address: "  ".into() } };
+    assert_eq!(refused(decide(&s, &blank, &ctx(&w.seller))), "invalid_field");
 }
