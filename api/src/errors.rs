@@ -45,7 +45,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("provider_transaction_mismatch", 409, "a provider transaction was deposited with another amount"),
     ("not_due", 409, "a timer command came before its time"),
     ("hold_not_found", 404, "no such hold (escrow or withdrawal) in the wallet"),
-    ("amount_too_large", 422, "an amount beyond what can be represented"),
+    ("amount_too_large", 422, "an amount above 10^15 tiyin, or a balance it would take beyond 10^17"),
+    ("variant_reserved", 409, "open orders hold units of the variant: it cannot be removed"),
+    ("stock_below_reserved", 409, "a variant's stock cannot go below the units open orders hold"),
+    ("not_a_courier", 422, "the user is not a registered courier"),
+    ("courier_district_mismatch", 422, "the courier serves another district than the order's"),
     ("user_not_found", 404, "no such user"),
     ("credentials_missing", 409, "the game account has no credentials yet"),
     ("credentials_erased", 410, "the credentials were erased (crypto-shredded) and cannot be read"),
@@ -133,6 +137,12 @@ fn domain_details(e: &DomainError) -> Value {
             json!({ "available": available, "requested": requested })
         }
         DomainError::Forbidden { reason } => json!({ "reason": reason }),
+        DomainError::VariantReserved { sku } => json!({ "sku": sku }),
+        DomainError::StockBelowReserved { sku, stock, reserved } => {
+            json!({ "sku": sku, "stock": stock, "reserved": reserved })
+        }
+        DomainError::NotACourier { user_id } => json!({ "user_id": user_id }),
+        DomainError::CourierDistrictMismatch { courier, order } => json!({ "courier": courier, "order": order }),
         _ => json!({}),
     }
 }

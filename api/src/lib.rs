@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 pub mod configuration;
 pub mod errors;
+pub mod guard;
 pub mod request;
 pub mod routes;
 pub mod startup;

@@ -125,7 +125,7 @@ pub async fn command_input<B: DeserializeOwned>(
         h.update(&bytes);
         (key, h.finalize().to_vec())
     });
-    let request_id = header(req, "X-Request-Id")?.and_then(|v| Uuid::parse_str(v).ok()).unwrap_or_else(Uuid::new_v4);
+    let request_id = crate::guard::request_id(req);
     let meta = CommandMeta {
         actor: actor.user.clone(),
         now: Utc::now(),

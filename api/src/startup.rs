@@ -58,12 +58,24 @@ impl Projectors {
             .into_iter()
             .map(|p| {
                 let rx = rx.clone();
+                // A read model built by older code is rebuilt (blue/green) before it goes on.
+                let upgrade = {
+                    let (pool, p) = (pool.clone(), p.clone());
+                    async move {
+                        if let Err(e) = bozor_projections::rebuild::upgrade_if_stale(&pool, p.clone()).await {
+                            tracing::error!(projection = p.name(), error = %e, "upgrade rebuild failed");
+                        }
+                    }
+                };
                 if let Some(kafka) = kafka {
                     let mut projector = KafkaProjector::new(pool.clone(), p, kafka.clone());
                     if let Some(hook) = &on_applied {
                         projector = projector.on_applied(hook.clone());
                     }
-                    return tokio::spawn(async move { projector.run(rx).await });
+                    return tokio::spawn(async move {
+                        upgrade.await;
+                        projector.run(rx).await
+                    });
                 }
                 let mut projector = Projector::new(pool.clone(), p);
                 if let Some(n) = &appended {
@@ -72,7 +84,10 @@ impl Projectors {
                 if let Some(hook) = &on_applied {
                     projector = projector.on_applied(hook.clone());
                 }
-                tokio::spawn(async move { projector.run(rx).await })
+                tokio::spawn(async move {
+                    upgrade.await;
+                    projector.run(rx).await
+                })
             })
             .collect();
         Projectors { stop, tasks }
@@ -197,6 +212,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::guard::catch_panics))
                 .wrap(cors(&cors_origins))
                 .wrap(security_headers(production))
                 .configure(routes::configure)

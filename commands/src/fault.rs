@@ -4,7 +4,9 @@
 //!
 //! Points: `relay_after_ack` (the broker has acknowledged a batch, the relay's checkpoint has
 //! not moved) and `projector_after_commit` (a Kafka-fed batch is committed to the read model,
-//! its offsets not yet to Kafka).
+//! its offsets not yet to Kafka). `command_panic`: a command panics after it was decided and
+//! before it is appended (the API's panic guard must answer 500 and write nothing); unlike the
+//! others it does not abort, and it fires on every command.
 
 use std::sync::OnceLock;
 

@@ -242,6 +242,9 @@ impl CommandService {
                     None => Err(e.into()),
                 };
             }
+            if crate::fault::armed("command_panic") {
+                panic!("BOZOR_FAULT=command_panic: a command panics before its append");
+            }
             let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary, resource);
             if req.streams.is_empty() {
                 if let Some(outcome) = self.replay(meta).await? {

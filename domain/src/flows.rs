@@ -245,7 +245,12 @@ pub fn order_step(
 /// courier must be registered and serve the order's district, as their user stream says now
 /// (not as a token minted before a revocation says). Needs the order and the courier's user
 /// stream loaded.
-pub fn assign_courier(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, courier_id: Uuid) -> Result<(), DomainError> {
+pub fn assign_courier(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    order_id: Uuid,
+    courier_id: Uuid,
+) -> Result<(), DomainError> {
     let courier_district = match uow.users.state(courier_id) {
         crate::user::State::Exists(u) => u.district(),
         crate::user::State::Initial => None,

@@ -644,7 +644,8 @@ fn reserve(listing: &Listing, order_id: Uuid, items: &[ItemQuantity]) -> Result<
                 if !variants.iter().any(|v| v.sku == item.sku) {
                     return invalid("sku", "no such variant");
                 }
-                let requested = items.iter().filter(|i| i.sku == item.sku).fold(0u32, |n, i| n.saturating_add(i.quantity));
+                let requested =
+                    items.iter().filter(|i| i.sku == item.sku).fold(0u32, |n, i| n.saturating_add(i.quantity));
                 let available = listing.available_of(&item.sku);
                 if requested > available {
                     return Err(DomainError::InsufficientStock { sku: item.sku.clone(), available, requested });
@@ -687,10 +688,9 @@ fn promote(
         Some(p) if p.until > ctx.now => p.until,
         _ => ctx.now,
     };
-    let until = start.checked_add_signed(Duration::days(i64::from(days))).ok_or(DomainError::Invalid {
-        field: "days",
-        reason: "the promotion would end beyond the calendar",
-    })?;
+    let until = start
+        .checked_add_signed(Duration::days(i64::from(days)))
+        .ok_or(DomainError::Invalid { field: "days", reason: "the promotion would end beyond the calendar" })?;
     Ok(vec![Event::ListingPromoted { tier, days, until, price, journal_id }])
 }
 
@@ -805,10 +805,9 @@ impl Listing {
     /// hold; 1 or 0 for a game account that is active or not.
     pub fn available_of(&self, sku: &str) -> u32 {
         match &self.details {
-            Details::Product { variants } => variants
-                .iter()
-                .find(|v| v.sku == sku)
-                .map_or(0, |v| v.stock.saturating_sub(self.reserved_of(sku))),
+            Details::Product { variants } => {
+                variants.iter().find(|v| v.sku == sku).map_or(0, |v| v.stock.saturating_sub(self.reserved_of(sku)))
+            }
             Details::GameAccount { .. } => u32::from(self.status == Status::Active),
             Details::Classified { .. } => 0,
         }

@@ -219,24 +219,47 @@ pub enum State {
 /// Commands on an order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    Place { order_id: Uuid, seller_id: Uuid, seller_plan: Plan, lines: Vec<Line>, fulfilment: Fulfilment },
-    Pay { escrow_id: Uuid },
+    Place {
+        order_id: Uuid,
+        seller_id: Uuid,
+        seller_plan: Plan,
+        lines: Vec<Line>,
+        fulfilment: Fulfilment,
+    },
+    Pay {
+        escrow_id: Uuid,
+    },
     /// The seller accepts a paid delivery order and says where the courier collects it.
-    Accept { pickup: Pickup },
+    Accept {
+        pickup: Pickup,
+    },
     /// A courier takes an accepted order, or staff assign (or, before pick-up, reassign) one.
     /// `courier_district` is the district the user serves as a courier, as their user stream
     /// says: `None` when they are not a registered courier.
-    AssignCourier { courier_id: Uuid, courier_district: Option<District> },
+    AssignCourier {
+        courier_id: Uuid,
+        courier_district: Option<District>,
+    },
     PickUp,
     Deliver,
     DeliverCredentials,
     Confirm,
     AutoComplete,
-    Cancel { reason: String },
-    RequestReturn { reason: String },
-    Refund { amount: Money },
-    OpenDispute { reason: String },
-    ResolveDispute { resolution: Resolution },
+    Cancel {
+        reason: String,
+    },
+    RequestReturn {
+        reason: String,
+    },
+    Refund {
+        amount: Money,
+    },
+    OpenDispute {
+        reason: String,
+    },
+    ResolveDispute {
+        resolution: Resolution,
+    },
 }
 
 /// Events of an order.
@@ -479,7 +502,13 @@ fn assign_courier(
     let open = o.status == Status::Accepted || (staff && o.status == Status::CourierAssigned);
     let district = match o.fulfilment {
         Fulfilment::Delivery { district, .. } if open => district,
-        _ => return Err(DomainError::InvalidTransition { what: "order", action: "assign a courier to", status: o.status.name() }),
+        _ => {
+            return Err(DomainError::InvalidTransition {
+                what: "order",
+                action: "assign a courier to",
+                status: o.status.name(),
+            })
+        }
     };
     if o.courier_id == Some(courier_id) {
         return invalid("courier_id", "is the order's courier already");

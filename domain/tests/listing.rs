@@ -665,9 +665,14 @@ fn stock_counts_units_on_hand_so_a_cancel_after_a_restock_gives_back_nothing_ext
     h.extend([E::ListingSubmitted { at: t0() }, E::ListingApproved { by: w.support.id, automatic: false, at: t0() }]);
     h.push(E::ListingStockReserved { order_id: order, items: items("std", 1) });
     assert_eq!(listing_state(&h).available_of("std"), 2);
-    h.extend(decide(&given::<ListingAggregate>(&h), &C::Update { patch: variants(&[("std", 10)]) }, &ctx(&w.seller)).unwrap());
+    h.extend(
+        decide(&given::<ListingAggregate>(&h), &C::Update { patch: variants(&[("std", 10)]) }, &ctx(&w.seller))
+            .unwrap(),
+    );
     assert_eq!((listing_state(&h).available_of("std"), listing_state(&h).reserved_of("std")), (9, 1));
-    h.extend(decide(&given::<ListingAggregate>(&h), &C::ReleaseReservation { order_id: order }, &ctx(&w.system)).unwrap());
+    h.extend(
+        decide(&given::<ListingAggregate>(&h), &C::ReleaseReservation { order_id: order }, &ctx(&w.system)).unwrap(),
+    );
     assert_eq!(listing_state(&h).available_of("std"), 10);
 }
 

@@ -121,7 +121,8 @@ enum Op {
 
 /// Amounts: mostly ordinary, sometimes at and beyond the limits.
 fn amount(ordinary: std::ops::Range<i64>) -> BoxedStrategy<i64> {
-    let edges = vec![0, 1, AMOUNT_MAX - 1, AMOUNT_MAX, AMOUNT_MAX + 1, BALANCE_MAX, i64::MAX / 2, i64::MAX - 1, i64::MAX];
+    let edges =
+        vec![0, 1, AMOUNT_MAX - 1, AMOUNT_MAX, AMOUNT_MAX + 1, BALANCE_MAX, i64::MAX / 2, i64::MAX - 1, i64::MAX];
     prop_oneof![6 => ordinary, 1 => proptest::sample::select(edges)].boxed()
 }
 
@@ -453,7 +454,13 @@ impl World {
                 let ctx = self.ctx(&self.admin);
                 u.wallets
                     .exec(owner.wallet_id(), &credit, &ctx)
-                    .and_then(|_| u.wallets.exec(wallet::platform_wallet_id(PlatformAccount::ProviderClearing, (shard + 1) % 16), &debit, &ctx))
+                    .and_then(|_| {
+                        u.wallets.exec(
+                            wallet::platform_wallet_id(PlatformAccount::ProviderClearing, (shard + 1) % 16),
+                            &debit,
+                            &ctx,
+                        )
+                    })
                     .map(|_| ())
             }
             Op::Promote { listing, days } => {
@@ -488,7 +495,7 @@ impl World {
                     Op::Accept { .. } => {
                         let pickup = order::Pickup { district: District::Yunusobod, address: "a".into() };
                         flows::order_step(&mut u, &self.ctx(&seller), id, &order::Command::Accept { pickup })
-                    },
+                    }
                     Op::Assign { courier, .. } => {
                         let c = self.couriers[courier].clone();
                         flows::assign_courier(&mut u, &self.ctx(&c), id, c.id)

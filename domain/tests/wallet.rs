@@ -150,7 +150,10 @@ fn every_money_event_has_a_posting_that_changes_the_balance_it_names() {
 fn amounts_above_the_limit_and_balances_beyond_theirs_are_refused() {
     use bozor_domain::money::{AMOUNT_MAX, BALANCE_MAX};
     let o = user();
-    assert_eq!(refused(decide(&State::Initial, &deposit(o, AMOUNT_MAX + 1, "big"), &ctx(&admin()))), "amount_too_large");
+    assert_eq!(
+        refused(decide(&State::Initial, &deposit(o, AMOUNT_MAX + 1, "big"), &ctx(&admin()))),
+        "amount_too_large"
+    );
     assert_eq!(refused(decide(&State::Initial, &deposit(o, i64::MAX, "max"), &ctx(&admin()))), "amount_too_large");
     // A wallet filled to its ceiling takes nothing more; a wallet near it takes up to it.
     let mut h = funded(o, AMOUNT_MAX);
@@ -164,7 +167,8 @@ fn amounts_above_the_limit_and_balances_beyond_theirs_are_refused() {
     assert_eq!(refused(decide(&s, &deposit(o, 1, "one-more"), &ctx(&admin()))), "amount_too_large");
     // The clearing account runs negative down to -BALANCE_MAX and no further.
     let clearing = Owner::Platform { account: PlatformAccount::ProviderClearing, shard: 3 };
-    let debit = |amount: i64| C::Debit { owner: clearing, journal_id: Uuid::new_v4(), amount: m(amount), reason: reason() };
+    let debit =
+        |amount: i64| C::Debit { owner: clearing, journal_id: Uuid::new_v4(), amount: m(amount), reason: reason() };
     let mut c = vec![];
     for _ in 0..(BALANCE_MAX / AMOUNT_MAX) {
         run(&mut c, &debit(AMOUNT_MAX));

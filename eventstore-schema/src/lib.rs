@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "kafka_fan_out", sql: include_str!("../migrations/0007_kafka_fan_out.sql") },
     Migration { version: 8, name: "auth", sql: include_str!("../migrations/0008_auth.sql") },
     Migration { version: 9, name: "users_view", sql: include_str!("../migrations/0009_users_view.sql") },
+    Migration { version: 10, name: "client_reads", sql: include_str!("../migrations/0010_client_reads.sql") },
 ];
 
 #[cfg(test)]

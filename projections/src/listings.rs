@@ -26,7 +26,8 @@ impl Projection for ListingsProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: `sold_out`, `available` and `version` columns; stock counts units on hand.
+        2
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -56,6 +57,7 @@ struct Folded {
     first_at: DateTime<Utc>,
     last_at: DateTime<Utc>,
     last_position: i64,
+    last_version: i64,
     sold: i64,
 }
 
@@ -79,12 +81,14 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
             first_at: e.recorded_at,
             last_at: e.recorded_at,
             last_position: e.global_position,
+            last_version: e.version,
             sold: 0,
         });
         let state = std::mem::replace(&mut f.state, listing::State::Initial);
         f.state = ListingAggregate::evolve(state, &event);
         f.last_at = e.recorded_at;
         f.last_position = e.global_position;
+        f.last_version = e.version;
         f.sold += i64::from(matches!(event, listing::Event::ListingSaleCompleted { .. }));
     }
     let mut c = Columns::default();
@@ -99,16 +103,18 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     tx.execute(
         "INSERT INTO listings_view (listing_id, seller_id, kind, status, deleted, title, category, game, price,
                                     original_price, has_images, promoted_until, sales, created_at, updated_at,
-                                    last_position, state, submitted_at)
+                                    last_position, state, submitted_at, sold_out, available, version)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::text[],
                               $8::text[], $9::bigint[], $10::bigint[], $11::bool[], $12::timestamptz[], $13::bigint[],
-                              $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::jsonb[], $18::timestamptz[])
+                              $14::timestamptz[], $15::timestamptz[], $16::bigint[], $17::jsonb[], $18::timestamptz[],
+                              $19::bool[], $20::bigint[], $21::bigint[])
          ON CONFLICT (listing_id) DO UPDATE SET
              status = excluded.status, deleted = excluded.deleted, title = excluded.title,
              category = excluded.category, price = excluded.price, has_images = excluded.has_images,
              promoted_until = excluded.promoted_until, sales = listings_view.sales + excluded.sales,
              updated_at = excluded.updated_at, last_position = excluded.last_position, state = excluded.state,
-             submitted_at = excluded.submitted_at",
+             submitted_at = excluded.submitted_at, sold_out = excluded.sold_out, available = excluded.available,
+             version = excluded.version",
         &[
             &c.id,
             &c.seller,
@@ -128,6 +134,9 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
             &c.position,
             &c.state,
             &c.submitted_at,
+            &c.sold_out,
+            &c.available,
+            &c.version,
         ],
     )
     .await?;
@@ -155,6 +164,9 @@ struct Columns {
     position: Vec<i64>,
     state: Vec<serde_json::Value>,
     submitted_at: Vec<Option<DateTime<Utc>>>,
+    sold_out: Vec<bool>,
+    available: Vec<Option<i64>>,
+    version: Vec<i64>,
 }
 
 impl Columns {
@@ -180,6 +192,19 @@ impl Columns {
         self.position.push(f.last_position);
         self.state.push(state);
         self.submitted_at.push(l.submitted_at);
+        self.sold_out.push(l.sold_out());
+        self.available.push(available(l));
+        self.version.push(f.last_version);
+    }
+}
+
+/// Units buyers can still order: summed over a product's variants; 1 or 0 for a game account;
+/// none for a classified ad, which is not ordered.
+pub fn available(l: &listing::Listing) -> Option<i64> {
+    match &l.details {
+        Details::Product { variants } => Some(variants.iter().map(|v| i64::from(l.available_of(&v.sku))).sum()),
+        Details::GameAccount { .. } => Some(i64::from(l.available_of(listing::GAME_ACCOUNT_SKU))),
+        Details::Classified { .. } => None,
     }
 }
 
@@ -222,6 +247,8 @@ pub struct Filter {
     pub has_images: Option<bool>,
     /// Only listings whose promotion runs at `now`.
     pub premium: Option<bool>,
+    /// `true`: only listings that can still be ordered (or contacted); `false`: only sold-out ones.
+    pub in_stock: Option<bool>,
 }
 
 /// A position in a sorted listings query: the sort key and the id of the last row returned.
@@ -261,6 +288,10 @@ pub struct Summary {
     pub has_images: bool,
     pub premium: bool,
     pub sales: i64,
+    /// Nothing left to order: every unit is sold or held by open orders.
+    pub sold_out: bool,
+    /// Units that can still be ordered (absent for classified ads).
+    pub available: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -310,6 +341,9 @@ pub async fn list(
     if let Some(v) = filter.has_images {
         push("has_images = ?", Box::new(v), &mut params);
     }
+    if let Some(v) = filter.in_stock {
+        push("sold_out = ?", Box::new(!v), &mut params);
+    }
     if let Some(v) = filter.premium {
         let clause = if v { "promoted_until > ?" } else { "(promoted_until IS NULL OR promoted_until <= ?)" };
         push(clause, Box::new(now), &mut params);
@@ -333,7 +367,7 @@ pub async fn list(
     params.push(Box::new(limit + 1));
     let sql = format!(
         "SELECT listing_id, seller_id, kind, status, title, category, game, price, original_price, has_images,
-                promoted_until, sales, created_at, {key_sql}
+                promoted_until, sales, created_at, sold_out, available, {key_sql}
          FROM listings_view WHERE {} ORDER BY {key_sql} {order}, listing_id {order} LIMIT ${}",
         clauses.join(" AND "),
         params.len()
@@ -345,7 +379,7 @@ pub async fn list(
     let mut last = None;
     for r in rows.iter().take(limit as usize) {
         let promoted: Option<DateTime<Utc>> = r.get(10);
-        last = Some(Cursor { key: r.get(13), id: r.get(0) });
+        last = Some(Cursor { key: r.get(15), id: r.get(0) });
         items.push(Summary {
             id: r.get(0),
             seller_id: r.get(1),
@@ -359,24 +393,34 @@ pub async fn list(
             has_images: r.get(9),
             premium: promoted.is_some_and(|p| p > now),
             sales: r.get(11),
+            sold_out: r.get(13),
+            available: r.get(14),
             created_at: r.get(12),
         });
     }
     Ok(Page { items, next_cursor: if more { last.map(Cursor::encode) } else { None } })
 }
 
-/// A listing's full detail (the folded domain state) and the position of its last event
-/// applied, or `None` when unknown or deleted.
-pub async fn get(
-    client: &tokio_postgres::Client,
-    id: Uuid,
-) -> Result<Option<(listing::Listing, i64)>, ProjectionError> {
+/// A listing's full detail: the folded domain state, the position of its last event applied
+/// and its stream version.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub listing: listing::Listing,
+    pub position: i64,
+    pub version: i64,
+}
+
+/// A listing's detail, or `None` when unknown or deleted.
+pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Detail>, ProjectionError> {
     let row = client
-        .query_opt("SELECT state, last_position FROM listings_view WHERE listing_id = $1 AND NOT deleted", &[&id])
+        .query_opt(
+            "SELECT state, last_position, version FROM listings_view WHERE listing_id = $1 AND NOT deleted",
+            &[&id],
+        )
         .await?;
     let Some(row) = row else { return Ok(None) };
     match serde_json::from_value(row.get(0))? {
-        listing::State::Exists(l) => Ok(Some((*l, row.get(1)))),
+        listing::State::Exists(l) => Ok(Some(Detail { listing: *l, position: row.get(1), version: row.get(2) })),
         listing::State::Initial => Ok(None),
     }
 }

@@ -22,7 +22,8 @@ impl Projection for OrdersProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: the `version` column; order states carry the pick-up point.
+        2
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -53,10 +54,10 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
     };
     tx.execute(
         "INSERT INTO orders_view (order_id, buyer_id, seller_id, status, digital, district, courier_id, goods_total,
-                                  delivery_fee, placed_at, updated_at, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                  delivery_fee, placed_at, updated_at, state, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, courier_id = excluded.courier_id,
-             updated_at = excluded.updated_at, state = excluded.state",
+             updated_at = excluded.updated_at, state = excluded.state, version = excluded.version",
         &[
             &o.id,
             &o.buyer_id,
@@ -70,6 +71,7 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
             &o.placed_at,
             &e.recorded_at,
             &serde_json::to_value(&state)?,
+            &e.version,
         ],
     )
     .await?;
@@ -95,7 +97,18 @@ async fn apply_escrow(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Proje
     Ok(())
 }
 
-/// An order as lists show it.
+/// One line of an order as lists show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineSummary {
+    pub listing_id: Uuid,
+    pub sku: String,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: i64,
+}
+
+/// An order as lists show it: enough for "my orders", a courier's decision and a staff queue
+/// without a request per order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub id: Uuid,
@@ -103,13 +116,26 @@ pub struct Summary {
     pub seller_id: Uuid,
     pub status: String,
     pub digital: bool,
-    pub district: Option<String>,
-    pub courier_id: Option<Uuid>,
+    pub lines: Vec<LineSummary>,
+    /// Units over all lines.
+    pub item_count: u64,
     pub goods_total: i64,
     pub delivery_fee: i64,
+    /// Goods and delivery: what the buyer pays.
+    pub total: i64,
+    /// Drop-off district and address (delivery orders).
+    pub district: Option<String>,
+    pub address: Option<String>,
+    /// Where the courier collects the goods, once the seller accepted.
+    pub pickup: Option<order::Pickup>,
+    pub courier_id: Option<Uuid>,
     pub escrow_status: Option<String>,
     pub release_due_at: Option<DateTime<Utc>>,
     pub placed_at: DateTime<Utc>,
+    /// When the order last changed (a queue's waiting time).
+    pub updated_at: DateTime<Utc>,
+    /// The order stream's version (send as If-Match).
+    pub version: i64,
 }
 
 /// Whose orders a list shows.
@@ -117,11 +143,33 @@ pub struct Summary {
 pub enum Scope {
     Buyer(Uuid),
     Seller(Uuid),
+    /// Orders assigned to a courier (current and past deliveries).
+    Courier(Uuid),
     /// Accepted delivery orders without a courier, in a district.
     OpenInDistrict(String),
+    /// Every order in a status, longest unchanged first: staff queues (disputes, returns).
+    Queue(String),
 }
 
-/// One page of orders, newest first. `after` is the last (placed_at micros, id) returned.
+/// Every order status, for validating filters.
+pub const STATUSES: &[&str] = &[
+    "placed",
+    "paid",
+    "accepted",
+    "courier_assigned",
+    "picked_up",
+    "delivered",
+    "credentials_delivered",
+    "completed",
+    "cancelled",
+    "return_requested",
+    "returned",
+    "disputed",
+    "refunded",
+];
+
+/// One page of orders: newest placed first, or for a `Queue` the longest unchanged first.
+/// `after` is the last (sort key in micros, id) returned.
 pub async fn list(
     client: &tokio_postgres::Client,
     scope: &Scope,
@@ -131,6 +179,10 @@ pub async fn list(
 ) -> Result<(Vec<Summary>, Option<(i64, Uuid)>), ProjectionError> {
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut clauses = Vec::new();
+    let (key, order, op) = match scope {
+        Scope::Queue(_) => ("(extract(epoch FROM updated_at) * 1000000)::bigint", "ASC", ">"),
+        _ => ("(extract(epoch FROM placed_at) * 1000000)::bigint", "DESC", "<"),
+    };
     match scope {
         Scope::Buyer(id) => {
             params.push(Box::new(*id));
@@ -140,66 +192,103 @@ pub async fn list(
             params.push(Box::new(*id));
             clauses.push(format!("seller_id = ${}", params.len()));
         }
+        Scope::Courier(id) => {
+            params.push(Box::new(*id));
+            clauses.push(format!("courier_id = ${}", params.len()));
+        }
         Scope::OpenInDistrict(d) => {
             params.push(Box::new(d.clone()));
             clauses.push(format!("district = ${} AND status = 'accepted' AND NOT digital", params.len()));
+        }
+        Scope::Queue(s) => {
+            params.push(Box::new(s.clone()));
+            clauses.push(format!("status = ${}", params.len()));
         }
     }
     if let Some(s) = status {
         params.push(Box::new(s.to_owned()));
         clauses.push(format!("status = ${}", params.len()));
     }
-    let key = "(extract(epoch FROM placed_at) * 1000000)::bigint";
     if let Some((k, id)) = after {
         params.push(Box::new(k));
         params.push(Box::new(id));
-        clauses.push(format!("({key}, order_id) < (${}, ${})", params.len() - 1, params.len()));
+        clauses.push(format!("({key}, order_id) {op} (${}, ${})", params.len() - 1, params.len()));
     }
     params.push(Box::new(limit + 1));
     let sql = format!(
-        "SELECT order_id, buyer_id, seller_id, status, digital, district, courier_id, goods_total, delivery_fee,
-                escrow_status, release_due_at, placed_at, {key}
-         FROM orders_view WHERE {} ORDER BY {key} DESC, order_id DESC LIMIT ${}",
+        "SELECT state, status, escrow_status, release_due_at, updated_at, version, {key}
+         FROM orders_view WHERE {} ORDER BY {key} {order}, order_id {order} LIMIT ${}",
         clauses.join(" AND "),
         params.len()
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
     let rows = client.query(&sql, &refs).await?;
     let more = rows.len() as i64 > limit;
-    let items: Vec<Summary> = rows.iter().take(limit as usize).map(summary).collect();
-    let next = if more { rows.get(limit as usize - 1).map(|r| (r.get(12), r.get(0))) } else { None };
-    Ok((items, next))
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for r in rows.iter().take(limit as usize) {
+        let order::State::Exists(o) = serde_json::from_value(r.get(0))? else { continue };
+        last = Some((r.get(6), o.id));
+        items.push(summary(&o, r));
+    }
+    Ok((items, if more { last } else { None }))
 }
 
-fn summary(r: &tokio_postgres::Row) -> Summary {
+fn summary(o: &order::Order, r: &tokio_postgres::Row) -> Summary {
+    let (district, address) = match &o.fulfilment {
+        Fulfilment::Delivery { district, address, .. } => (Some(district.name().to_owned()), Some(address.clone())),
+        Fulfilment::Digital => (None, None),
+    };
+    let lines: Vec<LineSummary> = o
+        .lines
+        .iter()
+        .map(|l| LineSummary {
+            listing_id: l.listing_id,
+            sku: l.sku.clone(),
+            title: l.title.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price.tiyin(),
+        })
+        .collect();
+    let fee = o.fulfilment.fee().tiyin();
     Summary {
-        id: r.get(0),
-        buyer_id: r.get(1),
-        seller_id: r.get(2),
-        status: r.get(3),
-        digital: r.get(4),
-        district: r.get(5),
-        courier_id: r.get(6),
-        goods_total: r.get(7),
-        delivery_fee: r.get(8),
-        escrow_status: r.get(9),
-        release_due_at: r.get(10),
-        placed_at: r.get(11),
+        id: o.id,
+        buyer_id: o.buyer_id,
+        seller_id: o.seller_id,
+        status: r.get(1),
+        digital: o.is_digital(),
+        item_count: lines.iter().map(|l| u64::from(l.quantity)).sum(),
+        lines,
+        goods_total: o.goods_total.tiyin(),
+        delivery_fee: fee,
+        // Both at most AMOUNT_MAX together (checked when the order was placed).
+        total: o.goods_total.tiyin().saturating_add(fee),
+        district,
+        address,
+        pickup: o.pickup.clone(),
+        courier_id: o.courier_id,
+        escrow_status: r.get(2),
+        release_due_at: r.get(3),
+        placed_at: o.placed_at,
+        updated_at: r.get(4),
+        version: r.get(5),
     }
 }
 
-/// An order's full detail: the folded order and its escrow, if any.
+/// An order's full detail: the folded order and its escrow, if any, and the order stream's
+/// version.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detail {
     pub order: order::Order,
     pub escrow: Option<escrow::Escrow>,
+    pub version: i64,
 }
 
 /// One order, or `None` when unknown.
 pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Detail>, ProjectionError> {
     let row = client
         .query_opt(
-            "SELECT o.state, e.state FROM orders_view o LEFT JOIN escrows_view e ON e.order_id = o.order_id
+            "SELECT o.state, e.state, o.version FROM orders_view o LEFT JOIN escrows_view e ON e.order_id = o.order_id
              WHERE o.order_id = $1",
             &[&id],
         )
@@ -213,5 +302,5 @@ pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Det
         },
         None => None,
     };
-    Ok(Some(Detail { order: *order, escrow }))
+    Ok(Some(Detail { order: *order, escrow, version: row.get(2) }))
 }

@@ -15,7 +15,7 @@ pub fn tables_of(projection: &str) -> &'static [&'static str] {
     match projection {
         "listings" => &["listings_view"],
         "orders" => &["orders_view", "escrows_view"],
-        "wallets" => &["wallets_view", "wallet_ledger"],
+        "wallets" => &["wallets_view", "wallet_ledger", "withdrawals_view"],
         "users" => &["users_view"],
         _ => &[],
     }
@@ -57,6 +57,29 @@ pub async fn rebuild(pool: &Pool, projection: Arc<dyn Projection>) -> Result<u64
     }
     reset?;
     result
+}
+
+/// Rebuilds `projection` when its read model was built by older code (its checkpoint's version
+/// is below the code's): blue/green, the old model serving until the swap. One process claims
+/// the rebuild; the others find it claimed and go on. Returns whether this call rebuilt.
+pub async fn upgrade_if_stale(pool: &Pool, projection: Arc<dyn Projection>) -> Result<bool, ProjectionError> {
+    let name = projection.name();
+    let claimed = pool
+        .get()
+        .await?
+        .execute(
+            "UPDATE projection_checkpoints SET state = 'rebuilding'
+             WHERE projection = $1 AND version < $2 AND state <> 'rebuilding'",
+            &[&name, &projection.version()],
+        )
+        .await?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    tracing::info!(projection = name, version = projection.version(), "read model built by older code: rebuilding");
+    let events = rebuild(pool, projection).await?;
+    tracing::info!(projection = name, events, "read model rebuilt");
+    Ok(true)
 }
 
 /// "DROP INDEX <schema>.<index>\n<create statement>" for one secondary index.

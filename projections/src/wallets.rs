@@ -1,7 +1,8 @@
-//! The wallets read model: balances, and one ledger line per money-moving event.
+//! The wallets read model: balances, one ledger line per money-moving event, withdrawals and
+//! their state, and the platform's own accounts summed over their shards.
 
 use bozor_commands::store::StoredEvent;
-use bozor_domain::wallet::{self, Owner, WalletAggregate};
+use bozor_domain::wallet::{self, Owner, PlatformAccount, Reason, WalletAggregate};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::Serialize;
@@ -19,7 +20,8 @@ impl Projection for WalletsProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: the `version` column and `withdrawals_view`.
+        2
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -44,13 +46,16 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
         Owner::Platform { account, .. } => (None, Some(account.name())),
     };
     tx.execute(
-        "INSERT INTO wallets_view (wallet_id, user_id, account, available, held, updated_at, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO wallets_view (wallet_id, user_id, account, available, held, updated_at, state, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (wallet_id) DO UPDATE SET available = excluded.available, held = excluded.held,
-             updated_at = excluded.updated_at, state = excluded.state",
-        &[&w.id, &user_id, &account, &w.available, &w.held, &e.recorded_at, &serde_json::to_value(&state)?],
+             updated_at = excluded.updated_at, state = excluded.state, version = excluded.version",
+        &[&w.id, &user_id, &account, &w.available, &w.held, &e.recorded_at, &serde_json::to_value(&state)?, &e.version],
     )
     .await?;
+    if let Some(user_id) = user_id {
+        apply_withdrawal(tx, user_id, &event, e.recorded_at).await?;
+    }
     if let Some(p) = event.posting() {
         tx.execute(
             "INSERT INTO wallet_ledger (wallet_id, version, journal_id, event_type, available, held, detail, at, position)
@@ -62,6 +67,36 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
     Ok(())
 }
 
+/// A withdrawal is requested by a hold with reason `withdrawal`, paid out when its hold is
+/// captured and failed when its hold is released (escrow holds match no withdrawal row).
+async fn apply_withdrawal(
+    tx: &Transaction<'_>,
+    user_id: Uuid,
+    event: &wallet::Event,
+    at: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    match event {
+        wallet::Event::FundsHeld { hold_id, amount, reason: Reason::Withdrawal { card_mask, .. }, .. } => {
+            tx.execute(
+                "INSERT INTO withdrawals_view (withdrawal_id, user_id, amount, card_mask, status, requested_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5)",
+                &[hold_id, &user_id, &amount.tiyin(), card_mask, &at],
+            )
+            .await?;
+        }
+        wallet::Event::HoldCaptured { hold_id, .. } | wallet::Event::HoldReleased { hold_id, .. } => {
+            let status = if matches!(event, wallet::Event::HoldCaptured { .. }) { "completed" } else { "failed" };
+            tx.execute(
+                "UPDATE withdrawals_view SET status = $2, finished_at = $3 WHERE withdrawal_id = $1",
+                &[hold_id, &status, &at],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// A wallet's balances.
 #[derive(Debug, Clone, Serialize)]
 pub struct Balance {
@@ -69,18 +104,105 @@ pub struct Balance {
     pub available: i64,
     pub held: i64,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The wallet stream's version (0 for a wallet never opened).
+    pub version: i64,
 }
 
 /// A user's balances (zero for a wallet that never received money).
 pub async fn balance(client: &tokio_postgres::Client, user_id: Uuid) -> Result<Balance, ProjectionError> {
     let wallet_id = wallet::user_wallet_id(user_id);
     let row = client
-        .query_opt("SELECT available, held, updated_at FROM wallets_view WHERE wallet_id = $1", &[&wallet_id])
+        .query_opt("SELECT available, held, updated_at, version FROM wallets_view WHERE wallet_id = $1", &[&wallet_id])
         .await?;
     Ok(match row {
-        Some(r) => Balance { wallet_id, available: r.get(0), held: r.get(1), updated_at: r.get(2) },
-        None => Balance { wallet_id, available: 0, held: 0, updated_at: None },
+        Some(r) => Balance { wallet_id, available: r.get(0), held: r.get(1), updated_at: r.get(2), version: r.get(3) },
+        None => Balance { wallet_id, available: 0, held: 0, updated_at: None, version: 0 },
     })
+}
+
+/// A withdrawal and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Withdrawal {
+    pub id: Uuid,
+    pub amount: i64,
+    pub card_mask: String,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A user's withdrawals, newest first, after the cursor (requested_at micros, id) if given.
+pub async fn withdrawals(
+    client: &tokio_postgres::Client,
+    user_id: Uuid,
+    status: Option<&str>,
+    after: Option<(i64, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<Withdrawal>, Option<(i64, Uuid)>), ProjectionError> {
+    let key = "(extract(epoch FROM requested_at) * 1000000)::bigint";
+    let (after_key, after_id) = after.unwrap_or((i64::MAX, Uuid::max()));
+    let rows = client
+        .query(
+            &format!(
+                "SELECT withdrawal_id, amount, card_mask, status, requested_at, finished_at, {key}
+                 FROM withdrawals_view
+                 WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND ({key}, withdrawal_id) < ($3, $4)
+                 ORDER BY {key} DESC, withdrawal_id DESC LIMIT $5"
+            ),
+            &[&user_id, &status, &after_key, &after_id, &(limit + 1)],
+        )
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<Withdrawal> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| Withdrawal {
+            id: r.get(0),
+            amount: r.get(1),
+            card_mask: r.get(2),
+            status: r.get(3),
+            requested_at: r.get(4),
+            finished_at: r.get(5),
+        })
+        .collect();
+    let next = if more { rows.get(limit as usize - 1).map(|r| (r.get(6), r.get(0))) } else { None };
+    Ok((items, next))
+}
+
+/// One of the platform's own accounts, summed over its shards.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformBalance {
+    /// `platform:revenue`, `platform:provider_clearing` or `platform:payout_clearing`.
+    pub account: &'static str,
+    pub available: i64,
+    pub held: i64,
+    /// Shards that have moved money.
+    pub shards: i64,
+}
+
+/// Every platform account (zero for one that has not moved money yet). Each shard's balance
+/// is at most 10^17 either way, so the sums of 16 fit an i64.
+pub async fn platform_accounts(client: &tokio_postgres::Client) -> Result<Vec<PlatformBalance>, ProjectionError> {
+    let rows = client
+        .query(
+            "SELECT account, sum(available)::bigint, sum(held)::bigint, count(*) FROM wallets_view
+             WHERE account IS NOT NULL GROUP BY account",
+            &[],
+        )
+        .await?;
+    Ok(PlatformAccount::ALL
+        .iter()
+        .map(|a| {
+            let row = rows.iter().find(|r| r.get::<_, &str>(0) == a.name());
+            PlatformBalance {
+                account: a.name(),
+                available: row.map_or(0, |r| r.get(1)),
+                held: row.map_or(0, |r| r.get(2)),
+                shards: row.map_or(0, |r| r.get(3)),
+            }
+        })
+        .collect())
 }
 
 /// One line of a statement.

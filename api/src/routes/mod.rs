@@ -22,7 +22,7 @@ use crate::errors::ApiError;
 use crate::request::{command_input, CommandInput};
 
 /// Listing details recently read, with the position of their last event applied.
-pub type ListingCache = moka::sync::Cache<uuid::Uuid, std::sync::Arc<(bozor_domain::listing::Listing, i64)>>;
+pub type ListingCache = moka::sync::Cache<uuid::Uuid, std::sync::Arc<bozor_projections::listings::Detail>>;
 
 /// Listing details kept at most (bounded memory).
 pub const LISTING_CACHE_ENTRIES_MAX: u64 = 10_000;
@@ -144,6 +144,7 @@ pub fn money(field: &'static str, tiyin: i64) -> Result<Money, ApiError> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(health::metrics)))
         .service(
             web::scope("/v1")
                 .configure(admin::configure)

@@ -68,11 +68,7 @@ async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
         .collect();
     let delivery = match b.delivery {
         None => None,
-        Some(d) => {
-            let district = District::parse(&d.district)
-                .ok_or(DomainError::Invalid { field: "district", reason: "not a district couriers serve" })?;
-            Some(DeliveryRequest { district, address: d.address })
-        }
+        Some(d) => Some(DeliveryRequest { district: district(&d.district)?, address: d.address }),
     };
     let id = b.id.unwrap_or_else(Uuid::new_v4);
     Ok(respond(state.commands.place_order(&input.meta, id, lines, delivery).await?, true))
@@ -97,9 +93,24 @@ async fn pay(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: we
     Ok(respond(s.commands.pay_order(&meta, id).await?, false))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    /// Where the courier collects the goods.
+    pickup: DeliveryDto,
+}
+
 async fn accept(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
-    let (id, meta) = plain(&s, &r, &p, b, &a, "accept_order").await?;
-    Ok(respond(s.commands.order_step(&meta, id, order::Command::Accept).await?, false))
+    let id = path_id(&p)?;
+    let input = input::<AcceptBody>(&s, &r, b, &a, "accept_order").await?;
+    let pickup = order::Pickup { district: district(&input.body.pickup.district)?, address: input.body.pickup.address };
+    Ok(respond(s.commands.order_step(&input.meta, id, order::Command::Accept { pickup }).await?, false))
+}
+
+/// A district couriers serve, by its API name. Fails with `invalid_field`.
+fn district(name: &str) -> Result<District, ApiError> {
+    District::parse(name)
+        .ok_or_else(|| DomainError::Invalid { field: "district", reason: "not a district couriers serve" }.into())
 }
 
 #[derive(Deserialize)]

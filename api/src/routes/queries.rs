@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{unavailable, AppState};
 use crate::actor::{Actor, MaybeActor};
-use crate::authz::{self, MONEY_READERS, STAFF};
+use crate::authz::{self, AUDIT_READERS, MONEY_READERS, STAFF};
 use crate::errors::ApiError;
 use crate::request::path_id;
 
@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orders/{id}", web::get().to(get_order))
         .route("/wallets/{user_id}", web::get().to(get_wallet))
         .route("/wallets/{user_id}/ledger", web::get().to(get_ledger))
+        .route("/wallets/{user_id}/withdrawals", web::get().to(list_withdrawals))
+        .route("/platform/accounts", web::get().to(platform_accounts))
         .route("/sellers/{id}/stats", web::get().to(seller_stats));
 }
 
@@ -81,6 +83,8 @@ struct ListQuery {
     price_max: Option<i64>,
     has_images: Option<bool>,
     premium: Option<bool>,
+    /// `true`: only listings that can still be ordered; `false`: only sold-out ones.
+    in_stock: Option<bool>,
     sort: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
@@ -138,6 +142,7 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
         price_max: q.price_max,
         has_images: q.has_images,
         premium: q.premium,
+        in_stock: q.in_stock,
     };
     // Hot pages come from the cache; a query that waits for a position reads the model.
     let cacheable = q.min_position.is_none();
@@ -170,15 +175,15 @@ async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Pa
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     if let Some(hit) = state.listing_cache.get(&id) {
-        if q.min_position.is_none_or(|p| hit.1 >= p) {
-            return listing_detail(&hit.0, &actor);
+        if q.min_position.is_none_or(|p| hit.position >= p) {
+            return listing_detail(&hit, &actor, &req);
         }
     }
     let client = client(&state).await?;
     wait_for(&client, "listings", q.min_position).await?;
     match listings::get(&client, id).await.map_err(unavailable)? {
         Some(found) => {
-            let answer = listing_detail(&found.0, &actor);
+            let answer = listing_detail(&found, &actor, &req);
             state.listing_cache.insert(id, std::sync::Arc::new(found));
             answer
         }
@@ -187,16 +192,44 @@ async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Pa
 }
 
 /// A listing's detail for `actor`: refused when it is not public and not theirs; sealed
-/// credentials are never shown, only whether there are any.
-fn listing_detail(l: &bozor_domain::listing::Listing, actor: &MaybeActor) -> Res {
+/// credentials are never shown, only whether there are any. Each variant says how many units
+/// open orders hold and how many can still be ordered.
+fn listing_detail(d: &listings::Detail, actor: &MaybeActor, req: &HttpRequest) -> Res {
+    let l = &d.listing;
     may_see_listing(actor, l.status.name(), Some(l.seller_id))?;
     let mut body = serde_json::to_value(l).map_err(unavailable)?;
     if let Some(map) = body.as_object_mut() {
         let sealed = matches!(l.credentials, Some(bozor_domain::listing::Credentials::Sealed(_)));
         map.remove("credentials");
         map.insert("has_credentials".into(), serde_json::Value::Bool(sealed));
+        map.insert("sold_out".into(), serde_json::Value::Bool(l.sold_out()));
+        map.insert("available".into(), serde_json::json!(listings::available(l)));
+        map.insert("version".into(), serde_json::json!(d.version));
+        let variants = map.get_mut("details").and_then(|d| d.get_mut("variants")).and_then(|v| v.as_array_mut());
+        for v in variants.into_iter().flatten() {
+            let sku = v.get("sku").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
+            if let Some(v) = v.as_object_mut() {
+                v.insert("reserved".into(), serde_json::json!(l.reserved_of(&sku)));
+                v.insert("available".into(), serde_json::json!(l.available_of(&sku)));
+            }
+        }
     }
-    Ok(HttpResponse::Ok().json(body))
+    Ok(tagged(req, d.version, &body))
+}
+
+/// A detail answered with its stream version as `ETag` (send it back as `If-Match` with a
+/// command), or 304 when the client's `If-None-Match` names that version already.
+fn tagged<T: serde::Serialize>(req: &HttpRequest, version: i64, body: &T) -> HttpResponse {
+    let etag = format!("\"{version}\"");
+    let unchanged = req
+        .headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag));
+    if unchanged {
+        return HttpResponse::NotModified().insert_header(("ETag", etag)).finish();
+    }
+    HttpResponse::Ok().insert_header(("ETag", etag)).json(body)
 }
 
 fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -212,8 +245,11 @@ fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
 struct OrdersQuery {
     buyer_id: Option<Uuid>,
     seller_id: Option<Uuid>,
+    /// A courier's deliveries: `me` or the courier's id.
+    courier_id: Option<String>,
     /// Orders open for couriers in this district.
     district: Option<String>,
+    /// Alone (staff): every order in that status, longest unchanged first.
     status: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
@@ -223,22 +259,42 @@ struct OrdersQuery {
 async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     let q: OrdersQuery = query(&req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
-    let scope = match (q.buyer_id, q.seller_id, q.district) {
-        (Some(b), None, None) => {
+    if q.status.as_deref().is_some_and(|s| !orders::STATUSES.contains(&s)) {
+        return Err(bad("unknown status"));
+    }
+    let courier = match q.courier_id.as_deref() {
+        None => None,
+        Some("me") => Some(actor.user.id),
+        Some(id) => Some(Uuid::parse_str(id).map_err(|_| bad("courier_id is `me` or a user id"))?),
+    };
+    let mut status = q.status.clone();
+    let scope = match (q.buyer_id, q.seller_id, courier, q.district) {
+        (Some(b), None, None, None) => {
             authz::owner_or(&actor, b, STAFF, "only the buyer and staff see a buyer's orders")?;
             Scope::Buyer(b)
         }
-        (None, Some(s), None) => {
+        (None, Some(s), None, None) => {
             authz::owner_or(&actor, s, STAFF, "only the seller and staff see a seller's orders")?;
             Scope::Seller(s)
         }
-        (None, None, Some(d)) => {
+        (None, None, Some(c), None) => {
+            authz::owner_or(&actor, c, STAFF, "only the courier and staff see a courier's deliveries")?;
+            Scope::Courier(c)
+        }
+        (None, None, None, Some(d)) => {
             let district =
                 bozor_domain::order::District::parse(&d).ok_or_else(|| bad("not a district couriers serve"))?;
             courier_of(&actor, district)?;
             Scope::OpenInDistrict(d)
         }
-        _ => return Err(bad("give exactly one of buyer_id, seller_id, district")),
+        (None, None, None, None) => {
+            let Some(s) = status.take() else {
+                return Err(bad("give one of buyer_id, seller_id, courier_id, district, or status (staff)"));
+            };
+            authz::any_of(&actor, STAFF, "only staff list orders by status alone")?;
+            Scope::Queue(s)
+        }
+        _ => return Err(bad("give exactly one of buyer_id, seller_id, courier_id, district")),
     };
     let cursor = q
         .cursor
@@ -249,7 +305,7 @@ async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor)
     let client = client(&state).await?;
     wait_for(&client, "orders", q.min_position).await?;
     let after = cursor.map(|c| (c.key, c.id));
-    let (items, next) = orders::list(&client, &scope, q.status.as_deref(), after, limit).await.map_err(unavailable)?;
+    let (items, next) = orders::list(&client, &scope, status.as_deref(), after, limit).await.map_err(unavailable)?;
     let next_cursor = next.map(|(key, id)| Cursor { key, id }.encode());
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }
@@ -271,14 +327,22 @@ async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path
     match orders::get(&client, id).await.map_err(unavailable)? {
         Some(o) => {
             let me = actor.user.id;
-            if ![o.order.buyer_id, o.order.seller_id].contains(&me) && o.order.courier_id != Some(me) {
-                let reason = "only the order's buyer, seller, courier and staff see it";
+            let party = [o.order.buyer_id, o.order.seller_id].contains(&me) || o.order.courier_id == Some(me);
+            if !party && !offered_to(&actor, &o.order) {
+                let reason = "only the order's buyer, seller, courier (or couriers it is offered to) and staff see it";
                 authz::any_of(&actor, STAFF, reason)?;
             }
-            Ok(HttpResponse::Ok().json(o))
+            Ok(tagged(&req, o.version, &o))
         }
         None => Err(ApiError::new("order_not_found", "no such order")),
     }
+}
+
+/// An accepted delivery order without a courier is offered to the couriers of its district.
+fn offered_to(actor: &Actor, o: &bozor_domain::order::Order) -> bool {
+    use bozor_domain::order::{Fulfilment, Status};
+    let Fulfilment::Delivery { district, .. } = o.fulfilment else { return false };
+    o.status == Status::Accepted && actor.user.has(bozor_domain::Role::Courier) && actor.district == Some(district)
 }
 
 fn money_reader(actor: &Actor, user: Uuid) -> Result<(), ApiError> {
@@ -291,7 +355,52 @@ async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     let q: GetQuery = query(&req)?;
     let client = client(&state).await?;
     wait_for(&client, "wallets", q.min_position).await?;
-    Ok(HttpResponse::Ok().json(wallets::balance(&client, user).await.map_err(unavailable)?))
+    let balance = wallets::balance(&client, user).await.map_err(unavailable)?;
+    Ok(tagged(&req, balance.version, &balance))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawalsQuery {
+    /// `pending`, `completed` or `failed`.
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
+    let user = path_id(&path)?;
+    money_reader(&actor, user)?;
+    let q: WithdrawalsQuery = query(&req)?;
+    let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
+    if q.status.as_deref().is_some_and(|s| !["pending", "completed", "failed"].contains(&s)) {
+        return Err(bad("status is pending, completed or failed"));
+    }
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
+        .transpose()?;
+    let limit = limit_of(q.limit)?;
+    let client = client(&state).await?;
+    wait_for(&client, "wallets", q.min_position).await?;
+    let after = cursor.map(|c| (c.key, c.id));
+    let (items, next) =
+        wallets::withdrawals(&client, user, q.status.as_deref(), after, limit).await.map_err(unavailable)?;
+    let next_cursor = next.map(|(key, id)| Cursor { key, id }.encode());
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+/// The platform's own accounts (revenue, provider clearing, payout clearing), each summed over
+/// its shards: for auditors and admins.
+async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
+    authz::any_of(&actor, AUDIT_READERS, "only auditors and admins see the platform's accounts")?;
+    let q: GetQuery = query(&req)?;
+    let client = client(&state).await?;
+    wait_for(&client, "wallets", q.min_position).await?;
+    let accounts = wallets::platform_accounts(&client).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": accounts })))
 }
 
 #[derive(Deserialize)]

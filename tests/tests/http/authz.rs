@@ -31,7 +31,7 @@ struct World {
 }
 
 async fn world(app: &TestApp) -> World {
-    let (seller, buyer, courier) = (User::seller("free"), User::buyer(), User::courier("chilonzor"));
+    let (seller, buyer, courier) = (User::seller("free"), User::buyer(), app.courier("chilonzor").await);
     let listing = app.active_product(&seller, 1_000_000, 10).await;
     let game = app.active_game_account(&seller, 2_000_000).await;
     let draft_body =
@@ -47,7 +47,7 @@ async fn world(app: &TestApp) -> World {
     };
     let order = app.post(&buyer, "/v1/orders", place(listing, true)).await.ok().id();
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
     let placed = app.post(&buyer, "/v1/orders", place(listing, true)).await.ok().id();
     let game_order = app.post(&buyer, "/v1/orders", place(game, false)).await.ok().id();
@@ -88,6 +88,7 @@ type Case<'a> = (String, Value, Vec<&'a User>);
 fn commands(w: &World) -> Vec<Case<'_>> {
     let (l, g, o, b) = (w.listing, w.game, w.order, w.buyer.id);
     let reason = json!({ "reason": "test" });
+    let pickup = json!({ "pickup": { "district": "yunusobod", "address": "Amir Temur 108" } });
     vec![
         (
             "/v1/listings".into(),
@@ -122,7 +123,7 @@ fn commands(w: &World) -> Vec<Case<'_>> {
             vec![&w.other_seller, &w.buyer, &w.support, &w.auditor],
         ),
         (format!("/v1/orders/{}/pay", w.placed), json!({}), vec![&w.other_buyer, &w.seller]),
-        (format!("/v1/orders/{o}/accept"), json!({}), vec![&w.other_seller, &w.buyer, &w.other_courier, &w.admin]),
+        (format!("/v1/orders/{o}/accept"), pickup, vec![&w.other_seller, &w.buyer, &w.other_courier, &w.admin]),
         (format!("/v1/orders/{o}/assign-courier"), json!({}), vec![&w.buyer, &w.seller, &w.auditor]),
         (format!("/v1/orders/{o}/pick-up"), json!({}), vec![&w.other_courier, &w.buyer, &w.seller, &w.support]),
         (format!("/v1/orders/{o}/deliver"), json!({}), vec![&w.other_courier, &w.buyer, &w.seller]),

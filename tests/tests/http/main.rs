@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod authz;
 mod bad_input;
+mod client_apps;
 mod credentials;
 mod idempotency;
 mod kafka;

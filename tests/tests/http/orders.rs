@@ -35,12 +35,12 @@ async fn place_delivery(app: &TestApp, buyer: &User, listing: Uuid, quantity: u3
 
 /// Seller, buyer, courier and an order paid and picked up.
 async fn picked_up(app: &TestApp, plan: &str, quantity: u32) -> (User, User, User, Uuid, Uuid) {
-    let (seller, buyer, courier) = (User::seller(plan), User::buyer(), User::new("courier"));
+    let (seller, buyer, courier) = (User::seller(plan), User::buyer(), app.courier("chilonzor").await);
     let listing = app.active_product(&seller, PRICE, 3).await;
     app.deposit(&buyer, 30_000_000).await;
     let order = place_delivery(app, &buyer, listing, quantity).await;
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/pick-up"), json!({})).await.ok();
     (seller, buyer, courier, listing, order)
@@ -83,7 +83,7 @@ async fn cancel_before_pick_up_refunds_in_full_and_restocks() {
     app.deposit(&buyer, 30_000_000).await;
     let order = place_delivery(&app, &buyer, listing, 2).await;
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
     assert_eq!(stock(&app, listing).await, 1);
 
     app.post(&buyer, &format!("/v1/orders/{order}/cancel"), json!({ "reason": "fikrimni o'zgartirdim" })).await.ok();
@@ -235,22 +235,22 @@ async fn orders_that_cannot_be_placed_or_paid_append_nothing() {
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.err(409, "insufficient_funds");
     app.post(&User::buyer(), &format!("/v1/orders/{order}/pay"), json!({})).await.err(403, "forbidden");
     app.post(&buyer, &format!("/v1/orders/{}/pay", Uuid::new_v4()), json!({})).await.err(404, "order_not_found");
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.err(409, "invalid_transition");
+    app.accept(&seller, order).await.err(409, "invalid_transition");
     assert_eq!(app.events().await, before);
 }
 
 #[tokio::test]
 async fn only_the_assigned_courier_moves_the_order() {
     let app = spawn().await;
-    let (seller, buyer, courier) = (User::seller("free"), User::buyer(), User::new("courier"));
+    let (seller, buyer, courier) = (User::seller("free"), User::buyer(), app.courier("chilonzor").await);
     let listing = app.active_product(&seller, PRICE, 3).await;
     app.deposit(&buyer, 30_000_000).await;
     let order = place_delivery(&app, &buyer, listing, 1).await;
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
     // A buyer cannot take the order as a courier; a courier cannot assign someone else.
     app.post(&buyer, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.err(403, "forbidden");
-    let other = User::new("courier");
+    let other = app.courier("chilonzor").await;
     let body = json!({ "courier_id": other.id });
     app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), body).await.err(403, "forbidden");
     app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();

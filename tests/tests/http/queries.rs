@@ -204,14 +204,14 @@ async fn a_poison_event_marks_the_projection_failed_and_nothing_is_skipped() {
 #[tokio::test]
 async fn orders_and_wallets_read_models_follow_a_delivery() {
     let app = spawn().await;
-    let (seller, buyer, courier) = (User::seller("premium"), User::buyer(), User::courier("yakkasaroy"));
+    let (seller, buyer, courier) = (User::seller("premium"), User::buyer(), app.courier("yakkasaroy").await);
     let (listing, _) = active(&app, &seller, product("Televizor", "tv", 30_000_000, true)).await;
     app.deposit(&buyer, 40_000_000).await;
     let body = json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
                        "delivery": { "district": "yakkasaroy", "address": "Shota Rustaveli 1" } });
     let order = app.post(&buyer, "/v1/orders", body).await.ok().id();
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    let accepted = app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    let accepted = app.accept(&seller, order).await.ok();
     let pos = accepted.body["position"].as_i64().unwrap();
 
     let open = app.get_as(&courier, &format!("/v1/orders?district=yakkasaroy&min_position={pos}")).await.ok();
@@ -299,9 +299,9 @@ async fn moderation_queue_and_seller_stats() {
     let body = json!({ "items": [{ "listing_id": submitted[0], "quantity": 2 }],
                        "delivery": { "district": "olmazor", "address": "Farobiy 3" } });
     let order = app.post(&buyer, "/v1/orders", body).await.ok().id();
-    let courier = User::new("courier");
+    let courier = app.courier("olmazor").await;
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
-    app.post(&seller, &format!("/v1/orders/{order}/accept"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/pick-up"), json!({})).await.ok();
     app.post(&courier, &format!("/v1/orders/{order}/deliver"), json!({})).await.ok();

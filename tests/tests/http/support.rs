@@ -329,19 +329,41 @@ pub async fn read_models(c: &tokio_postgres::Client) -> BTreeMap<String, Vec<Str
 /// Registers a user with a fresh phone number through the command side, as a first login
 /// does, and grants them the seller role as the system: user streams for the read side.
 pub async fn register_seller(app: &TestApp) -> Uuid {
+    let grant = bozor_domain::user::Grant { plan: Some(bozor_domain::Plan::Premium), district: None };
+    register(app, bozor_domain::Role::Seller, grant).await
+}
+
+/// Registers a user with a fresh phone number and grants them `role` with `grant`, through the
+/// command side as a first login and an admin's grant do. Returns the user's id.
+pub async fn register(app: &TestApp, role: bozor_domain::Role, grant: bozor_domain::user::Grant) -> Uuid {
     let commands = bozor_commands::CommandService::new(app.store.clone());
     let digits = Uuid::new_v4().as_u128() % 1_000_000_000;
     let phone = bozor_domain::user::Phone::parse(&format!("+998{digits:09}")).expect("a valid number");
     let now = chrono::Utc::now();
     let (id, _) = commands.user_for_phone(&phone, now).await.expect("registers");
     let meta = bozor_commands::CommandMeta::system("grant_role", now);
-    let grant = bozor_domain::user::Grant { plan: Some(bozor_domain::Plan::Premium), district: None };
-    commands.grant_role(&meta, id, bozor_domain::Role::Seller, grant).await.expect("grants");
+    commands.grant_role(&meta, id, role, grant).await.expect("grants");
     id
 }
 
+impl TestApp {
+    /// A registered courier of `district`, with a token as a login would give them.
+    pub async fn courier(&self, district: &str) -> User {
+        let d = bozor_domain::order::District::parse(district).expect("a district");
+        let grant = bozor_domain::user::Grant { plan: None, district: Some(d) };
+        let id = register(self, bozor_domain::Role::Courier, grant).await;
+        User { id, header: format!("Bearer {}", token_for(id, "buyer,courier", None, Some(district))) }
+    }
+
+    /// The seller accepts `order`, to be collected at a shop in Yunusobod.
+    pub async fn accept(&self, seller: &User, order: Uuid) -> Reply {
+        let pickup = json!({ "pickup": { "district": "yunusobod", "address": "Amir Temur 108" } });
+        self.post(seller, &format!("/v1/orders/{order}/accept"), pickup).await
+    }
+}
+
 /// One round of shop traffic: a seller registered, a product listed and approved, a buyer's
-/// top-up, an order paid.
+/// top-up, an order paid, a withdrawal requested.
 pub async fn shop_round(app: &TestApp, seller: &User) {
     register_seller(app).await;
     let buyer = User::buyer();
@@ -359,6 +381,8 @@ pub async fn shop_round(app: &TestApp, seller: &User) {
         .ok()
         .id();
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+    let withdrawal = json!({ "amount": 1_000, "card_last4": "4242" });
+    app.post(&buyer, &format!("/v1/wallets/{}/withdrawals", buyer.id), withdrawal).await.ok();
 }
 
 /// The `bozor` binary the test command builds.
