@@ -45,6 +45,9 @@ pub struct Settings {
     pub production: bool,
     /// Secrets, SMS and rate limits.
     pub auth: AuthSettings,
+    /// `BOZOR_DB_POOL_WAIT_MS`, default 1000: longest a request waits for a pooled connection
+    /// before it is answered 503 `unavailable` with Retry-After.
+    pub db_pool_wait: std::time::Duration,
     /// `BOZOR_CORS_ORIGINS`: comma-separated origins browsers may call from (none by default).
     pub cors_origins: Vec<String>,
 }
@@ -71,6 +74,7 @@ impl Settings {
             production: false,
             auth: AuthSettings::development(),
             cors_origins: vec![],
+            db_pool_wait: std::time::Duration::from_millis(1_000),
         }
     }
 
@@ -108,6 +112,11 @@ impl Settings {
                 }
             },
             auth: auth_from_env()?,
+            db_pool_wait: std::time::Duration::from_millis(var(
+                "BOZOR_DB_POOL_WAIT_MS",
+                1_000,
+                "milliseconds, 1 to 60000",
+            )?),
             cors_origins: std::env::var("BOZOR_CORS_ORIGINS")
                 .unwrap_or_default()
                 .split(',')
@@ -118,6 +127,9 @@ impl Settings {
         let bad = |name, value: String, hint| Err(ConfigError { name, value, hint });
         if !(1..=1_000).contains(&settings.db_pool_max) {
             return bad("BOZOR_DB_POOL_MAX", settings.db_pool_max.to_string(), "1 to 1000");
+        }
+        if !(1..=60_000).contains(&settings.db_pool_wait.as_millis()) {
+            return bad("BOZOR_DB_POOL_WAIT_MS", settings.db_pool_wait.as_millis().to_string(), "1 to 60000");
         }
         if settings.snapshot_every < 1 {
             return bad("BOZOR_SNAPSHOT_EVERY", settings.snapshot_every.to_string(), "1 or more");
@@ -179,27 +191,34 @@ fn auth_from_env() -> Result<AuthSettings, ConfigError> {
         commands_per_user: var("BOZOR_RATE_COMMANDS_PER_USER", d.commands_per_user, per_minute)?,
         commands_per_ip: var("BOZOR_RATE_COMMANDS_PER_IP", d.commands_per_ip, per_minute)?,
         otp_per_phone_per_hour: var("BOZOR_OTP_PER_PHONE_PER_HOUR", d.otp_per_phone_per_hour, "codes, 1 to 100")?,
+        queries_per_ip: var("BOZOR_RATE_QUERIES_PER_IP", d.queries_per_ip, per_minute)?,
     };
     let limits = [
         ("BOZOR_RATE_AUTH_PER_IP", rate.auth_per_ip, 1_000_000),
         ("BOZOR_RATE_COMMANDS_PER_USER", rate.commands_per_user, 1_000_000),
         ("BOZOR_RATE_COMMANDS_PER_IP", rate.commands_per_ip, 1_000_000),
         ("BOZOR_OTP_PER_PHONE_PER_HOUR", rate.otp_per_phone_per_hour, 100),
+        ("BOZOR_RATE_QUERIES_PER_IP", rate.queries_per_ip, 1_000_000),
     ];
     for (name, value, max) in limits {
         if !(1..=max).contains(&value) {
             return Err(ConfigError { name, value: value.to_string(), hint: "out of range" });
         }
     }
-    let trust_proxy = matches!(std::env::var("BOZOR_TRUST_PROXY").as_deref(), Ok("1" | "true"));
-    Ok(AuthSettings { jwt_secret, master_key, sms, rate, trust_proxy })
+    let trust_proxy_hops = var("BOZOR_TRUST_PROXY", 0u8, "the number of proxies in front of bozor, 0 to 10")?;
+    if trust_proxy_hops > 10 {
+        return Err(ConfigError { name: "BOZOR_TRUST_PROXY", value: trust_proxy_hops.to_string(), hint: "0 to 10" });
+    }
+    Ok(AuthSettings { jwt_secret, master_key, sms, rate, trust_proxy_hops })
 }
 
 /// Production refuses the published development secrets, a JWT secret under 32 bytes, and
 /// the console SMS sender (which would log login codes).
 pub fn check_production(auth: &AuthSettings) -> Result<(), ConfigError> {
     let hidden = || "<hidden>".to_owned();
-    if auth.jwt_secret == DEV_JWT_SECRET.as_bytes() || auth.jwt_secret.len() < JWT_SECRET_BYTES_MIN {
+    // Whitespace around the published secret leaves it the published secret.
+    let secret = auth.jwt_secret.trim_ascii();
+    if secret == DEV_JWT_SECRET.as_bytes() || secret.len() < JWT_SECRET_BYTES_MIN {
         return Err(ConfigError {
             name: "BOZOR_JWT_SECRET",
             value: hidden(),
@@ -260,7 +279,10 @@ mod tests {
         dev_key.master_key = AuthSettings::development().master_key;
         let mut console = production_ready();
         console.sms = SmsSettings::Console;
+        let mut padded = production_ready();
+        padded.jwt_secret = format!("  {DEV_JWT_SECRET}\n").into_bytes();
         let cases = [
+            (padded, "BOZOR_JWT_SECRET"),
             (dev_secret, "BOZOR_JWT_SECRET"),
             (short, "BOZOR_JWT_SECRET"),
             (dev_key, "BOZOR_MASTER_KEY"),

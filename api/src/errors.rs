@@ -161,18 +161,12 @@ impl From<CommandError> for ApiError {
                 .with_details(json!({ "expected": expected, "actual": actual })),
             CommandError::Conflict => ApiError::new("version_conflict", e.to_string()),
             CommandError::IdempotencyKeyReused => ApiError::new("idempotency_key_reused", e.to_string()),
-            CommandError::Store(StoreError::Pool(p)) => {
-                tracing::warn!(error = %p, "database unavailable");
-                ApiError::new("unavailable", "the database cannot be reached; retry later")
-            }
+            CommandError::Store(StoreError::Pool(p)) => crate::routes::unavailable(p),
             CommandError::Store(s) => {
                 tracing::error!(error = %s, "event store failure");
                 ApiError::new("internal", "internal error")
             }
-            CommandError::Vault(bozor_commands::vault::VaultError::Db(e)) => {
-                tracing::warn!(error = %e, "data key storage unavailable");
-                ApiError::new("unavailable", "the database cannot be reached; retry later")
-            }
+            CommandError::Vault(bozor_commands::vault::VaultError::Db(e)) => crate::routes::unavailable(e),
             CommandError::Vault(v) => {
                 tracing::error!(error = %v, "credentials vault failure");
                 ApiError::new("internal", "internal error")

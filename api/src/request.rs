@@ -26,6 +26,20 @@ pub fn path_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::new("invalid_id", format!("{raw:?} is not a UUID")))
 }
 
+/// The id of a resource a client creates: theirs when they chose one, else a new one. A client
+/// may choose only random UUIDs (version 4 or 7): the ids bozor derives itself (wallets,
+/// escrows, platform accounts) are version 5, so no client id can ever name, block or shadow
+/// one of them. Fails with 422 `invalid_field` otherwise.
+pub fn new_id(chosen: Option<Uuid>) -> Result<Uuid, ApiError> {
+    let Some(id) = chosen else { return Ok(Uuid::new_v4()) };
+    let random = matches!(id.get_version(), Some(uuid::Version::Random | uuid::Version::SortRand));
+    if !random || id.get_variant() != uuid::Variant::RFC4122 {
+        let reason = "a client-chosen id must be a random UUID (version 4 or 7)";
+        return Err(bozor_domain::DomainError::Invalid { field: "id", reason }.into());
+    }
+    Ok(id)
+}
+
 /// Reads at most `limit` bytes of body. Fails with `body_too_large` past it.
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let too_large = || ApiError::new("body_too_large", format!("the body exceeds {limit} bytes"));
@@ -53,7 +67,21 @@ pub fn parse_json<B: DeserializeOwned>(bytes: &[u8]) -> Result<B, ApiError> {
     if !value.is_object() {
         return Err(ApiError::new("invalid_body", "the body must be a JSON object"));
     }
+    if has_nul(&value) {
+        return Err(ApiError::new("invalid_body", "text must not contain NUL characters (\\u0000)"));
+    }
     serde_json::from_value(value).map_err(|e| ApiError::new("invalid_body", e.to_string()))
+}
+
+/// True when a string or key anywhere in `v` holds a NUL character, which PostgreSQL cannot
+/// store in text. The walk is bounded by the body, itself bounded by BOZOR_BODY_BYTES_MAX.
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {

@@ -121,13 +121,33 @@ impl Projectors {
 
 /// Opens the pool and brings the schema up to date.
 pub async fn connect_and_migrate(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
-    let pool = db::pool(&settings.database_url, settings.db_pool_max)?;
+    let pool = db::pool_for_requests(&settings.database_url, settings.db_pool_max, settings.db_pool_wait)?;
     let mut client = pool.get().await?;
     let applied = migrate::migrate(&mut client).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
     Ok(pool)
+}
+
+/// Deletes expired idempotency records every ten minutes, in bounded batches, for as long as
+/// the server runs (a record past its time is also dropped when its key comes back).
+async fn prune_idempotency(store: EventStore) {
+    const BATCH: i64 = 10_000;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        for _ in 0..100 {
+            match store.prune_idempotency(BATCH).await {
+                Ok(n) if n < BATCH as u64 => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "idempotency records not pruned");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
@@ -195,6 +215,17 @@ impl Application {
                 None => read_side,
             }
         });
+        if !settings.production {
+            let dev = crate::auth::AuthSettings::development();
+            if settings.auth.jwt_secret == dev.jwt_secret || settings.auth.master_key == dev.master_key {
+                tracing::warn!(
+                    "BOZOR_ENV is not production and the published development keys are in use: anyone can mint \
+                     tokens and open credentials here. Set BOZOR_JWT_SECRET and BOZOR_MASTER_KEY (and \
+                     BOZOR_ENV=production) for anything but development"
+                );
+            }
+        }
+        tokio::spawn(prune_idempotency(commands.store().clone()));
         let vault = bozor_commands::vault::Vault::new(pool.clone(), &settings.auth.master_key);
         let state = web::Data::new(AppState {
             auth: crate::auth::Auth::new(&settings.auth),
@@ -212,6 +243,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(routes::limit_queries))
                 .wrap(actix_web::middleware::from_fn(crate::guard::catch_panics))
                 .wrap(cors(&cors_origins))
                 .wrap(security_headers(production))

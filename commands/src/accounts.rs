@@ -138,9 +138,14 @@ impl CommandService {
         listing_id: Uuid,
         order_id: Option<Uuid>,
     ) -> Result<(Outcome, Credentials), CommandError> {
+        // Every reveal is decided and recorded anew: a stored answer to an earlier request
+        // with the same Idempotency-Key would skip both the check and the record.
+        let meta = CommandMeta { idempotency: None, ..meta.clone() };
+        // The credentials the recorded reveal decided on, not whatever a later command set.
+        let revealed = std::sync::Mutex::new(None);
         let outcome = self
             .run(
-                meta,
+                &meta,
                 listing_id,
                 move |mut l: Loader| async move {
                     l.listing(listing_id).await?;
@@ -149,13 +154,20 @@ impl CommandService {
                     }
                     Ok(l)
                 },
-                |uow, ctx| flows::reveal_credentials(uow, ctx, listing_id, order_id),
+                |uow, ctx| {
+                    flows::reveal_credentials(uow, ctx, listing_id, order_id)?;
+                    let listing::State::Exists(l) = uow.listings.state(listing_id) else {
+                        return Err(DomainError::NotFound { what: "listing" });
+                    };
+                    let sealed = l.sealed_credentials()?.clone();
+                    *revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sealed);
+                    Ok(())
+                },
             )
             .await?;
-        let listing::State::Exists(l) = self.store().load::<listing::ListingAggregate>(listing_id).await?.state else {
-            return Err(DomainError::NotFound { what: "listing" }.into());
-        };
-        let credentials = vault.open(listing_id, l.sealed_credentials()?).await?;
+        let sealed = revealed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sealed = sealed.ok_or(DomainError::CredentialsMissing)?;
+        let credentials = vault.open(listing_id, &sealed).await?;
         Ok((outcome, credentials))
     }
 

@@ -16,9 +16,24 @@ pub enum DbError {
     Build(String),
 }
 
-/// Builds a pool of at most `size_max` connections to `url`. Connections open lazily.
+/// Builds a pool of at most `size_max` connections to `url`. Connections open lazily; a caller
+/// waits for one as long as it takes (workers: relay, projectors, benchmarks).
 pub fn pool(url: &str, size_max: usize) -> Result<Pool, DbError> {
+    builder(url, size_max)?.build().map_err(|e| DbError::Build(e.to_string()))
+}
+
+/// `pool` for requests: a caller waits at most `wait` for a connection, then gets
+/// `PoolError::Timeout`, so a burst cannot queue requests without bound.
+pub fn pool_for_requests(url: &str, size_max: usize, wait: std::time::Duration) -> Result<Pool, DbError> {
+    builder(url, size_max)?
+        .wait_timeout(Some(wait))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbError::Build(e.to_string()))
+}
+
+fn builder(url: &str, size_max: usize) -> Result<deadpool_postgres::PoolBuilder, DbError> {
     let config = tokio_postgres::Config::from_str(url).map_err(DbError::Url)?;
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    Pool::builder(manager).max_size(size_max).build().map_err(|e| DbError::Build(e.to_string()))
+    Ok(Pool::builder(manager).max_size(size_max))
 }

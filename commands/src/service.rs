@@ -97,10 +97,16 @@ pub struct Outcome {
 
 /// Loads streams into a unit of work and remembers each one's head. Owned, so a command's
 /// loading code is a plain `move |mut l| async move { ...; Ok(l) }` whose future is `Send`.
+///
+/// A stream's identity includes its type: an id that belongs to a stream of another type
+/// loads as a stream that does not exist (the command then answers "not found"), and a
+/// command that would create a stream there is refused as `already_exists`.
 pub struct Loader {
     store: EventStore,
     uow: UnitOfWork,
     heads: BTreeMap<Uuid, (i64, [u8; 32])>,
+    /// Ids taken by a stream of another type than the one they were loaded as.
+    foreign: BTreeMap<Uuid, &'static str>,
 }
 
 impl Loader {
@@ -113,7 +119,15 @@ impl Loader {
         if streams.has(id) {
             return Ok(streams.state(id).clone());
         }
-        let loaded = self.store.load::<A>(id).await?;
+        let loaded = match self.store.load::<A>(id).await {
+            Err(StoreError::WrongStreamType { .. }) => {
+                self.foreign.insert(id, A::STREAM_TYPE);
+                self.heads.insert(id, (0, crate::hash::GENESIS));
+                pick(&mut self.uow).load(id, A::initial());
+                return Ok(A::initial());
+            }
+            other => other?,
+        };
         self.heads.insert(id, (loaded.version, loaded.hash));
         pick(&mut self.uow).load(id, loaded.state.clone());
         Ok(loaded.state)
@@ -224,7 +238,12 @@ impl CommandService {
             if let Some(outcome) = self.replay(meta).await? {
                 return Ok(outcome);
             }
-            let fresh = Loader { store: self.store.clone(), uow: UnitOfWork::default(), heads: BTreeMap::new() };
+            let fresh = Loader {
+                store: self.store.clone(),
+                uow: UnitOfWork::default(),
+                heads: BTreeMap::new(),
+                foreign: BTreeMap::new(),
+            };
             let loader = load(fresh).await?;
             let current = loader.heads.get(&primary).map_or(0, |h| h.0);
             if let Some(expected) = meta.if_match {
@@ -246,6 +265,9 @@ impl CommandService {
                 panic!("BOZOR_FAULT=command_panic: a command panics before its append");
             }
             let (req, snapshots) = self.request(&uow, &loader.heads, meta, primary, resource);
+            if let Some(what) = req.streams.iter().find_map(|s| loader.foreign.get(&s.stream_id)) {
+                return Err(DomainError::AlreadyExists { what }.into());
+            }
             if req.streams.is_empty() {
                 if let Some(outcome) = self.replay(meta).await? {
                     return Ok(outcome);

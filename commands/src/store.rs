@@ -17,6 +17,10 @@ use crate::hash::{event_hash, to_micros, HashInput, GENESIS};
 /// Largest page a tail read returns.
 pub const TAIL_BATCH_MAX: i64 = 10_000;
 
+/// How long an `Idempotency-Key` answers retries with its stored outcome. After that the key
+/// is forgotten (and pruned): a request with it is a new request.
+pub const IDEMPOTENCY_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Why an event store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -115,7 +119,8 @@ const EVENT_COLUMNS: &str =
      event_version, payload, metadata, recorded_at, hash";
 
 impl StoredEvent {
-    fn from_row(row: &Row) -> StoredEvent {
+    /// An event from a row of `EVENT_COLUMNS` (as `tail_rows` streams them).
+    pub fn from_row(row: &Row) -> StoredEvent {
         let tx: String = row.get(1);
         StoredEvent {
             global_position: row.get(0),
@@ -330,13 +335,41 @@ impl EventStore {
         read_tail_with(&client, after, limit).await
     }
 
-    /// The stored outcome and request hash of an idempotency key, if any.
+    /// The stored outcome and request hash of an idempotency key, if any younger than
+    /// `IDEMPOTENCY_TTL`. An older record is deleted here, so the key starts afresh.
     pub async fn idempotency_record(&self, scope: &str, key: &str) -> Result<Option<(Vec<u8>, Value)>, StoreError> {
         let client = self.pool.get().await?;
-        let sql = "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2";
-        let row = row_opt(&client, sql, &[&scope, &key]).await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        let sql = "SELECT request_hash, response, created_at > now() - make_interval(secs => $3) FROM idempotency_keys
+                   WHERE scope = $1 AND key = $2";
+        let ttl = IDEMPOTENCY_TTL.as_secs_f64();
+        let Some(row) = row_opt(&client, sql, &[&scope, &key, &ttl]).await? else { return Ok(None) };
+        if row.get::<_, bool>(2) {
+            return Ok(Some((row.get(0), row.get(1))));
+        }
+        let expired = "DELETE FROM idempotency_keys
+                       WHERE scope = $1 AND key = $2 AND created_at <= now() - make_interval(secs => $3)";
+        client.execute(expired, &[&scope, &key, &ttl]).await?;
+        Ok(None)
     }
+
+    /// Deletes up to `batch` idempotency records older than `IDEMPOTENCY_TTL`. Returns how
+    /// many went.
+    pub async fn prune_idempotency(&self, batch: i64) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let sql = "DELETE FROM idempotency_keys WHERE (scope, key) IN (
+                       SELECT scope, key FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)
+                       LIMIT $2)";
+        Ok(client.execute(sql, &[&IDEMPOTENCY_TTL.as_secs_f64(), &batch]).await?)
+    }
+}
+
+fn tail_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE (tx_id, global_position) > ($1::text::xid8, $2)
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY events.tx_id, events.global_position LIMIT $3"
+    )
 }
 
 /// `read_tail` on a given client.
@@ -345,15 +378,24 @@ pub async fn read_tail_with<C: GenericClient>(
     after: TailPosition,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events
-         WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY events.tx_id, events.global_position LIMIT $3"
-    );
     let tx = after.tx_id.to_string();
-    let rows = rows(client, &sql, &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    let rows = rows(client, &tail_sql(), &[&tx, &after.global_position, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
     Ok(rows.iter().map(StoredEvent::from_row).collect())
+}
+
+/// `read_tail` as a stream of rows (see `StoredEvent::from_row`), for answers that should not
+/// hold a whole page in memory. The rows come through `client`'s connection: keep it alive
+/// until the stream ends.
+pub async fn tail_rows(
+    client: &deadpool_postgres::Client,
+    after: TailPosition,
+    limit: i64,
+) -> Result<tokio_postgres::RowStream, StoreError> {
+    let stmt = client.prepare_cached(&tail_sql()).await?;
+    let tx = after.tx_id.to_string();
+    let limit = limit.clamp(1, TAIL_BATCH_MAX);
+    let params: [&(dyn ToSql + Sync); 3] = [&tx, &after.global_position, &limit];
+    Ok(client.query_raw(&stmt, params).await?)
 }
 
 /// The snapshot (if one of the current state schema exists) and the events after it, in one

@@ -292,6 +292,9 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if !ctx.actor.is_staff(false) {
                 return forbidden("only an admin resolves disputes");
             }
+            if ctx.actor.id == e.buyer_id || ctx.actor.id == e.seller_id {
+                return forbidden("nobody resolves a dispute they are party to");
+            }
             require(e, "resolve", e.status == Status::Disputed)?;
             let to_buyer = match resolution {
                 Resolution::Release => Money::ZERO,

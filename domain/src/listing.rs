@@ -420,13 +420,13 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             Ok(vec![Event::ListingSubmitted { at: now }])
         }
         Command::Approve => {
-            require_moderator(ctx)?;
+            require_moderator_of(listing, ctx)?;
             require_status(listing, "approve", listing.status == Status::Pending)?;
             Ok(vec![Event::ListingApproved { by: ctx.actor.id, automatic: false, at: now }])
         }
         Command::AutoApprove => auto_approve(listing, ctx),
         Command::Reject { reason } => {
-            require_moderator(ctx)?;
+            require_moderator_of(listing, ctx)?;
             require_status(listing, "reject", listing.status == Status::Pending)?;
             let reason = reason_text(reason)?;
             Ok(vec![Event::ListingRejected { by: ctx.actor.id, reason, at: now }])
@@ -701,9 +701,13 @@ fn require_seller(listing: &Listing, ctx: &Context) -> Result<(), DomainError> {
     Ok(())
 }
 
-fn require_moderator(ctx: &Context) -> Result<(), DomainError> {
+/// Moderators (support, admin) moderate listings, never their own.
+fn require_moderator_of(listing: &Listing, ctx: &Context) -> Result<(), DomainError> {
     if !ctx.actor.is_staff(true) {
         return forbidden("only moderators (support, admin) moderate listings");
+    }
+    if listing.seller_id == ctx.actor.id {
+        return forbidden("nobody moderates their own listing");
     }
     Ok(())
 }

@@ -439,6 +439,9 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if !ctx.actor.is_staff(false) {
                 return forbidden("only an admin resolves disputes");
             }
+            if o.buyer_id == me || o.seller_id == me {
+                return forbidden("nobody resolves a dispute they are party to");
+            }
             require(o, "resolve", o.status == Status::Disputed)?;
             Ok(vec![Event::DisputeResolved { resolution: *resolution, at }])
         }
@@ -497,6 +500,9 @@ fn assign_courier(
     let self_assign = ctx.actor.has(Role::Courier) && courier_id == ctx.actor.id;
     if !self_assign && !staff {
         return forbidden("couriers take orders for themselves; support assigns others");
+    }
+    if courier_id == o.buyer_id || courier_id == o.seller_id {
+        return forbidden("the order's buyer or seller cannot be its courier");
     }
     // Staff may hand an order to another courier until it is picked up.
     let open = o.status == Status::Accepted || (staff && o.status == Status::CourierAssigned);

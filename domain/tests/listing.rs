@@ -719,3 +719,13 @@ fn prices_above_the_amount_limit_are_refused() {
     let s = given::<ListingAggregate>(&history(&w, product(1), "active"));
     assert_eq!(refused(decide(&s, &C::ChangePrice { price: m(i64::MAX) }, &ctx(&w.seller))), "amount_too_large");
 }
+
+#[test]
+fn nobody_moderates_their_own_listing() {
+    let w = world();
+    let staff_seller = actor(w.seller.id, &[Role::Seller, Role::Support, Role::Admin]);
+    let s = given::<ListingAggregate>(&history(&w, product(1), "pending"));
+    assert_eq!(refused(decide(&s, &C::Approve, &ctx(&staff_seller))), "forbidden");
+    assert_eq!(refused(decide(&s, &C::Reject { reason: "x".into() }, &ctx(&staff_seller))), "forbidden");
+    assert!(decide(&s, &C::Approve, &ctx(&w.support)).is_ok());
+}

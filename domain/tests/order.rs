@@ -388,3 +388,20 @@ fn accept_records_the_pickup_point_and_refuses_an_empty_address() {
     let blank = C::Accept { pickup: Pickup { district: District::Yunusobod, address: "  ".into() } };
     assert_eq!(refused(decide(&s, &blank, &ctx(&w.seller))), "invalid_field");
 }
+
+#[test]
+fn parties_neither_resolve_their_own_dispute_nor_deliver_their_own_order() {
+    let w = w();
+    let mut h = history(&w, false, Status::Delivered);
+    h.push(E::DisputeOpened { by: w.buyer.id, reason: "x".into(), at: t0() });
+    let s = given::<OrderAggregate>(&h);
+    let admin_buyer = actor(w.buyer.id, &[Role::Buyer, Role::Admin]);
+    let admin_seller = actor(w.seller.id, &[Role::Seller, Role::Admin]);
+    let resolve = C::ResolveDispute { resolution: Resolution::Refund };
+    assert_eq!(refused(decide(&s, &resolve, &ctx(&admin_buyer))), "forbidden");
+    assert_eq!(refused(decide(&s, &resolve, &ctx(&admin_seller))), "forbidden");
+    assert!(decide(&s, &resolve, &ctx(&w.admin)).is_ok());
+    let courier_buyer = actor(w.buyer.id, &[Role::Buyer, Role::Courier]);
+    let own = C::AssignCourier { courier_id: w.buyer.id, courier_district: Some(District::Chilonzor) };
+    assert_eq!(refused(decide(&state(&w, false, Status::Accepted), &own, &ctx(&courier_buyer))), "forbidden");
+}

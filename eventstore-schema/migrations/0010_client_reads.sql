@@ -29,3 +29,7 @@ CREATE TABLE withdrawals_view (
     finished_at   timestamptz
 );
 CREATE INDEX withdrawals_view_user ON withdrawals_view (user_id, requested_at DESC, withdrawal_id DESC);
+
+-- Idempotency records answer retries for 24 hours (IDEMPOTENCY_TTL); the server prunes older
+-- ones by age.
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

@@ -45,11 +45,19 @@ pub struct RateSettings {
     pub commands_per_ip: u32,
     /// `BOZOR_OTP_PER_PHONE_PER_HOUR` (default 5): codes sent to one number per hour.
     pub otp_per_phone_per_hour: u32,
+    /// `BOZOR_RATE_QUERIES_PER_IP` (default 12000): queries per IP, signed in or not.
+    pub queries_per_ip: u32,
 }
 
 impl Default for RateSettings {
     fn default() -> Self {
-        RateSettings { auth_per_ip: 20, commands_per_user: 300, commands_per_ip: 6_000, otp_per_phone_per_hour: 5 }
+        RateSettings {
+            auth_per_ip: 20,
+            commands_per_user: 300,
+            commands_per_ip: 6_000,
+            otp_per_phone_per_hour: 5,
+            queries_per_ip: 12_000,
+        }
     }
 }
 
@@ -62,9 +70,10 @@ pub struct AuthSettings {
     pub master_key: [u8; 32],
     pub sms: SmsSettings,
     pub rate: RateSettings,
-    /// `BOZOR_TRUST_PROXY=1`: take the client's IP from `X-Forwarded-For` (behind a proxy
-    /// that sets it); otherwise the peer address.
-    pub trust_proxy: bool,
+    /// `BOZOR_TRUST_PROXY=<hops>`: that many proxies of ours stand in front of bozor, each
+    /// appending the address it was called from to `X-Forwarded-For`; the client is the entry
+    /// that many from the right. 0 (unset): the peer address, headers ignored.
+    pub trust_proxy_hops: u8,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -72,7 +81,7 @@ impl std::fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("sms", &self.sms)
             .field("rate", &self.rate)
-            .field("trust_proxy", &self.trust_proxy)
+            .field("trust_proxy_hops", &self.trust_proxy_hops)
             .finish_non_exhaustive() // secrets are never printed
     }
 }
@@ -90,7 +99,7 @@ impl AuthSettings {
             master_key: parse_master_key(DEV_MASTER_KEY_B64).expect("the development key is 32 bytes"),
             sms: SmsSettings::Console,
             rate: RateSettings::default(),
-            trust_proxy: false,
+            trust_proxy_hops: 0,
         }
     }
 }
@@ -111,12 +120,13 @@ pub struct Auth {
     pub keys: Keys,
     pub sms: Arc<dyn SmsSender>,
     pub rate: RateSettings,
-    pub trust_proxy: bool,
+    pub trust_proxy_hops: u8,
     /// Keys the hashes of one-time codes (derived from the JWT secret).
     pub otp_key: Vec<u8>,
     pub auth_per_ip: RateLimiter,
     pub commands_per_user: RateLimiter,
     pub commands_per_ip: RateLimiter,
+    pub queries_per_ip: RateLimiter,
 }
 
 impl Auth {
@@ -138,11 +148,12 @@ impl Auth {
             keys: Keys::new(&settings.jwt_secret),
             sms,
             rate: r,
-            trust_proxy: settings.trust_proxy,
+            trust_proxy_hops: settings.trust_proxy_hops,
             otp_key,
             auth_per_ip: RateLimiter::new(r.auth_per_ip, r.auth_per_ip),
             commands_per_user: RateLimiter::new(r.commands_per_user, r.commands_per_user),
             commands_per_ip: RateLimiter::new(r.commands_per_ip, r.commands_per_ip),
+            queries_per_ip: RateLimiter::new(r.queries_per_ip, r.queries_per_ip),
         }
     }
 
@@ -160,14 +171,17 @@ impl Auth {
         })
     }
 
-    /// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+    /// The client's rate-limit key: its address (see `client_addr`), an IPv6 client by its
+    /// /64, which is what one subscriber gets.
     pub fn client_ip(&self, req: &HttpRequest) -> String {
-        if self.trust_proxy {
-            if let Some(ip) = req.connection_info().realip_remote_addr() {
-                return ip.to_owned();
+        match client_addr(req, self.trust_proxy_hops) {
+            Some(std::net::IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
         }
-        req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
     }
 
     /// Takes one request from `key`'s bucket of `limiter`; 429 `rate_limited` with
@@ -177,5 +191,54 @@ impl Auth {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError::new("rate_limited", "too many requests; retry later").retry_after(seconds.max(1))
         })
+    }
+}
+
+/// The client's address. Behind `hops` proxies of ours, each appending its caller to
+/// `X-Forwarded-For` (all such headers, in order, read as one list), the client is the entry
+/// `hops` from the right: entries left of it are whatever the client chose to send. Fewer
+/// entries than hops, or one that is not an address, means the header did not come through our
+/// proxies: the peer address counts then. `Forwarded` and `X-Real-IP` are never read.
+pub fn client_addr(req: &HttpRequest, hops: u8) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if hops == 0 {
+        return peer;
+    }
+    let mut entries: Vec<&str> = Vec::new();
+    for value in req.headers().get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        entries.extend(text.split(',').map(str::trim));
+    }
+    let Some(index) = entries.len().checked_sub(usize::from(hops)) else { return peer };
+    let entry = entries[index];
+    // An address may come with a port (`1.2.3.4:5678`, `[2001:db8::1]:443`).
+    let bare = entry.strip_prefix('[').and_then(|e| e.split_once(']')).map_or(entry, |(ip, _)| ip);
+    bare.parse().ok().or_else(|| bare.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())).or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn addr(hops: u8, headers: &[&str]) -> String {
+        let mut req = TestRequest::default().peer_addr("10.0.0.9:5000".parse().unwrap());
+        for h in headers {
+            req = req.append_header(("X-Forwarded-For", *h));
+        }
+        req = req.append_header(("Forwarded", "for=6.6.6.6"));
+        client_addr(&req.to_http_request(), hops).map(|ip| ip.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_client_is_the_entry_as_many_hops_from_the_right_as_there_are_proxies() {
+        assert_eq!(addr(0, &["1.1.1.1"]), "10.0.0.9", "no proxy trusted: the peer");
+        assert_eq!(addr(1, &["7.7.7.7, 1.1.1.1"]), "1.1.1.1", "a forged first hop is ignored");
+        assert_eq!(addr(2, &["7.7.7.7, 1.1.1.1, 2.2.2.2"]), "1.1.1.1");
+        assert_eq!(addr(1, &["7.7.7.7", "1.1.1.1:443"]), "1.1.1.1", "headers join in order; ports drop");
+        assert_eq!(addr(1, &["[2001:db8::5]:443"]), "2001:db8::5");
+        assert_eq!(addr(2, &["1.1.1.1"]), "10.0.0.9", "too few entries: not through our proxies");
+        assert_eq!(addr(1, &["1.1.1.1, not-an-ip"]), "10.0.0.9");
+        assert_eq!(addr(1, &[]), "10.0.0.9", "Forwarded is never read");
     }
 }

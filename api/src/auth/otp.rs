@@ -99,6 +99,13 @@ pub async fn request(
             let wait = first.map_or(3_600, |f| (f + chrono::Duration::hours(1) - now).num_seconds());
             return Err(too_many(wait, "too many codes for this number this hour"));
         }
+        // A new code replaces the older ones: only the newest can log in.
+        tx.execute(
+            "UPDATE auth_otp SET expires_at = least(expires_at, $2) WHERE phone = $1 AND consumed_at IS NULL",
+            &[&phone.as_str(), &now],
+        )
+        .await
+        .map_err(unavailable)?;
         let hash = code_hash(&auth.otp_key, phone, &code).finalize().into_bytes().to_vec();
         let expires = now + chrono::Duration::from_std(CODE_TTL).expect("small");
         tx.execute(
@@ -117,8 +124,9 @@ pub async fn request(
     Ok(Issued { expires_in: CODE_TTL.as_secs(), resend_after: RESEND_AFTER.as_secs() })
 }
 
-/// Checks `code` against the newest live code of `phone` and consumes it. Every guess counts,
-/// right or wrong; after `ATTEMPTS_MAX` the code is dead (429 `otp_attempts_exceeded`).
+/// Checks `code` against the newest live code of `phone` (a newer request ends the older
+/// codes) and consumes it, ending every other code of the number. Every guess counts, right or
+/// wrong; after `ATTEMPTS_MAX` the code is dead (429 `otp_attempts_exceeded`).
 pub async fn verify(pool: &Pool, auth: &Auth, phone: &Phone, code: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
     let invalid = |left: i32| {
         ApiError::new("otp_invalid", "the code is wrong or has expired; request a new one")
@@ -147,6 +155,15 @@ pub async fn verify(pool: &Pool, auth: &Auth, phone: &Phone, code: &str, now: Da
     )
     .await
     .map_err(unavailable)?;
+    if matches {
+        // A used code ends every code of the number.
+        tx.execute(
+            "UPDATE auth_otp SET expires_at = least(expires_at, $2) WHERE phone = $1 AND consumed_at IS NULL",
+            &[&phone.as_str(), &now],
+        )
+        .await
+        .map_err(unavailable)?;
+    }
     tx.commit().await.map_err(unavailable)?;
     match matches {
         true => Ok(()),

@@ -4,7 +4,8 @@
 //! transaction committed late. Auditors and admins only.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use bozor_commands::store::{read_tail_with, TailPosition};
+use bozor_commands::store::{tail_rows, StoredEvent, TailPosition};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,17 +49,30 @@ async fn events(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
             TailPosition { tx_id: tx.parse().map_err(unavailable)?, global_position: position }
         }
     };
-    let events = read_tail_with(&client, after, limit).await.map_err(unavailable)?;
-    let mut body = String::new();
-    for e in events {
-        let line = json!({
-            "global_position": e.global_position, "stream_type": e.stream_type, "stream_id": e.stream_id,
-            "version": e.version, "event_id": e.event_id, "event_type": e.event_type,
-            "event_version": e.event_version, "payload": e.payload, "metadata": e.metadata,
-            "recorded_at": e.recorded_at, "hash": hex::encode(&e.hash),
-        });
-        body.push_str(&line.to_string());
-        body.push('\n');
-    }
-    Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
+    // Streamed line by line: a page is never built in memory. The connection stays with the
+    // stream until its last row; a failure mid-page ends the page early, and the auditor
+    // resumes after the last line read.
+    let rows = tail_rows(&client, after, limit).await.map_err(unavailable)?;
+    let lines = futures_util::stream::unfold((client, Box::pin(rows)), |(client, mut rows)| async move {
+        match rows.next().await? {
+            Ok(row) => Some((Ok::<_, actix_web::Error>(line(&StoredEvent::from_row(&row))), (client, rows))),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit page ended early");
+                None
+            }
+        }
+    });
+    Ok(HttpResponse::Ok().content_type("application/x-ndjson").streaming(lines))
+}
+
+fn line(e: &StoredEvent) -> web::Bytes {
+    let mut line = json!({
+        "global_position": e.global_position, "stream_type": e.stream_type, "stream_id": e.stream_id,
+        "version": e.version, "event_id": e.event_id, "event_type": e.event_type,
+        "event_version": e.event_version, "payload": e.payload, "metadata": e.metadata,
+        "recorded_at": e.recorded_at, "hash": hex::encode(&e.hash),
+    })
+    .to_string();
+    line.push('\n');
+    web::Bytes::from(line)
 }

@@ -90,7 +90,7 @@ async fn create(
         images: b.images,
         attributes: b.attributes,
     };
-    let id = b.id.unwrap_or_else(Uuid::new_v4);
+    let id = crate::request::new_id(b.id)?;
     let outcome = state.commands.create_listing(&input.meta, id, b.details.into(), content, price).await?;
     Ok(respond(outcome, true))
 }

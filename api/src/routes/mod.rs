@@ -128,10 +128,31 @@ pub async fn input<B: DeserializeOwned>(
     command_input(req, payload, actor, command, state.body_bytes_max).await
 }
 
-/// The database could not be reached: logged, and answered 503 `unavailable`.
+/// Middleware (`actix_web::middleware::from_fn`): queries under `/v1` (GETs), signed in or not,
+/// take from their client address's bucket (`BOZOR_RATE_QUERIES_PER_IP`); past it, 429
+/// `rate_limited` with Retry-After, before any work or connection is spent on them.
+///
+/// # Errors
+/// 429 `rate_limited`, or the inner service's errors.
+pub async fn limit_queries(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let is_query = req.method() == actix_web::http::Method::GET && req.path().starts_with("/v1/");
+    if is_query {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            let auth = &state.auth;
+            crate::auth::Auth::limit(&auth.queries_per_ip, &auth.client_ip(req.request()))?;
+        }
+    }
+    next.call(req).await.map(actix_web::dev::ServiceResponse::map_into_boxed_body)
+}
+
+/// The database could not be reached (or every pooled connection stayed busy for
+/// `BOZOR_DB_POOL_WAIT_MS`): logged, and answered 503 `unavailable` with Retry-After.
 pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "database unavailable");
-    ApiError::new("unavailable", "the database cannot be reached; retry later")
+    ApiError::new("unavailable", "the database cannot be reached; retry later").retry_after(1)
 }
 
 /// A tiyin amount from a request field. Fails with `invalid_field` when negative.

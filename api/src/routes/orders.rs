@@ -70,7 +70,7 @@ async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
         None => None,
         Some(d) => Some(DeliveryRequest { district: district(&d.district)?, address: d.address }),
     };
-    let id = b.id.unwrap_or_else(Uuid::new_v4);
+    let id = crate::request::new_id(b.id)?;
     Ok(respond(state.commands.place_order(&input.meta, id, lines, delivery).await?, true))
 }
 

@@ -20,7 +20,10 @@ use crate::request::path_id;
 
 /// Longest a query waits for `min_position`.
 pub const MIN_POSITION_WAIT_MAX: Duration = Duration::from_secs(2);
+/// A waiting query looks again after 5 ms, then twice as long each time, up to 100 ms: quick
+/// for the usual wait of a few milliseconds, cheap for many long ones.
 const MIN_POSITION_POLL: Duration = Duration::from_millis(5);
+const MIN_POSITION_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// Registers the query routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,16 +44,26 @@ async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError>
     state.commands.store().pool().get().await.map_err(unavailable)
 }
 
-/// Waits until `projection` has applied the command at `position`, or answers 409 with where it is.
-pub(crate) async fn wait_for(
-    client: &tokio_postgres::Client,
-    projection: &str,
-    position: Option<i64>,
-) -> Result<(), ApiError> {
+/// Waits until `projection` has applied the command at `position`, or answers 409 with where it
+/// is. Holds no pooled connection while it sleeps: one is taken for each look. A position
+/// beyond the event store's head can never be reached and is refused at once (400).
+pub(crate) async fn wait_for(state: &AppState, projection: &str, position: Option<i64>) -> Result<(), ApiError> {
     let Some(position) = position else { return Ok(()) };
     let deadline = Instant::now() + MIN_POSITION_WAIT_MAX;
-    loop {
-        let (done, current) = reached(client, projection, position).await.map_err(unavailable)?;
+    let mut pause = MIN_POSITION_POLL;
+    for look in 0u32.. {
+        let (done, current) = {
+            let client = client(state).await?;
+            let reached = reached(&client, projection, position).await.map_err(unavailable)?;
+            if !reached.0 && look == 0 {
+                let head: Option<i64> =
+                    client.query_one("SELECT max(global_position) FROM events", &[]).await.map_err(unavailable)?.get(0);
+                if position > head.unwrap_or(0) {
+                    return Err(ApiError::new("invalid_query", "min_position is beyond the event store's head"));
+                }
+            }
+            reached
+        };
         if done {
             return Ok(());
         }
@@ -60,12 +73,18 @@ pub(crate) async fn wait_for(
                     serde_json::json!({ "projection": projection, "position": current, "min_position": position }),
                 ));
         }
-        tokio::time::sleep(MIN_POSITION_POLL).await;
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(MIN_POSITION_POLL_MAX);
     }
+    Ok(())
 }
 
 /// Parses a query string into `T`. Fails with 400 `invalid_query`.
 pub(crate) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    // PostgreSQL cannot compare text with NUL in it: refuse it here, not as a database error.
+    if req.query_string().contains("%00") || req.query_string().contains('\0') {
+        return Err(ApiError::new("invalid_query", "a query parameter contains a NUL character"));
+    }
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::new("invalid_query", e.to_string()))
@@ -152,8 +171,8 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
         }
     }
     let generation = state.list_page_cache.generation();
+    wait_for(&state, "listings", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "listings", q.min_position).await?;
     let page = listings::list(&client, &filter, sort, cursor, limit, Utc::now()).await.map_err(unavailable)?;
     let body = serde_json::to_string(&page).map_err(unavailable)?;
     if cacheable {
@@ -179,8 +198,8 @@ async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Pa
             return listing_detail(&hit, &actor, &req);
         }
     }
+    wait_for(&state, "listings", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "listings", q.min_position).await?;
     match listings::get(&client, id).await.map_err(unavailable)? {
         Some(found) => {
             let answer = listing_detail(&found, &actor, &req);
@@ -302,8 +321,8 @@ async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor)
         .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
         .transpose()?;
     let limit = limit_of(q.limit)?;
+    wait_for(&state, "orders", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "orders", q.min_position).await?;
     let after = cursor.map(|c| (c.key, c.id));
     let (items, next) = orders::list(&client, &scope, status.as_deref(), after, limit).await.map_err(unavailable)?;
     let next_cursor = next.map(|(key, id)| Cursor { key, id }.encode());
@@ -322,8 +341,8 @@ fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<
 async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
+    wait_for(&state, "orders", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "orders", q.min_position).await?;
     match orders::get(&client, id).await.map_err(unavailable)? {
         Some(o) => {
             let me = actor.user.id;
@@ -353,8 +372,8 @@ async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     let user = path_id(&path)?;
     money_reader(&actor, user)?;
     let q: GetQuery = query(&req)?;
+    wait_for(&state, "wallets", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "wallets", q.min_position).await?;
     let balance = wallets::balance(&client, user).await.map_err(unavailable)?;
     Ok(tagged(&req, balance.version, &balance))
 }
@@ -383,8 +402,8 @@ async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: we
         .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
         .transpose()?;
     let limit = limit_of(q.limit)?;
+    wait_for(&state, "wallets", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "wallets", q.min_position).await?;
     let after = cursor.map(|c| (c.key, c.id));
     let (items, next) =
         wallets::withdrawals(&client, user, q.status.as_deref(), after, limit).await.map_err(unavailable)?;
@@ -397,8 +416,8 @@ async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: we
 async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     authz::any_of(&actor, AUDIT_READERS, "only auditors and admins see the platform's accounts")?;
     let q: GetQuery = query(&req)?;
+    wait_for(&state, "wallets", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "wallets", q.min_position).await?;
     let accounts = wallets::platform_accounts(&client).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": accounts })))
 }
@@ -417,8 +436,8 @@ async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     money_reader(&actor, user)?;
     let q: LedgerQuery = query(&req)?;
     let limit = limit_of(q.limit)?;
+    wait_for(&state, "wallets", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "wallets", q.min_position).await?;
     let (lines, next) = wallets::ledger(&client, user, q.cursor, limit).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": lines, "next_cursor": next })))
 }
@@ -426,7 +445,7 @@ async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
 async fn seller_stats(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
     let seller = path_id(&path)?;
     let q: GetQuery = query(&req)?;
+    wait_for(&state, "orders", q.min_position).await?;
     let client = client(&state).await?;
-    wait_for(&client, "orders", q.min_position).await?;
     Ok(HttpResponse::Ok().json(listings::seller_stats(&client, seller).await.map_err(unavailable)?))
 }

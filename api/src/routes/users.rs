@@ -83,8 +83,8 @@ struct GetQuery {
 /// A user's profile from the read model; 404 until their registration is projected.
 async fn profile(state: &AppState, req: &HttpRequest, id: Uuid) -> Res {
     let q: GetQuery = query(req)?;
+    wait_for(state, "users", q.min_position).await?;
     let client = state.commands.store().pool().get().await.map_err(unavailable)?;
-    wait_for(&client, "users", q.min_position).await?;
     match users::get(&client, id).await.map_err(unavailable)? {
         Some(p) => Ok(HttpResponse::Ok().json(p)),
         None => Err(ApiError::new("user_not_found", "no such user")),
@@ -127,8 +127,8 @@ async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
     if !(1..=users::PAGE_LIMIT_MAX).contains(&limit) {
         return Err(bad("limit is 1 to 100"));
     }
+    wait_for(&s, "users", q.min_position).await?;
     let client = s.commands.store().pool().get().await.map_err(unavailable)?;
-    wait_for(&client, "users", q.min_position).await?;
     let (items, next) =
         users::list(&client, &q.role, q.district.as_deref(), q.cursor, limit).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next })))

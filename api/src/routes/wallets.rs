@@ -51,7 +51,7 @@ async fn withdraw(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, 
     let user = path_id(&p)?;
     let input = input::<WithdrawBody>(&s, &r, b, &a, "request_withdrawal").await?;
     let amount = money("amount", input.body.amount)?;
-    let id = input.body.id.unwrap_or_else(Uuid::new_v4);
+    let id = crate::request::new_id(input.body.id)?;
     let outcome = s.commands.request_withdrawal(&input.meta, user, id, amount, input.body.card_last4).await?;
     Ok(respond(outcome, true))
 }

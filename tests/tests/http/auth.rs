@@ -426,3 +426,29 @@ async fn production_refuses_to_start_with_default_or_short_secrets() {
         assert!(!stderr.contains("too-short-secret"), "secrets are never echoed");
     }
 }
+
+/// A newer code replaces the older ones, and a used code ends every code of the number:
+/// request A, a minute later B, log in with B, then A answers 401.
+#[tokio::test]
+async fn an_older_code_dies_when_a_newer_one_is_sent_or_used() {
+    let (app, gateway) = app_with_sms(|s| s.auth.rate.auth_per_ip = 1_000).await;
+    let phone = "+998935550077";
+    public_post(&app, "/v1/auth/otp/request", json!({ "phone": phone })).await.ok();
+    let a = gateway.lock().unwrap().code_for("998935550077");
+    let c = app.db.client().await;
+    c.execute("UPDATE auth_otp SET created_at = created_at - interval '61 seconds'", &[]).await.unwrap();
+    public_post(&app, "/v1/auth/otp/request", json!({ "phone": phone })).await.ok();
+    let b = gateway.lock().unwrap().code_for("998935550077");
+    if a != b {
+        // The older code no longer logs in even before the newer one is used.
+        public_post(&app, "/v1/auth/otp/verify", json!({ "phone": phone, "code": a })).await.err(401, "otp_invalid");
+    }
+    public_post(&app, "/v1/auth/otp/verify", json!({ "phone": phone, "code": b })).await.ok();
+    public_post(&app, "/v1/auth/otp/verify", json!({ "phone": phone, "code": a })).await.err(401, "otp_invalid");
+    let live: i64 = c
+        .query_one("SELECT count(*) FROM auth_otp WHERE consumed_at IS NULL AND expires_at > now()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 0, "no code of the number is left to log in with");
+}
