@@ -123,7 +123,8 @@ async fn main() {
             app.run_until_stopped().await.unwrap_or_else(|e| fail(e));
         }
         Command::Project => {
-            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
             let projectors = bozor_api::startup::Projectors::start(&pool, settings.kafka.as_ref(), None, None);
             tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
@@ -143,7 +144,8 @@ async fn main() {
         Command::Rebuild { name } => {
             let projection =
                 bozor_projections::by_name(&name).unwrap_or_else(|| fail(format!("no projection {name:?}")));
-            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
             let started = std::time::Instant::now();
             let events = bozor_projections::rebuild::rebuild(&pool, projection).await.unwrap_or_else(|e| fail(e));
             let seconds = started.elapsed().as_secs_f64();

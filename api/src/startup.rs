@@ -119,7 +119,17 @@ impl Projectors {
     }
 }
 
-/// Opens the pool and brings the schema up to date.
+/// Connections of the read side's pool (projectors, the relay's store reads, rebuilds).
+pub const WORKER_POOL_MAX: usize = 8;
+
+/// A pool for the read side's workers, apart from the requests' pool: a flood of requests can
+/// make requests wait (and answer 503), never stop the projectors that would end the flood's
+/// `min_position` waits.
+pub fn worker_pool(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
+    Ok(db::pool(&settings.database_url, WORKER_POOL_MAX)?)
+}
+
+/// Opens the requests' pool and brings the schema up to date.
 pub async fn connect_and_migrate(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
     let pool = db::pool_for_requests(&settings.database_url, settings.db_pool_max, settings.db_pool_wait)?;
     let mut client = pool.get().await?;
@@ -207,9 +217,10 @@ impl Application {
             });
             hook
         };
+        let workers = worker_pool(&settings)?;
         let projectors = projectors.then(|| {
             let read_side =
-                Projectors::start(&pool, settings.kafka.as_ref(), Some(commands.appended()), Some(invalidate));
+                Projectors::start(&workers, settings.kafka.as_ref(), Some(commands.appended()), Some(invalidate));
             match &settings.kafka {
                 Some(kafka) => read_side.with_relay(&settings.database_url, kafka, Some(commands.appended())),
                 None => read_side,
@@ -234,6 +245,8 @@ impl Application {
             body_bytes_max: settings.body_bytes_max,
             listing_cache,
             list_page_cache,
+            workers,
+            waiters: tokio::sync::Semaphore::new(routes::queries::MIN_POSITION_WAITERS_MAX),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

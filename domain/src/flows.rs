@@ -476,6 +476,9 @@ pub fn deposit(
     provider_tx_id: &str,
     journal_id: Uuid,
 ) -> Result<(), DomainError> {
+    if ctx.actor.id == user_id {
+        return forbidden("nobody credits their own wallet by hand");
+    }
     let user = Owner::User { user_id };
     let deposit = wallet::Command::Deposit {
         owner: user,

@@ -421,6 +421,9 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if o.seller_id != me && !ctx.actor.is_staff(false) {
                 return forbidden("only the seller or an admin refunds");
             }
+            if o.buyer_id == me {
+                return forbidden("a buyer does not refund their own order");
+            }
             require(o, "refund", o.status == Status::ReturnRequested)?;
             if amount.is_zero() || *amount > o.goods_total {
                 return invalid("amount", "must be positive and at most the goods total");

@@ -149,6 +149,9 @@ pub struct Wallet {
     pub holds: BTreeMap<Uuid, Money>,
     /// Deposits seen, by `provider:transaction id`, to make deposits idempotent.
     pub deposits: BTreeMap<String, Money>,
+    /// Every withdrawal id this wallet has used: an id names one withdrawal for good.
+    #[serde(default)]
+    pub withdrawals: std::collections::BTreeSet<Uuid>,
 }
 
 /// The state of a wallet stream.
@@ -240,7 +243,8 @@ pub struct WalletAggregate;
 
 impl Aggregate for WalletAggregate {
     const STREAM_TYPE: &'static str = "wallet";
-    const STATE_SCHEMA: i32 = 1;
+    // 2: `Wallet::withdrawals`.
+    const STATE_SCHEMA: i32 = 2;
     type State = State;
     type Event = Event;
     type Command = Command;
@@ -319,7 +323,8 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::Hold { journal_id, hold_id, amount, reason } => {
             positive(*amount)?;
             let w = funded(state, *amount)?;
-            if w.holds.contains_key(hold_id) {
+            let reused = matches!(reason, Reason::Withdrawal { .. }) && w.withdrawals.contains(hold_id);
+            if w.holds.contains_key(hold_id) || reused {
                 return Err(DomainError::AlreadyExists { what: "hold" });
             }
             cover(w, *amount)?;
@@ -414,6 +419,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 held: 0,
                 holds: BTreeMap::new(),
                 deposits: BTreeMap::new(),
+                withdrawals: std::collections::BTreeSet::new(),
             }))
         }
         (State::Initial, e) => panic!("wallet event {e:?} before WalletOpened"),
@@ -429,8 +435,11 @@ pub fn evolve(state: State, event: &Event) -> State {
         Event::FundsDeposited { amount, provider, provider_tx_id, .. } => {
             w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
         }
-        Event::FundsHeld { hold_id, amount, .. } => {
+        Event::FundsHeld { hold_id, amount, reason, .. } => {
             w.holds.insert(*hold_id, *amount);
+            if matches!(reason, Reason::Withdrawal { .. }) {
+                w.withdrawals.insert(*hold_id);
+            }
         }
         Event::HoldReleased { hold_id, .. } | Event::HoldCaptured { hold_id, .. } => {
             w.holds.remove(hold_id).expect("released holds exist");

@@ -405,3 +405,14 @@ fn parties_neither_resolve_their_own_dispute_nor_deliver_their_own_order() {
     let own = C::AssignCourier { courier_id: w.buyer.id, courier_district: Some(District::Chilonzor) };
     assert_eq!(refused(decide(&state(&w, false, Status::Accepted), &own, &ctx(&courier_buyer))), "forbidden");
 }
+
+#[test]
+fn a_buyer_who_is_an_admin_does_not_refund_their_own_order() {
+    let w = w();
+    let mut h = history(&w, false, Status::Delivered);
+    h.push(E::ReturnRequested { reason: "x".into(), at: t0() });
+    let admin_buyer = actor(w.buyer.id, &[Role::Buyer, Role::Admin]);
+    let s = given::<OrderAggregate>(&h);
+    assert_eq!(refused(decide(&s, &C::Refund { amount: m(1) }, &ctx(&admin_buyer))), "forbidden");
+    assert!(decide(&s, &C::Refund { amount: m(1) }, &ctx(&w.admin)).is_ok());
+}

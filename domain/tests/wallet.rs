@@ -176,3 +176,27 @@ fn amounts_above_the_limit_and_balances_beyond_theirs_are_refused() {
     assert_eq!(given::<WalletAggregate>(&c).available(), -BALANCE_MAX);
     assert_eq!(refused(decide(&given::<WalletAggregate>(&c), &debit(1), &ctx(&admin()))), "amount_too_large");
 }
+
+#[test]
+fn a_withdrawal_id_names_one_withdrawal_for_good() {
+    let o = user();
+    let mut h = funded(o, 1_000);
+    let id = Uuid::new_v4();
+    let reason = Reason::Withdrawal { withdrawal_id: id, card_mask: "**** 4242".into() };
+    let hold = C::Hold { journal_id: Uuid::new_v4(), hold_id: id, amount: m(100), reason };
+    run(&mut h, &hold);
+    run(&mut h, &C::CaptureHold { journal_id: Uuid::new_v4(), hold_id: id });
+    assert_eq!(refused(decide(&given::<WalletAggregate>(&h), &hold, &ctx(&admin()))), "already_exists");
+}
+
+#[test]
+fn nobody_credits_their_own_wallet_by_hand() {
+    use bozor_domain::flows::{self, UnitOfWork};
+    let me = actor(Uuid::new_v4(), &[Role::Admin]);
+    let mut uow = UnitOfWork::default();
+    uow.wallets.load(bozor_domain::wallet::user_wallet_id(me.id), State::Initial);
+    let clearing = bozor_domain::wallet::platform_owner(PlatformAccount::ProviderClearing, me.id).wallet_id();
+    uow.wallets.load(clearing, State::Initial);
+    let r = flows::deposit(&mut uow, &ctx(&me), me.id, m(100), Provider::Manual, "tx", Uuid::new_v4());
+    assert_eq!(refused(r), "forbidden");
+}

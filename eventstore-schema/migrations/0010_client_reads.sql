@@ -18,15 +18,17 @@ CREATE INDEX orders_view_courier ON orders_view (courier_id, placed_at DESC, ord
 -- Staff queues by status (disputes, returns), longest waiting first.
 CREATE INDEX orders_view_status_queue ON orders_view (status, updated_at, order_id);
 
--- One row per withdrawal: requested (pending), paid out (completed) or failed.
+-- One row per withdrawal: requested (pending), paid out (completed) or failed. Withdrawal ids
+-- are chosen by clients: unique within a wallet, not across users.
 CREATE TABLE withdrawals_view (
-    withdrawal_id uuid PRIMARY KEY,
     user_id       uuid NOT NULL,
+    withdrawal_id uuid NOT NULL,
     amount        bigint NOT NULL,
     card_mask     text NOT NULL,
     status        text NOT NULL CHECK (status IN ('pending', 'completed', 'failed')),
     requested_at  timestamptz NOT NULL,
-    finished_at   timestamptz
+    finished_at   timestamptz,
+    PRIMARY KEY (user_id, withdrawal_id)
 );
 CREATE INDEX withdrawals_view_user ON withdrawals_view (user_id, requested_at DESC, withdrawal_id DESC);
 

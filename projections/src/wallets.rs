@@ -78,8 +78,13 @@ async fn apply_withdrawal(
     match event {
         wallet::Event::FundsHeld { hold_id, amount, reason: Reason::Withdrawal { card_mask, .. }, .. } => {
             tx.execute(
+                // A wallet stored before ids were refused for reuse may reuse one: the later
+                // withdrawal replaces the earlier row rather than stopping the projection.
                 "INSERT INTO withdrawals_view (withdrawal_id, user_id, amount, card_mask, status, requested_at)
-                 VALUES ($1, $2, $3, $4, 'pending', $5)",
+                 VALUES ($1, $2, $3, $4, 'pending', $5)
+                 ON CONFLICT (user_id, withdrawal_id) DO UPDATE SET amount = excluded.amount,
+                     card_mask = excluded.card_mask, status = 'pending', requested_at = excluded.requested_at,
+                     finished_at = NULL",
                 &[hold_id, &user_id, &amount.tiyin(), card_mask, &at],
             )
             .await?;
@@ -87,8 +92,8 @@ async fn apply_withdrawal(
         wallet::Event::HoldCaptured { hold_id, .. } | wallet::Event::HoldReleased { hold_id, .. } => {
             let status = if matches!(event, wallet::Event::HoldCaptured { .. }) { "completed" } else { "failed" };
             tx.execute(
-                "UPDATE withdrawals_view SET status = $2, finished_at = $3 WHERE withdrawal_id = $1",
-                &[hold_id, &status, &at],
+                "UPDATE withdrawals_view SET status = $2, finished_at = $3 WHERE withdrawal_id = $1 AND user_id = $4",
+                &[hold_id, &status, &at, &user_id],
             )
             .await?;
         }

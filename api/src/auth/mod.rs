@@ -174,7 +174,8 @@ impl Auth {
     /// The client's rate-limit key: its address (see `client_addr`), an IPv6 client by its
     /// /64, which is what one subscriber gets.
     pub fn client_ip(&self, req: &HttpRequest) -> String {
-        match client_addr(req, self.trust_proxy_hops) {
+        // `::ffff:a.b.c.d` is an IPv4 client, not one /64 shared by all of them.
+        match client_addr(req, self.trust_proxy_hops).map(|ip| ip.to_canonical()) {
             Some(std::net::IpAddr::V6(v6)) => {
                 let s = v6.segments();
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
@@ -240,5 +241,17 @@ mod tests {
         assert_eq!(addr(2, &["1.1.1.1"]), "10.0.0.9", "too few entries: not through our proxies");
         assert_eq!(addr(1, &["1.1.1.1, not-an-ip"]), "10.0.0.9");
         assert_eq!(addr(1, &[]), "10.0.0.9", "Forwarded is never read");
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_mapped_ipv4_by_its_address() {
+        let auth = Auth::new(&AuthSettings { trust_proxy_hops: 1, ..AuthSettings::development() });
+        let key = |xff: &str| {
+            let req = TestRequest::default().peer_addr("10.0.0.9:5000".parse().unwrap());
+            auth.client_ip(&req.append_header(("X-Forwarded-For", xff)).to_http_request())
+        };
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
     }
 }

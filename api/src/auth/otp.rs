@@ -1,6 +1,9 @@
 //! One-time login codes: six digits, sent by SMS, stored only as an HMAC, valid five minutes,
-//! at most five attempts. Requests are limited per phone (one a minute, `otp_per_phone_per_hour`
-//! an hour) in PostgreSQL, so the limit holds across processes; per IP by the caller.
+//! at most five attempts. Requests are limited in PostgreSQL, so the limits hold across
+//! processes: per number and client address one a minute and `otp_per_phone_per_hour` an hour,
+//! per number `PHONE_HOUR_CEILING_FACTOR` times that from all clients together (what bounds
+//! the SMS bill); per IP by the caller. Limits per client keep a stranger who asks for codes to
+//! someone's number from using up that number's allowance, or ending the code its owner holds.
 
 use std::time::Duration;
 
@@ -20,8 +23,10 @@ use crate::routes::unavailable;
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 /// Wrong guesses allowed per code.
 pub const ATTEMPTS_MAX: i32 = 5;
-/// Shortest wait between two codes to one number.
+/// Shortest wait between two codes to one number from one client.
 pub const RESEND_AFTER: Duration = Duration::from_secs(60);
+/// A number gets at most this many times `otp_per_phone_per_hour` codes an hour, whoever asks.
+pub const PHONE_HOUR_CEILING_FACTOR: i64 = 4;
 
 /// A code was sent.
 #[derive(Debug, serde::Serialize)]
@@ -82,27 +87,33 @@ pub async fn request(
         let hour_ago = now - chrono::Duration::hours(1);
         let row = tx
             .query_one(
-                "SELECT count(*), max(created_at), min(created_at) FROM auth_otp WHERE phone = $1 AND created_at > $2",
-                &[&phone.as_str(), &hour_ago],
+                "SELECT count(*) FILTER (WHERE ip = $3), max(created_at) FILTER (WHERE ip = $3),
+                        min(created_at) FILTER (WHERE ip = $3), count(*), min(created_at)
+                 FROM auth_otp WHERE phone = $1 AND created_at > $2",
+                &[&phone.as_str(), &hour_ago, &ip],
             )
             .await
             .map_err(unavailable)?;
         let (sent, last, first): (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
             (row.get(0), row.get(1), row.get(2));
+        let (sent_all, first_all): (i64, Option<DateTime<Utc>>) = (row.get(3), row.get(4));
         if let Some(last) = last {
             let wait = (last + chrono::Duration::from_std(RESEND_AFTER).expect("small") - now).num_seconds();
             if wait > 0 {
                 return Err(too_many(wait, "a code was sent to this number a moment ago"));
             }
         }
-        if sent >= i64::from(auth.rate.otp_per_phone_per_hour) {
-            let wait = first.map_or(3_600, |f| (f + chrono::Duration::hours(1) - now).num_seconds());
+        let per_client = i64::from(auth.rate.otp_per_phone_per_hour);
+        if sent >= per_client || sent_all >= per_client * PHONE_HOUR_CEILING_FACTOR {
+            let oldest = if sent >= per_client { first } else { first_all };
+            let wait = oldest.map_or(3_600, |f| (f + chrono::Duration::hours(1) - now).num_seconds());
             return Err(too_many(wait, "too many codes for this number this hour"));
         }
-        // A new code replaces the older ones: only the newest can log in.
+        // A new code replaces the older ones this client asked for: only its newest logs in.
         tx.execute(
-            "UPDATE auth_otp SET expires_at = least(expires_at, $2) WHERE phone = $1 AND consumed_at IS NULL",
-            &[&phone.as_str(), &now],
+            "UPDATE auth_otp SET expires_at = least(expires_at, $2)
+             WHERE phone = $1 AND ip = $3 AND consumed_at IS NULL",
+            &[&phone.as_str(), &now, &ip],
         )
         .await
         .map_err(unavailable)?;
@@ -124,9 +135,13 @@ pub async fn request(
     Ok(Issued { expires_in: CODE_TTL.as_secs(), resend_after: RESEND_AFTER.as_secs() })
 }
 
-/// Checks `code` against the newest live code of `phone` (a newer request ends the older
-/// codes) and consumes it, ending every other code of the number. Every guess counts, right or
-/// wrong; after `ATTEMPTS_MAX` the code is dead (429 `otp_attempts_exceeded`).
+/// Live codes a number can have at once, at most (a bound on what `verify` compares).
+const LIVE_CODES_MAX: i64 = 32;
+
+/// Checks `code` against the live codes of `phone` (each client's newest; see `request`) and
+/// consumes the one it matches, ending every other code of the number. Every guess counts
+/// against every code it was tried on, right or wrong; a code tried `ATTEMPTS_MAX` times is dead
+/// (429 `otp_attempts_exceeded` when no other is left).
 pub async fn verify(pool: &Pool, auth: &Auth, phone: &Phone, code: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
     let invalid = |left: i32| {
         ApiError::new("otp_invalid", "the code is wrong or has expired; request a new one")
@@ -134,40 +149,56 @@ pub async fn verify(pool: &Pool, auth: &Auth, phone: &Phone, code: &str, now: Da
     };
     let mut client = pool.get().await.map_err(unavailable)?;
     let tx = client.transaction().await.map_err(unavailable)?;
-    let row = tx
-        .query_opt(
+    let rows = tx
+        .query(
             "SELECT otp_id, code_hash, attempts FROM auth_otp
              WHERE phone = $1 AND consumed_at IS NULL AND expires_at > $2
-             ORDER BY created_at DESC LIMIT 1 FOR UPDATE",
-            &[&phone.as_str(), &now],
+             ORDER BY created_at DESC LIMIT $3 FOR UPDATE",
+            &[&phone.as_str(), &now, &LIVE_CODES_MAX],
         )
         .await
         .map_err(unavailable)?;
-    let Some(row) = row else { return Err(invalid(0)) };
-    let (otp_id, stored, attempts): (Uuid, Vec<u8>, i32) = (row.get(0), row.get(1), row.get(2));
-    if attempts >= ATTEMPTS_MAX {
+    if rows.is_empty() {
+        return Err(invalid(0));
+    }
+    let usable: Vec<(Uuid, Vec<u8>, i32)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .filter(|(_, _, attempts)| *attempts < ATTEMPTS_MAX)
+        .collect();
+    if usable.is_empty() {
         return Err(ApiError::new("otp_attempts_exceeded", "too many wrong codes; request a new one"));
     }
-    let matches = code_hash(&auth.otp_key, phone, code).verify_slice(&stored).is_ok(); // constant time
-    tx.execute(
-        "UPDATE auth_otp SET attempts = attempts + 1, consumed_at = CASE WHEN $2::bool THEN $3::timestamptz END WHERE otp_id = $1",
-        &[&otp_id, &matches, &now],
-    )
-    .await
-    .map_err(unavailable)?;
-    if matches {
-        // A used code ends every code of the number.
-        tx.execute(
-            "UPDATE auth_otp SET expires_at = least(expires_at, $2) WHERE phone = $1 AND consumed_at IS NULL",
-            &[&phone.as_str(), &now],
-        )
-        .await
-        .map_err(unavailable)?;
-    }
-    tx.commit().await.map_err(unavailable)?;
-    match matches {
-        true => Ok(()),
-        false => Err(invalid(ATTEMPTS_MAX - attempts - 1)),
+    // Each comparison is constant time; stopping at a match tells nothing a success does not.
+    let matched =
+        usable.iter().find(|(_, stored, _)| code_hash(&auth.otp_key, phone, code).verify_slice(stored).is_ok());
+    let tried: Vec<Uuid> = usable.iter().map(|(id, ..)| *id).collect();
+    match matched {
+        Some((otp_id, ..)) => {
+            tx.execute(
+                "UPDATE auth_otp SET attempts = attempts + 1, consumed_at = $2 WHERE otp_id = $1",
+                &[otp_id, &now],
+            )
+            .await
+            .map_err(unavailable)?;
+            // A used code ends every code of the number.
+            tx.execute(
+                "UPDATE auth_otp SET expires_at = least(expires_at, $2) WHERE phone = $1 AND consumed_at IS NULL",
+                &[&phone.as_str(), &now],
+            )
+            .await
+            .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(())
+        }
+        None => {
+            tx.execute("UPDATE auth_otp SET attempts = attempts + 1 WHERE otp_id = ANY($1)", &[&tried])
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            let left = usable.iter().map(|(.., attempts)| ATTEMPTS_MAX - attempts - 1).max().unwrap_or(0);
+            Err(invalid(left))
+        }
     }
 }
 

@@ -30,7 +30,7 @@ async fn rebuild(state: web::Data<AppState>, actor: Actor, path: web::Path<Strin
     admin(&actor)?;
     let projection = bozor_projections::by_name(&path)
         .ok_or_else(|| ApiError::new("projection_not_found", format!("no projection {:?}", path.as_str())))?;
-    let pool = state.commands.store().pool().clone();
+    let pool = state.workers.clone();
     let client = pool.get().await.map_err(unavailable)?;
     let claimed = client
         .execute(

@@ -16,6 +16,8 @@ use crate::errors::ApiError;
 
 /// Most events one page returns.
 pub const PAGE_LIMIT_MAX: i64 = 1_000;
+/// Longest one page may take to send.
+pub const PAGE_SECONDS_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Registers the audit routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,12 +54,20 @@ async fn events(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
     // Streamed line by line: a page is never built in memory. The connection stays with the
     // stream until its last row; a failure mid-page ends the page early, and the auditor
     // resumes after the last line read.
+    // A reader that does not keep up loses the rest of the page at `PAGE_SECONDS_MAX`, so no
+    // one holds a pooled connection (and its snapshot) for longer.
     let rows = tail_rows(&client, after, limit).await.map_err(unavailable)?;
-    let lines = futures_util::stream::unfold((client, Box::pin(rows)), |(client, mut rows)| async move {
-        match rows.next().await? {
-            Ok(row) => Some((Ok::<_, actix_web::Error>(line(&StoredEvent::from_row(&row))), (client, rows))),
-            Err(e) => {
+    let deadline = tokio::time::Instant::now() + PAGE_SECONDS_MAX;
+    let lines = futures_util::stream::unfold((client, Box::pin(rows)), move |(client, mut rows)| async move {
+        match tokio::time::timeout_at(deadline, rows.next()).await {
+            Ok(Some(Ok(row))) => Some((Ok::<_, actix_web::Error>(line(&StoredEvent::from_row(&row))), (client, rows))),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => {
                 tracing::warn!(error = %e, "audit page ended early");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("audit page cut at its time limit");
                 None
             }
         }

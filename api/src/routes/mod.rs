@@ -98,6 +98,10 @@ pub struct AppState {
     pub body_bytes_max: usize,
     pub listing_cache: ListingCache,
     pub list_page_cache: std::sync::Arc<ListPageCache>,
+    /// The read side's own pool (see `startup::worker_pool`): rebuilds run on it.
+    pub workers: deadpool_postgres::Pool,
+    /// Queries waiting for `min_position` at once, at most `queries::MIN_POSITION_WAITERS_MAX`.
+    pub waiters: tokio::sync::Semaphore,
 }
 
 /// A command without fields: any field in its body is refused.
@@ -138,7 +142,9 @@ pub async fn limit_queries(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let is_query = req.method() == actix_web::http::Method::GET && req.path().starts_with("/v1/");
+    // `/readyz` takes a database connection too; `/healthz` takes nothing.
+    let path = req.path();
+    let is_query = req.method() == actix_web::http::Method::GET && (path.starts_with("/v1/") || path == "/readyz");
     if is_query {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             let auth = &state.auth;

@@ -18,6 +18,10 @@ use crate::authz::{self, AUDIT_READERS, MONEY_READERS, STAFF};
 use crate::errors::ApiError;
 use crate::request::path_id;
 
+/// Queries of one process that may wait for `min_position` at once; more answer 503 with
+/// Retry-After rather than pile up.
+pub const MIN_POSITION_WAITERS_MAX: usize = 256;
+
 /// Longest a query waits for `min_position`.
 pub const MIN_POSITION_WAIT_MAX: Duration = Duration::from_secs(2);
 /// A waiting query looks again after 5 ms, then twice as long each time, up to 100 ms: quick
@@ -51,6 +55,7 @@ pub(crate) async fn wait_for(state: &AppState, projection: &str, position: Optio
     let Some(position) = position else { return Ok(()) };
     let deadline = Instant::now() + MIN_POSITION_WAIT_MAX;
     let mut pause = MIN_POSITION_POLL;
+    let mut permit = None;
     for look in 0u32.. {
         let (done, current) = {
             let client = client(state).await?;
@@ -66,6 +71,11 @@ pub(crate) async fn wait_for(state: &AppState, projection: &str, position: Optio
         };
         if done {
             return Ok(());
+        }
+        if permit.is_none() {
+            let busy =
+                |_| ApiError::new("unavailable", "too many queries wait for their writes; retry later").retry_after(1);
+            permit = Some(state.waiters.try_acquire().map_err(busy)?);
         }
         if Instant::now() >= deadline {
             return Err(ApiError::new("projection_behind", "the read model has not caught up yet; retry")
@@ -332,7 +342,7 @@ async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor)
 /// Couriers see the open orders of their own district (staff: of any).
 fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<(), ApiError> {
     let reason = "only couriers of that district and staff see its open orders";
-    if actor.user.has(bozor_domain::Role::Courier) && actor.district.is_none_or(|d| d == district) {
+    if actor.user.has(bozor_domain::Role::Courier) && actor.district == Some(district) {
         return Ok(());
     }
     authz::any_of(actor, STAFF, reason)

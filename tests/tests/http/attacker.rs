@@ -293,3 +293,44 @@ async fn idempotency_records_expire_after_a_day_and_are_pruned() {
     let left: i64 = c.query_one("SELECT count(*) FROM idempotency_keys", &[]).await.unwrap().get(0);
     assert_eq!(left, 1);
 }
+
+/// A withdrawal id is the client's choice: two users may pick the same one, and neither stops
+/// the wallets read model for anyone; one user cannot use an id twice.
+#[tokio::test]
+async fn a_shared_withdrawal_id_stops_nothing_and_an_id_is_used_once() {
+    let app = spawn().await;
+    let (a, b, admin) = (User::buyer(), User::buyer(), User::new("admin"));
+    app.deposit(&a, 10_000).await;
+    app.deposit(&b, 10_000).await;
+    let id = Uuid::new_v4();
+    let body = json!({ "id": id, "amount": 100, "card_last4": "4242" });
+    app.post(&a, &format!("/v1/wallets/{}/withdrawals", a.id), body.clone()).await.ok();
+    let r = app.post(&b, &format!("/v1/wallets/{}/withdrawals", b.id), body.clone()).await.ok();
+    let done = app.post(&admin, &format!("/v1/wallets/{}/withdrawals/{id}/complete", a.id), json!({})).await.ok();
+    app.post(&a, &format!("/v1/wallets/{}/withdrawals", a.id), body).await.err(409, "already_exists");
+    let after = done.body["position"].as_i64().unwrap().max(r.body["position"].as_i64().unwrap());
+    let mine = app.get_as(&a, &format!("/v1/wallets/{}/withdrawals?min_position={after}", a.id)).await.ok();
+    let theirs = app.get_as(&b, &format!("/v1/wallets/{}/withdrawals?min_position={after}", b.id)).await.ok();
+    assert_eq!(
+        (mine.body["items"][0]["status"].as_str(), theirs.body["items"][0]["status"].as_str()),
+        (Some("completed"), Some("pending"))
+    );
+    let state: String = app
+        .db
+        .client()
+        .await
+        .query_one("SELECT state FROM projection_checkpoints WHERE projection = 'wallets'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "live");
+}
+
+/// A courier whose token names no district sees no district's open orders.
+#[tokio::test]
+async fn a_courier_without_a_district_sees_no_open_orders() {
+    let app = spawn().await;
+    let courier = User::new("courier");
+    app.get_as(&courier, "/v1/orders?district=chilonzor").await.err(403, "forbidden");
+    app.get_as(&app.courier("chilonzor").await, "/v1/orders?district=chilonzor").await.ok();
+}

@@ -452,3 +452,37 @@ async fn an_older_code_dies_when_a_newer_one_is_sent_or_used() {
         .get(0);
     assert_eq!(live, 0, "no code of the number is left to log in with");
 }
+
+/// A stranger asking for codes to someone's number neither ends the code its owner holds nor
+/// uses up the owner's allowance: limits and replacement go by number and client address.
+#[tokio::test]
+async fn a_stranger_cannot_lock_a_number_out_of_logging_in() {
+    let (app, gateway) = app_with_sms(|s| {
+        s.auth.rate.auth_per_ip = 1_000;
+        s.auth.trust_proxy_hops = 1;
+    })
+    .await;
+    let phone = "+998935550088";
+    let from = |ip: &'static str, path: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let headers = [("Content-Type", "application/json"), ("X-Forwarded-For", ip)];
+            app.raw(path, &headers, serde_json::to_vec(&body).unwrap()).await
+        }
+    };
+    from("198.51.100.1", "/v1/auth/otp/request", json!({ "phone": phone })).await.ok();
+    let owners = gateway.lock().unwrap().code_for("998935550088");
+    // The stranger asks for five codes in the hour, every one they may.
+    let c = app.db.client().await;
+    for _ in 0..5 {
+        from("203.0.113.9", "/v1/auth/otp/request", json!({ "phone": phone })).await.ok();
+        c.execute("UPDATE auth_otp SET created_at = created_at - interval '61 seconds' WHERE ip = '203.0.113.9'", &[])
+            .await
+            .unwrap();
+    }
+    from("203.0.113.9", "/v1/auth/otp/request", json!({ "phone": phone })).await.err(429, "rate_limited");
+    // The owner's code still logs in, and the owner may still ask for codes.
+    from("198.51.100.1", "/v1/auth/otp/verify", json!({ "phone": phone, "code": owners })).await.ok();
+    c.execute("UPDATE auth_otp SET created_at = created_at - interval '61 seconds'", &[]).await.unwrap();
+    from("198.51.100.1", "/v1/auth/otp/request", json!({ "phone": phone })).await.ok();
+}

@@ -132,6 +132,7 @@ impl Drop for Proc {
 async fn a_panicking_handler_answers_500_with_its_request_id_and_writes_nothing() {
     let db = bozor_commands::testing::fresh_database().await;
     let port = free_port();
+    let log = std::env::temp_dir().join(format!("bozor-panic-{port}.log"));
     let _server = Proc(
         Command::new(bozor_bin())
             .arg("up")
@@ -139,10 +140,12 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_writes_nothing(
             .env("BOZOR_DATABASE_URL", &db.url)
             .env("BOZOR_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("BOZOR_HTTP_WORKERS", "1")
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", "warn")
+            .env_remove("BOZOR_ENV")
+            .env_remove("BOZOR_JWT_SECRET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("bozor starts"),
     );
@@ -177,6 +180,10 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_writes_nothing(
     assert!(metrics.lines().any(|l| l == "bozor_http_panics_total 3"), "{metrics}");
     let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
     assert!(ready.status().is_success(), "the one worker still serves");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(logged.contains("published development keys are in use"), "one clear warning: {logged}");
+    assert_eq!(logged.matches("request panicked").count(), 3, "each panic logged with its request id");
 }
 
 /// Couriers are checked against their user stream and the order's district; staff reassign
