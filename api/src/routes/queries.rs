@@ -145,11 +145,7 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
         .as_deref()
         .map_or(Some(Sort::Newest), Sort::parse)
         .ok_or_else(|| bad("sort is newest, price_asc, price_desc, popular or submitted"))?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
-        .transpose()?;
+    let cursor = cursor_of(q.cursor.as_deref())?;
     let limit = q.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if !(1..=listings::PAGE_LIMIT_MAX).contains(&limit) {
         return Err(bad("limit is 1 to 100"));
@@ -261,6 +257,13 @@ fn tagged<T: serde::Serialize>(req: &HttpRequest, version: i64, body: &T) -> Htt
     HttpResponse::Ok().insert_header(("ETag", etag)).json(body)
 }
 
+/// A `cursor` parameter: one a page of this API returned. Fails with 400 `invalid_query`.
+fn cursor_of(cursor: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    cursor
+        .map(|c| Cursor::parse(c).ok_or_else(|| ApiError::new("invalid_query", "cursor is not one this API returned")))
+        .transpose()
+}
+
 fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if !(1..=listings::PAGE_LIMIT_MAX).contains(&limit) {
@@ -325,11 +328,7 @@ async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor)
         }
         _ => return Err(bad("give exactly one of buyer_id, seller_id, courier_id, district")),
     };
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
-        .transpose()?;
+    let cursor = cursor_of(q.cursor.as_deref())?;
     let limit = limit_of(q.limit)?;
     wait_for(&state, "orders", q.min_position).await?;
     let client = client(&state).await?;
@@ -406,11 +405,7 @@ async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: we
     if q.status.as_deref().is_some_and(|s| !["pending", "completed", "failed"].contains(&s)) {
         return Err(bad("status is pending, completed or failed"));
     }
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::parse(c).ok_or_else(|| bad("cursor is not one this API returned")))
-        .transpose()?;
+    let cursor = cursor_of(q.cursor.as_deref())?;
     let limit = limit_of(q.limit)?;
     wait_for(&state, "wallets", q.min_position).await?;
     let client = client(&state).await?;
