@@ -39,7 +39,7 @@ impl TestDb {
 
 /// The admin URL tests create databases with.
 pub fn admin_url() -> String {
-    std::env::var("BOZOR_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("BOZOR_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into())
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {

@@ -303,6 +303,102 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A list query ready to run: its SQL and parameters (`EXPLAIN` them to see its plan).
+pub struct ListQuery {
+    pub sql: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl ListQuery {
+    /// The parameters as `query` takes them.
+    pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    /// Appends `value` as the next parameter and returns its placeholder (`$n`).
+    pub fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+}
+
+/// A cursor's time key (micros since the epoch) as a timestamp; out of range reads as the epoch.
+pub fn micros_to_time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+impl Sort {
+    /// The sort's columns: ORDER BY terms and the keyset comparison's left side, whether it
+    /// descends, and whether its key is a time.
+    fn columns(self) -> (&'static str, bool, bool) {
+        match self {
+            Sort::Newest => ("created_at", true, true),
+            Sort::PriceAsc => ("price", false, false),
+            Sort::PriceDesc => ("price", true, false),
+            Sort::Popular => ("sales", true, false),
+            Sort::Submitted => ("coalesce(submitted_at, created_at)", false, true),
+        }
+    }
+}
+
+/// The query of one page of listings: every filter is an equality or a range the chosen index
+/// leads with or checks while walking it in the sort's order (see `0011_list_indexes.sql`), and
+/// the cursor compares the sort's own columns, so a page reads about its own rows, page 50 as
+/// page one. `limit` is clamped to 1..=PAGE_LIMIT_MAX; one more row is read to know whether
+/// another page follows.
+pub fn list_query(filter: &Filter, sort: Sort, cursor: Option<Cursor>, limit: i64, now: DateTime<Utc>) -> ListQuery {
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let mut clauses = vec!["NOT deleted".to_owned()];
+    let status = q.bind(filter.status.clone().unwrap_or_else(|| "active".into()));
+    clauses.push(format!("status = {status}"));
+    if let Some(v) = &filter.kind {
+        clauses.push(format!("kind = {}", q.bind(v.clone())));
+    }
+    if let Some(v) = &filter.category {
+        clauses.push(format!("category = {}", q.bind(v.clone())));
+    }
+    if let Some(v) = &filter.game {
+        // `game IS NOT NULL` lets the game indexes (partial on it) serve.
+        clauses.push(format!("game = {} AND game IS NOT NULL", q.bind(v.clone())));
+    }
+    if let Some(v) = filter.seller_id {
+        clauses.push(format!("seller_id = {}", q.bind(v)));
+    }
+    if let Some(v) = filter.price_min {
+        clauses.push(format!("price >= {}", q.bind(v)));
+    }
+    if let Some(v) = filter.price_max {
+        clauses.push(format!("price <= {}", q.bind(v)));
+    }
+    if let Some(v) = filter.has_images {
+        clauses.push(format!("has_images = {}", q.bind(v)));
+    }
+    if let Some(v) = filter.in_stock {
+        clauses.push(format!("sold_out = {}", q.bind(!v)));
+    }
+    match filter.premium {
+        // Promoted listings are few and have their own index (partial on `promoted_until`).
+        Some(true) => clauses.push(format!("promoted_until > {} AND promoted_until IS NOT NULL", q.bind(now))),
+        Some(false) => clauses.push(format!("(promoted_until IS NULL OR promoted_until <= {})", q.bind(now))),
+        None => {}
+    }
+    let (column, descending, time) = sort.columns();
+    let (order, op) = if descending { ("DESC", "<") } else { ("ASC", ">") };
+    if let Some(c) = cursor {
+        let key = if time { q.bind(micros_to_time(c.key)) } else { q.bind(c.key) };
+        let id = q.bind(c.id);
+        clauses.push(format!("({column}, listing_id) {op} ({key}, {id})"));
+    }
+    let limit = q.bind(limit.clamp(1, PAGE_LIMIT_MAX) + 1);
+    q.sql = format!(
+        "SELECT listing_id, seller_id, kind, status, title, category, game, price, original_price, has_images,
+                promoted_until, sales, created_at, sold_out, available, {column}
+         FROM listings_view WHERE {} ORDER BY {column} {order}, listing_id {order} LIMIT {limit}",
+        clauses.join(" AND "),
+    );
+    q
+}
+
 /// One page of listings. `limit` is clamped to 1..=PAGE_LIMIT_MAX.
 pub async fn list(
     client: &tokio_postgres::Client,
@@ -312,74 +408,17 @@ pub async fn list(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Page<Summary>, ProjectionError> {
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut clauses = vec!["NOT deleted".to_owned()];
-    let mut push =
-        |clause: &str, value: Box<dyn ToSql + Sync + Send>, params: &mut Vec<Box<dyn ToSql + Sync + Send>>| {
-            params.push(value);
-            clauses.push(clause.replace('?', &format!("${}", params.len())));
-        };
-    push("status = ?", Box::new(filter.status.clone().unwrap_or_else(|| "active".into())), &mut params);
-    if let Some(v) = &filter.kind {
-        push("kind = ?", Box::new(v.clone()), &mut params);
-    }
-    if let Some(v) = &filter.category {
-        push("category = ?", Box::new(v.clone()), &mut params);
-    }
-    if let Some(v) = &filter.game {
-        push("game = ?", Box::new(v.clone()), &mut params);
-    }
-    if let Some(v) = filter.seller_id {
-        push("seller_id = ?", Box::new(v), &mut params);
-    }
-    if let Some(v) = filter.price_min {
-        push("price >= ?", Box::new(v), &mut params);
-    }
-    if let Some(v) = filter.price_max {
-        push("price <= ?", Box::new(v), &mut params);
-    }
-    if let Some(v) = filter.has_images {
-        push("has_images = ?", Box::new(v), &mut params);
-    }
-    if let Some(v) = filter.in_stock {
-        push("sold_out = ?", Box::new(!v), &mut params);
-    }
-    if let Some(v) = filter.premium {
-        let clause = if v { "promoted_until > ?" } else { "(promoted_until IS NULL OR promoted_until <= ?)" };
-        push(clause, Box::new(now), &mut params);
-    }
-    // Keyset pagination: the sort key (as a number) and the id break ties.
-    let (key_sql, order) = match sort {
-        Sort::Newest => ("(extract(epoch FROM created_at) * 1000000)::bigint", "DESC"),
-        Sort::PriceAsc => ("price", "ASC"),
-        Sort::PriceDesc => ("price", "DESC"),
-        Sort::Popular => ("sales", "DESC"),
-        Sort::Submitted => ("(extract(epoch FROM coalesce(submitted_at, created_at)) * 1000000)::bigint", "ASC"),
-    };
-    if let Some(c) = cursor {
-        let op = if order == "DESC" { "<" } else { ">" };
-        params.push(Box::new(c.key));
-        params.push(Box::new(c.id));
-        let (k, i) = (params.len() - 1, params.len());
-        clauses.push(format!("({key_sql}, listing_id) {op} (${k}, ${i})"));
-    }
     let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-    params.push(Box::new(limit + 1));
-    let sql = format!(
-        "SELECT listing_id, seller_id, kind, status, title, category, game, price, original_price, has_images,
-                promoted_until, sales, created_at, sold_out, available, {key_sql}
-         FROM listings_view WHERE {} ORDER BY {key_sql} {order}, listing_id {order} LIMIT ${}",
-        clauses.join(" AND "),
-        params.len()
-    );
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-    let rows = client.query(&sql, &refs).await?;
+    let q = list_query(filter, sort, cursor, limit, now);
+    let rows = client.query(&q.sql, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
+    let time = sort.columns().2;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
     for r in rows.iter().take(limit as usize) {
         let promoted: Option<DateTime<Utc>> = r.get(10);
-        last = Some(Cursor { key: r.get(15), id: r.get(0) });
+        let key = if time { r.get::<_, DateTime<Utc>>(15).timestamp_micros() } else { r.get(15) };
+        last = Some(Cursor { key, id: r.get(0) });
         items.push(Summary {
             id: r.get(0),
             seller_id: r.get(1),

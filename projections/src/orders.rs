@@ -7,10 +7,10 @@ use bozor_domain::order::{self, Fulfilment, OrderAggregate};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::Serialize;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::fold::fold;
+use crate::listings::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// The orders projection (order and escrow streams).
@@ -168,8 +168,43 @@ pub const STATUSES: &[&str] = &[
     "refunded",
 ];
 
-/// One page of orders: newest placed first, or for a `Queue` the longest unchanged first.
-/// `after` is the last (sort key in micros, id) returned.
+/// The query of one page of orders: newest placed first, or for a `Queue` the longest
+/// unchanged first. Each scope has an index led by its equality columns and ordered like the
+/// page (`0005`, `0010`, `0011` migrations); the cursor compares the same columns. `after` is the
+/// last (sort key in micros, id) returned.
+pub fn list_query(scope: &Scope, status: Option<&str>, after: Option<(i64, Uuid)>, limit: i64) -> ListQuery {
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let mut clauses = Vec::new();
+    let (column, order, op) = match scope {
+        Scope::Queue(_) => ("updated_at", "ASC", ">"),
+        _ => ("placed_at", "DESC", "<"),
+    };
+    match scope {
+        Scope::Buyer(id) => clauses.push(format!("buyer_id = {}", q.bind(*id))),
+        Scope::Seller(id) => clauses.push(format!("seller_id = {}", q.bind(*id))),
+        Scope::Courier(id) => clauses.push(format!("courier_id = {}", q.bind(*id))),
+        Scope::OpenInDistrict(d) => {
+            clauses.push(format!("district = {} AND status = 'accepted' AND NOT digital", q.bind(d.clone())))
+        }
+        Scope::Queue(s) => clauses.push(format!("status = {}", q.bind(s.clone()))),
+    }
+    if let Some(s) = status {
+        clauses.push(format!("status = {}", q.bind(s.to_owned())));
+    }
+    if let Some((k, id)) = after {
+        let (key, id) = (q.bind(micros_to_time(k)), q.bind(id));
+        clauses.push(format!("({column}, order_id) {op} ({key}, {id})"));
+    }
+    let limit = q.bind(limit + 1);
+    q.sql = format!(
+        "SELECT state, status, escrow_status, release_due_at, updated_at, version, {column}
+         FROM orders_view WHERE {} ORDER BY {column} {order}, order_id {order} LIMIT {limit}",
+        clauses.join(" AND "),
+    );
+    q
+}
+
+/// One page of orders (see `list_query`).
 pub async fn list(
     client: &tokio_postgres::Client,
     scope: &Scope,
@@ -177,58 +212,14 @@ pub async fn list(
     after: Option<(i64, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<Summary>, Option<(i64, Uuid)>), ProjectionError> {
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut clauses = Vec::new();
-    let (key, order, op) = match scope {
-        Scope::Queue(_) => ("(extract(epoch FROM updated_at) * 1000000)::bigint", "ASC", ">"),
-        _ => ("(extract(epoch FROM placed_at) * 1000000)::bigint", "DESC", "<"),
-    };
-    match scope {
-        Scope::Buyer(id) => {
-            params.push(Box::new(*id));
-            clauses.push(format!("buyer_id = ${}", params.len()));
-        }
-        Scope::Seller(id) => {
-            params.push(Box::new(*id));
-            clauses.push(format!("seller_id = ${}", params.len()));
-        }
-        Scope::Courier(id) => {
-            params.push(Box::new(*id));
-            clauses.push(format!("courier_id = ${}", params.len()));
-        }
-        Scope::OpenInDistrict(d) => {
-            params.push(Box::new(d.clone()));
-            clauses.push(format!("district = ${} AND status = 'accepted' AND NOT digital", params.len()));
-        }
-        Scope::Queue(s) => {
-            params.push(Box::new(s.clone()));
-            clauses.push(format!("status = ${}", params.len()));
-        }
-    }
-    if let Some(s) = status {
-        params.push(Box::new(s.to_owned()));
-        clauses.push(format!("status = ${}", params.len()));
-    }
-    if let Some((k, id)) = after {
-        params.push(Box::new(k));
-        params.push(Box::new(id));
-        clauses.push(format!("({key}, order_id) {op} (${}, ${})", params.len() - 1, params.len()));
-    }
-    params.push(Box::new(limit + 1));
-    let sql = format!(
-        "SELECT state, status, escrow_status, release_due_at, updated_at, version, {key}
-         FROM orders_view WHERE {} ORDER BY {key} {order}, order_id {order} LIMIT ${}",
-        clauses.join(" AND "),
-        params.len()
-    );
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-    let rows = client.query(&sql, &refs).await?;
+    let q = list_query(scope, status, after, limit);
+    let rows = client.query(&q.sql, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
     for r in rows.iter().take(limit as usize) {
         let order::State::Exists(o) = serde_json::from_value(r.get(0))? else { continue };
-        last = Some((r.get(6), o.id));
+        last = Some((r.get::<_, DateTime<Utc>>(6).timestamp_micros(), o.id));
         items.push(summary(&o, r));
     }
     Ok((items, if more { last } else { None }))

@@ -131,6 +131,11 @@ async fn build_and_swap(
     for (_, create) in indexes.iter().map(|s| s.split_once('\n').expect("drop and create")) {
         client.batch_execute(create).await?;
     }
+    // Fresh tables have no statistics: without them the first queries after the swap would
+    // be planned for a few hundred rows.
+    for t in tables {
+        client.batch_execute(&format!("ANALYZE {schema}.{t}")).await?;
+    }
     client.batch_execute("SET synchronous_commit TO on").await?;
     // Pause the live projector, reach the head, swap.
     client.execute("SELECT pg_advisory_lock(hashtext($1))", &[&name]).await?;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::fold::fold;
+use crate::listings::ListQuery;
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// Most users one page lists.
@@ -110,13 +111,30 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<Profile>, Option<Uuid>), ProjectionError> {
     let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-    let sql = format!(
-        "SELECT {PROFILE_COLUMNS} FROM users_view
-         WHERE roles @> ARRAY[$1::text] AND ($2::text IS NULL OR district = $2) AND ($3::uuid IS NULL OR user_id > $3)
-         ORDER BY user_id LIMIT $4"
-    );
-    let rows = client.query(&sql, &[&role, &district, &after, &limit]).await?;
+    let Some(q) = list_query(role, district, after, limit) else { return Ok((vec![], None)) };
+    let rows = client.query(&q.sql, &q.refs()).await?;
     let items: Vec<Profile> = rows.iter().map(profile).collect();
     let next = (items.len() as i64 == limit).then(|| items.last().map(|p| p.id)).flatten();
     Ok((items, next))
+}
+
+/// The query of one page of users holding `role`, or `None` for an unknown role. The role is
+/// written into the SQL (from the fixed list of roles, never from the request), so the
+/// planner can match the role's partial index (`0011_list_indexes.sql`).
+pub fn list_query(role: &str, district: Option<&str>, after: Option<Uuid>, limit: i64) -> Option<ListQuery> {
+    let role = bozor_domain::Role::parse(role)?.name();
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let mut clauses = vec![format!("roles @> '{{{role}}}'")];
+    if let Some(d) = district {
+        clauses.push(format!("district = {}", q.bind(d.to_owned())));
+    }
+    if let Some(a) = after {
+        clauses.push(format!("user_id > {}", q.bind(a)));
+    }
+    let limit = q.bind(limit);
+    q.sql = format!(
+        "SELECT {PROFILE_COLUMNS} FROM users_view WHERE {} ORDER BY user_id LIMIT {limit}",
+        clauses.join(" AND ")
+    );
+    Some(q)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::fold::fold;
+use crate::listings::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// The wallets projection.
@@ -145,19 +146,8 @@ pub async fn withdrawals(
     after: Option<(i64, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<Withdrawal>, Option<(i64, Uuid)>), ProjectionError> {
-    let key = "(extract(epoch FROM requested_at) * 1000000)::bigint";
-    let (after_key, after_id) = after.unwrap_or((i64::MAX, Uuid::max()));
-    let rows = client
-        .query(
-            &format!(
-                "SELECT withdrawal_id, amount, card_mask, status, requested_at, finished_at, {key}
-                 FROM withdrawals_view
-                 WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND ({key}, withdrawal_id) < ($3, $4)
-                 ORDER BY {key} DESC, withdrawal_id DESC LIMIT $5"
-            ),
-            &[&user_id, &status, &after_key, &after_id, &(limit + 1)],
-        )
-        .await?;
+    let q = withdrawals_query(user_id, status, after, limit);
+    let rows = client.query(&q.sql, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let items: Vec<Withdrawal> = rows
         .iter()
@@ -171,8 +161,32 @@ pub async fn withdrawals(
             finished_at: r.get(5),
         })
         .collect();
-    let next = if more { rows.get(limit as usize - 1).map(|r| (r.get(6), r.get(0))) } else { None };
+    let next = if more {
+        rows.get(limit as usize - 1).map(|r| (r.get::<_, DateTime<Utc>>(4).timestamp_micros(), r.get(0)))
+    } else {
+        None
+    };
     Ok((items, next))
+}
+
+/// The query of one page of a user's withdrawals (index `withdrawals_view_user`).
+pub fn withdrawals_query(user_id: Uuid, status: Option<&str>, after: Option<(i64, Uuid)>, limit: i64) -> ListQuery {
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let mut clauses = vec![format!("user_id = {}", q.bind(user_id))];
+    if let Some(s) = status {
+        clauses.push(format!("status = {}", q.bind(s.to_owned())));
+    }
+    if let Some((k, id)) = after {
+        let (key, id) = (q.bind(micros_to_time(k)), q.bind(id));
+        clauses.push(format!("(requested_at, withdrawal_id) < ({key}, {id})"));
+    }
+    let limit = q.bind(limit + 1);
+    q.sql = format!(
+        "SELECT withdrawal_id, amount, card_mask, status, requested_at, finished_at FROM withdrawals_view
+         WHERE {} ORDER BY requested_at DESC, withdrawal_id DESC LIMIT {limit}",
+        clauses.join(" AND ")
+    );
+    q
 }
 
 /// One of the platform's own accounts, summed over its shards.
@@ -229,14 +243,8 @@ pub async fn ledger(
     before_version: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<Line>, Option<i64>), ProjectionError> {
-    let wallet_id = wallet::user_wallet_id(user_id);
-    let rows = client
-        .query(
-            "SELECT version, journal_id, event_type, available, held, detail, at FROM wallet_ledger
-             WHERE wallet_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3",
-            &[&wallet_id, &before_version.unwrap_or(i64::MAX), &(limit + 1)],
-        )
-        .await?;
+    let q = ledger_query(user_id, before_version, limit);
+    let rows = client.query(&q.sql, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let lines: Vec<Line> = rows
         .iter()
@@ -253,4 +261,17 @@ pub async fn ledger(
         .collect();
     let next = if more { lines.last().map(|l| l.version) } else { None };
     Ok((lines, next))
+}
+
+/// The query of one page of a user's ledger lines, newest first (the primary key walks).
+pub fn ledger_query(user_id: Uuid, before_version: Option<i64>, limit: i64) -> ListQuery {
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let wallet = q.bind(wallet::user_wallet_id(user_id));
+    let before = q.bind(before_version.unwrap_or(i64::MAX));
+    let limit = q.bind(limit + 1);
+    q.sql = format!(
+        "SELECT version, journal_id, event_type, available, held, detail, at FROM wallet_ledger
+         WHERE wallet_id = {wallet} AND version < {before} ORDER BY version DESC LIMIT {limit}"
+    );
+    q
 }

@@ -12,6 +12,7 @@ mod idempotency;
 mod kafka;
 mod listings;
 mod orders;
+mod plans;
 mod queries;
 mod scale_out;
 mod support;
