@@ -48,6 +48,9 @@ pub struct Settings {
     /// `BOZOR_DB_POOL_WAIT_MS`, default 1000: longest a request waits for a pooled connection
     /// before it is answered 503 `unavailable` with Retry-After.
     pub db_pool_wait: std::time::Duration,
+    /// `BOZOR_LIST_PAGE_CACHE=off` serves every listings page from the read model (benchmarks);
+    /// default on.
+    pub list_page_cache: bool,
     /// `BOZOR_CORS_ORIGINS`: comma-separated origins browsers may call from (none by default).
     pub cors_origins: Vec<String>,
 }
@@ -75,6 +78,7 @@ impl Settings {
             auth: AuthSettings::development(),
             cors_origins: vec![],
             db_pool_wait: std::time::Duration::from_millis(1_000),
+            list_page_cache: true,
         }
     }
 
@@ -112,6 +116,17 @@ impl Settings {
                 }
             },
             auth: auth_from_env()?,
+            list_page_cache: match std::env::var("BOZOR_LIST_PAGE_CACHE").as_deref() {
+                Ok("off") => false,
+                Ok("on") | Err(_) => true,
+                Ok(other) => {
+                    return Err(ConfigError {
+                        name: "BOZOR_LIST_PAGE_CACHE",
+                        value: other.to_owned(),
+                        hint: "on or off",
+                    })
+                }
+            },
             db_pool_wait: std::time::Duration::from_millis(var(
                 "BOZOR_DB_POOL_WAIT_MS",
                 1_000,

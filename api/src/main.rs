@@ -92,6 +92,21 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
+    /// Seed N listings and M orders into the read models and time the list queries' real mix
+    /// from 32 clients, page cache off (p50/p99 per query shape).
+    Queries {
+        #[arg(long, default_value_t = 1_000_000)]
+        listings: i64,
+        #[arg(long, default_value_t = 100_000)]
+        orders: i64,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Keep the read models of an earlier run instead of seeding anew.
+        #[arg(long)]
+        reuse: bool,
+    },
     /// Single-event appends to new streams through the real append path.
     Append {
         #[arg(long, default_value_t = 32)]
@@ -185,6 +200,18 @@ async fn main() {
                 fail("--events is 5 to 10 000 000");
             }
             let report = bench::rebuild(&settings.database_url, events).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Queries { listings, orders, clients, seconds, reuse } } => {
+            if !(10_000..=10_000_000).contains(&listings) || !(1_000..=10_000_000).contains(&orders) {
+                fail("--listings is 10 000 to 10 000 000 and --orders 1 000 to 10 000 000");
+            }
+            if !(1..=600).contains(&seconds) || !(1..=1_000).contains(&clients) {
+                fail("--seconds is 1 to 600 and --clients 1 to 1000");
+            }
+            let report = bench::queries::run(&settings.database_url, listings, orders, clients, seconds, reuse)
+                .await
+                .unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {

@@ -245,6 +245,7 @@ impl Application {
             body_bytes_max: settings.body_bytes_max,
             listing_cache,
             list_page_cache,
+            list_page_cache_on: settings.list_page_cache,
             workers,
             waiters: tokio::sync::Semaphore::new(routes::queries::MIN_POSITION_WAITERS_MAX),
         });

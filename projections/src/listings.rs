@@ -401,7 +401,7 @@ pub fn list_query(filter: &Filter, sort: Sort, cursor: Option<Cursor>, limit: i6
 
 /// One page of listings. `limit` is clamped to 1..=PAGE_LIMIT_MAX.
 pub async fn list(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     filter: &Filter,
     sort: Sort,
     cursor: Option<Cursor>,
@@ -410,7 +410,8 @@ pub async fn list(
 ) -> Result<Page<Summary>, ProjectionError> {
     let limit = limit.clamp(1, PAGE_LIMIT_MAX);
     let q = list_query(filter, sort, cursor, limit, now);
-    let rows = client.query(&q.sql, &q.refs()).await?;
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let time = sort.columns().2;
     let mut items = Vec::with_capacity(rows.len());

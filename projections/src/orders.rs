@@ -9,6 +9,8 @@ use deadpool_postgres::Transaction;
 use serde::Serialize;
 use uuid::Uuid;
 
+use tokio_postgres::types::Json;
+
 use crate::fold::fold;
 use crate::listings::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
@@ -197,7 +199,9 @@ pub fn list_query(scope: &Scope, status: Option<&str>, after: Option<(i64, Uuid)
     }
     let limit = q.bind(limit + 1);
     q.sql = format!(
-        "SELECT state, status, escrow_status, release_due_at, updated_at, version, {column}
+        "SELECT order_id, buyer_id, seller_id, status, digital, district, courier_id, goods_total, delivery_fee,
+                escrow_status, release_due_at, placed_at, updated_at, version,
+                state->'lines', state->'fulfilment'->>'address', state->'pickup', {column}
          FROM orders_view WHERE {} ORDER BY {column} {order}, order_id {order} LIMIT {limit}",
         clauses.join(" AND "),
     );
@@ -206,64 +210,64 @@ pub fn list_query(scope: &Scope, status: Option<&str>, after: Option<(i64, Uuid)
 
 /// One page of orders (see `list_query`).
 pub async fn list(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     scope: &Scope,
     status: Option<&str>,
     after: Option<(i64, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<Summary>, Option<(i64, Uuid)>), ProjectionError> {
     let q = list_query(scope, status, after, limit);
-    let rows = client.query(&q.sql, &q.refs()).await?;
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
     for r in rows.iter().take(limit as usize) {
-        let order::State::Exists(o) = serde_json::from_value(r.get(0))? else { continue };
-        last = Some((r.get::<_, DateTime<Utc>>(6).timestamp_micros(), o.id));
-        items.push(summary(&o, r));
+        let item = summary(r)?;
+        last = Some((r.get::<_, DateTime<Utc>>(17).timestamp_micros(), item.id));
+        items.push(item);
     }
     Ok((items, if more { last } else { None }))
 }
 
-fn summary(o: &order::Order, r: &tokio_postgres::Row) -> Summary {
-    let (district, address) = match &o.fulfilment {
-        Fulfilment::Delivery { district, address, .. } => (Some(district.name().to_owned()), Some(address.clone())),
-        Fulfilment::Digital => (None, None),
-    };
-    let lines: Vec<LineSummary> = o
-        .lines
-        .iter()
+/// A list item from its row: the columns, and from the state only the lines, the drop-off
+/// address and the pick-up point, decoded straight from the row's bytes.
+fn summary(r: &tokio_postgres::Row) -> Result<Summary, ProjectionError> {
+    let Json(lines) = r.try_get::<_, Json<Vec<order::Line>>>(14)?;
+    let pickup = r.try_get::<_, Option<Json<Option<order::Pickup>>>>(16)?.and_then(|p| p.0);
+    let lines: Vec<LineSummary> = lines
+        .into_iter()
         .map(|l| LineSummary {
             listing_id: l.listing_id,
-            sku: l.sku.clone(),
-            title: l.title.clone(),
+            sku: l.sku,
+            title: l.title,
             quantity: l.quantity,
             unit_price: l.unit_price.tiyin(),
         })
         .collect();
-    let fee = o.fulfilment.fee().tiyin();
-    Summary {
-        id: o.id,
-        buyer_id: o.buyer_id,
-        seller_id: o.seller_id,
-        status: r.get(1),
-        digital: o.is_digital(),
+    let (goods_total, fee): (i64, i64) = (r.get(7), r.get(8));
+    Ok(Summary {
+        id: r.get(0),
+        buyer_id: r.get(1),
+        seller_id: r.get(2),
+        status: r.get(3),
+        digital: r.get(4),
         item_count: lines.iter().map(|l| u64::from(l.quantity)).sum(),
         lines,
-        goods_total: o.goods_total.tiyin(),
+        goods_total,
         delivery_fee: fee,
         // Both at most AMOUNT_MAX together (checked when the order was placed).
-        total: o.goods_total.tiyin().saturating_add(fee),
-        district,
-        address,
-        pickup: o.pickup.clone(),
-        courier_id: o.courier_id,
-        escrow_status: r.get(2),
-        release_due_at: r.get(3),
-        placed_at: o.placed_at,
-        updated_at: r.get(4),
-        version: r.get(5),
-    }
+        total: goods_total.saturating_add(fee),
+        district: r.get(5),
+        address: r.get(15),
+        pickup,
+        courier_id: r.get(6),
+        escrow_status: r.get(9),
+        release_due_at: r.get(10),
+        placed_at: r.get(11),
+        updated_at: r.get(12),
+        version: r.get(13),
+    })
 }
 
 /// An order's full detail: the folded order and its escrow, if any, and the order stream's

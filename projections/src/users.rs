@@ -104,7 +104,7 @@ pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Pro
 /// Users holding `role` (and serving `district`, when given), by id after `after`; the last
 /// id is the next page's cursor when the page is full.
 pub async fn list(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     role: &str,
     district: Option<&str>,
     after: Option<Uuid>,
@@ -112,7 +112,8 @@ pub async fn list(
 ) -> Result<(Vec<Profile>, Option<Uuid>), ProjectionError> {
     let limit = limit.clamp(1, PAGE_LIMIT_MAX);
     let Some(q) = list_query(role, district, after, limit) else { return Ok((vec![], None)) };
-    let rows = client.query(&q.sql, &q.refs()).await?;
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
     let items: Vec<Profile> = rows.iter().map(profile).collect();
     let next = (items.len() as i64 == limit).then(|| items.last().map(|p| p.id)).flatten();
     Ok((items, next))

@@ -140,14 +140,15 @@ pub struct Withdrawal {
 
 /// A user's withdrawals, newest first, after the cursor (requested_at micros, id) if given.
 pub async fn withdrawals(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     user_id: Uuid,
     status: Option<&str>,
     after: Option<(i64, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<Withdrawal>, Option<(i64, Uuid)>), ProjectionError> {
     let q = withdrawals_query(user_id, status, after, limit);
-    let rows = client.query(&q.sql, &q.refs()).await?;
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let items: Vec<Withdrawal> = rows
         .iter()
@@ -238,13 +239,14 @@ pub struct Line {
 
 /// A user's ledger lines, newest first, before `before_version` if given.
 pub async fn ledger(
-    client: &tokio_postgres::Client,
+    client: &deadpool_postgres::Client,
     user_id: Uuid,
     before_version: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<Line>, Option<i64>), ProjectionError> {
     let q = ledger_query(user_id, before_version, limit);
-    let rows = client.query(&q.sql, &q.refs()).await?;
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
     let more = rows.len() as i64 > limit;
     let lines: Vec<Line> = rows
         .iter()

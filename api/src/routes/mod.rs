@@ -98,6 +98,8 @@ pub struct AppState {
     pub body_bytes_max: usize,
     pub listing_cache: ListingCache,
     pub list_page_cache: std::sync::Arc<ListPageCache>,
+    /// False (`BOZOR_LIST_PAGE_CACHE=off`): pages are never served from `list_page_cache`.
+    pub list_page_cache_on: bool,
     /// The read side's own pool (see `startup::worker_pool`): rebuilds run on it.
     pub workers: deadpool_postgres::Pool,
     /// Queries waiting for `min_position` at once, at most `queries::MIN_POSITION_WAITERS_MAX`.

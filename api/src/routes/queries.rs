@@ -170,7 +170,7 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
         in_stock: q.in_stock,
     };
     // Hot pages come from the cache; a query that waits for a position reads the model.
-    let cacheable = q.min_position.is_none();
+    let cacheable = q.min_position.is_none() && state.list_page_cache_on;
     if cacheable {
         if let Some(page) = state.list_page_cache.get(req.query_string()) {
             return Ok(HttpResponse::Ok().content_type("application/json").body(page.as_str().to_owned()));

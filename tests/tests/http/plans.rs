@@ -81,12 +81,24 @@ fn bad_nodes(plan: &Value, found: &mut Vec<String>) {
     }
 }
 
+/// The query's plan, both as planned for its values and as the generic plan a prepared
+/// statement may switch to after a few runs (the API caches its statements per connection):
+/// the bad nodes of either, and the plan they were found in.
 async fn plan_of(c: &tokio_postgres::Client, q: &ListQuery) -> (Vec<String>, Value) {
-    let row = c.query_one(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), &q.refs()).await.unwrap();
-    let plan: Value = row.get(0);
-    let mut found = Vec::new();
-    bad_nodes(&plan[0]["Plan"], &mut found);
-    (found, plan)
+    let mut last = Value::Null;
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        c.batch_execute(&format!("SET plan_cache_mode = {mode}")).await.unwrap();
+        let row = c.query_one(&format!("EXPLAIN (FORMAT JSON) {}", q.sql), &q.refs()).await.unwrap();
+        let plan: Value = row.get(0);
+        let mut found = Vec::new();
+        bad_nodes(&plan[0]["Plan"], &mut found);
+        if !found.is_empty() {
+            found.push(mode.to_owned());
+            return (found, plan);
+        }
+        last = plan;
+    }
+    (vec![], last)
 }
 
 #[tokio::test]
@@ -123,7 +135,7 @@ async fn every_list_query_shape_walks_an_index_in_its_order() {
                 let cursor = cursor.map(|c| if sort == Sort::Newest { c } else { Cursor { key: 5_000_000, id: c.id } });
                 let (bad, plan) = plan_of(&c, &listings::list_query(filter, sort, cursor, 20, now)).await;
                 checked += 1;
-                if !bad.is_empty() && !in_memory {
+                if !bad.is_empty() && !(in_memory && !bad.iter().any(|b| b == "Seq Scan")) {
                     failures.push(format!("listings {name} {sort:?} cursor={}: {bad:?}\n{plan:#}", cursor.is_some()));
                 }
             }

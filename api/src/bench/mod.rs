@@ -2,6 +2,8 @@
 //! (hash chain, streams table, idempotency record) from concurrent writers, against
 //! `BOZOR_DATABASE_URL`. Ends by printing one JSON line with throughput and latency.
 
+pub mod queries;
+
 use std::time::{Duration, Instant};
 
 use bozor_commands::hash::GENESIS;
