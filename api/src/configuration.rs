@@ -100,7 +100,16 @@ impl Settings {
                     brokers,
                     topic_prefix: var("BOZOR_KAFKA_TOPIC_PREFIX", "bozor".to_owned(), "a topic name prefix")?,
                     partitions: var("BOZOR_KAFKA_PARTITIONS", 4, "a number of partitions, 1 to 1000")?,
-                    fetch_wait_ms: var("BOZOR_KAFKA_FETCH_WAIT_MS", 25, "milliseconds, 1 to 10000")?,
+                    fetch_wait_ms: var(
+                        "BOZOR_KAFKA_FETCH_WAIT_MS",
+                        bozor_commands::kafka::FETCH_WAIT_MS_DEFAULT,
+                        "milliseconds, 1 to 10000",
+                    )?,
+                    fetch_partition_bytes: var(
+                        "BOZOR_KAFKA_FETCH_PARTITION_BYTES",
+                        bozor_commands::kafka::FETCH_PARTITION_BYTES_DEFAULT,
+                        "bytes, 1024 to 104857600",
+                    )?,
                 }),
                 _ => None,
             },
@@ -158,6 +167,13 @@ impl Settings {
         if let Some(k) = &settings.kafka {
             if !(1..=10_000).contains(&k.fetch_wait_ms) {
                 return bad("BOZOR_KAFKA_FETCH_WAIT_MS", k.fetch_wait_ms.to_string(), "1 to 10000");
+            }
+            if !(1_024..=104_857_600).contains(&k.fetch_partition_bytes) {
+                return bad(
+                    "BOZOR_KAFKA_FETCH_PARTITION_BYTES",
+                    k.fetch_partition_bytes.to_string(),
+                    "1024 to 104857600",
+                );
             }
             if !(1..=1_000).contains(&k.partitions) {
                 return bad("BOZOR_KAFKA_PARTITIONS", k.partitions.to_string(), "1 to 1000");

@@ -28,10 +28,21 @@ pub struct KafkaSettings {
     pub topic_prefix: String,
     /// `BOZOR_KAFKA_PARTITIONS`, default 4: partitions of a topic the relay creates.
     pub partitions: i32,
-    /// `BOZOR_KAFKA_FETCH_WAIT_MS`, default 25: longest a consumer's fetch waits at the broker
-    /// for new records. Shorter lowers the lag and costs the broker more idle fetches.
+    /// `BOZOR_KAFKA_FETCH_WAIT_MS`, default 100: longest a consumer's fetch waits at the broker
+    /// when there is nothing to take. Apache Kafka answers a fetch as soon as a record arrives,
+    /// so this bounds idle fetches, not the lag; a broker that holds a fetch open while records
+    /// keep coming (tansu) wants it short (25).
     pub fetch_wait_ms: u32,
+    /// `BOZOR_KAFKA_FETCH_PARTITION_BYTES`, default 1 MiB: most a fetch takes from one
+    /// partition (a response takes at most four times that). Apache Kafka does well with
+    /// librdkafka's 1 MiB; tansu fills a response until this much is in it (64 KiB there).
+    pub fetch_partition_bytes: u32,
 }
+
+/// Default `fetch_wait_ms`.
+pub const FETCH_WAIT_MS_DEFAULT: u32 = 100;
+/// Default `fetch_partition_bytes`.
+pub const FETCH_PARTITION_BYTES_DEFAULT: u32 = 1 << 20;
 
 /// The stream types the aggregates write.
 pub const STREAM_TYPES: &[&str] = &["listing", "order", "escrow", "wallet"];
@@ -42,7 +53,13 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 impl KafkaSettings {
     /// Settings for `brokers` with the default prefix and partitions.
     pub fn new(brokers: impl Into<String>) -> KafkaSettings {
-        KafkaSettings { brokers: brokers.into(), topic_prefix: "bozor".into(), partitions: 4, fetch_wait_ms: 25 }
+        KafkaSettings {
+            brokers: brokers.into(),
+            topic_prefix: "bozor".into(),
+            partitions: 4,
+            fetch_wait_ms: FETCH_WAIT_MS_DEFAULT,
+            fetch_partition_bytes: FETCH_PARTITION_BYTES_DEFAULT,
+        }
     }
 
     /// The topic of a stream type.

@@ -89,11 +89,11 @@ impl KafkaProjector {
             .set("fetch.wait.max.ms", self.kafka.fetch_wait_ms.to_string())
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "500")
-            // Small fetches: a broker that keeps filling a response while records keep coming
-            // (tansu does) answers once this much is in it, not after a megabyte.
-            .set("max.partition.fetch.bytes", "65536")
-            .set("fetch.max.bytes", "262144")
-            .set("message.max.bytes", "262144")
+            // A broker that keeps filling a response while records keep coming (tansu does)
+            // answers once this much is in it: keep it small there (BOZOR_KAFKA_FETCH_PARTITION_BYTES).
+            .set("max.partition.fetch.bytes", self.kafka.fetch_partition_bytes.to_string())
+            .set("fetch.max.bytes", (u64::from(self.kafka.fetch_partition_bytes) * 4).to_string())
+            .set("message.max.bytes", (u64::from(self.kafka.fetch_partition_bytes) * 4).to_string())
             .create()?;
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;

@@ -185,7 +185,9 @@ pub async fn run(
         let c = pool.get().await.map_err(|e| e.to_string())?;
         let events: i64 = c.query_one("SELECT count(*) FROM events", &[]).await.map_err(|e| e.to_string())?.get(0);
         if events > 0 {
-            return Err("bench queries replaces the read models: run it on a database of its own, without events".into());
+            return Err(
+                "bench queries replaces the read models: run it on a database of its own, without events".into()
+            );
         }
         c.batch_execute("TRUNCATE listings_view, orders_view").await.map_err(|e| e.to_string())?;
         c.execute(SEED_LISTINGS, &[&listings, &BIG_SELLER]).await.map_err(|e| e.to_string())?;

@@ -15,15 +15,19 @@ use crate::support::{behind, bozor_bin, read_models, shop_round, spawn_with, wai
 /// The broker, or `None` (the test then says it is skipped: run the README's test command).
 fn broker() -> Option<KafkaSettings> {
     match std::env::var("BOZOR_TEST_KAFKA_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(KafkaSettings {
-            brokers: b,
+        Ok(b) if !b.is_empty() => {
+            let mut k = KafkaSettings::new(b);
             // Topics and consumer groups of one's own, on a shared broker.
-            topic_prefix: format!("t{}", &Uuid::new_v4().simple().to_string()[..12]),
-            partitions: 3,
-            fetch_wait_ms: 25,
-        }),
+            k.topic_prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+            k.partitions = 3;
+            // Fetch settings as the processes the tests start read them (tansu wants others).
+            let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+            k.fetch_wait_ms = env("BOZOR_KAFKA_FETCH_WAIT_MS").unwrap_or(k.fetch_wait_ms);
+            k.fetch_partition_bytes = env("BOZOR_KAFKA_FETCH_PARTITION_BYTES").unwrap_or(k.fetch_partition_bytes);
+            Some(k)
+        }
         _ => {
-            eprintln!("SKIPPED: BOZOR_TEST_KAFKA_BROKERS is not set (./dev test starts tansu and sets it)");
+            eprintln!("SKIPPED: BOZOR_TEST_KAFKA_BROKERS is not set (./dev test starts Apache Kafka and sets it)");
             None
         }
     }
