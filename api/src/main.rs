@@ -107,6 +107,11 @@ enum Bench {
         #[arg(long)]
         reuse: bool,
     },
+    /// Seed a backlog of listing events and time the relay producing it to BOZOR_KAFKA_BROKERS.
+    Relay {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Single-event appends to new streams through the real append path.
     Append {
         #[arg(long, default_value_t = 32)]
@@ -212,6 +217,14 @@ async fn main() {
             let report = bench::queries::run(&settings.database_url, listings, orders, clients, seconds, reuse)
                 .await
                 .unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Relay { events } } => {
+            if !(5..=10_000_000).contains(&events) {
+                fail("--events is 5 to 10 000 000");
+            }
+            let kafka = settings.kafka.clone().unwrap_or_else(|| fail("bench relay needs BOZOR_KAFKA_BROKERS"));
+            let report = bench::relay(&settings.database_url, events, kafka).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {

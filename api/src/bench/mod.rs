@@ -107,18 +107,102 @@ pub struct RebuildReport {
 /// Seeds `events` listing events (streams of 5: created, submitted, approved, repriced,
 /// promoted) through the real append path, then rebuilds the listings read model and times it.
 pub async fn rebuild(database_url: &str, events: u64) -> Result<RebuildReport, String> {
-    use bozor_domain::aggregate::encode;
-    use bozor_domain::listing::{Content, Details, Event, PromotionTier, Variant};
-    use bozor_domain::{Money, Plan};
-
     let pool = bozor_commands::db::pool(database_url, 4).map_err(|e| e.to_string())?;
     let client = pool.get().await.map_err(|e| e.to_string())?;
     {
         let mut c = pool.get().await.map_err(|e| e.to_string())?;
         bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
     }
-    let money = |t: i64| Money::from_tiyin(t).expect("positive");
     let started = Instant::now();
+    seed_listings(&client, events).await?;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    let projection = bozor_projections::by_name("listings").expect("listings projection exists");
+    client
+        .execute(
+            "INSERT INTO projection_checkpoints (projection, version) VALUES ('listings', 1) ON CONFLICT DO NOTHING",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let applied = bozor_projections::rebuild::rebuild(&pool, projection).await.map_err(|e| e.to_string())?;
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+    Ok(RebuildReport {
+        events: applied,
+        seed_seconds: (seed_seconds * 100.0).round() / 100.0,
+        rebuild_seconds: (rebuild_seconds * 100.0).round() / 100.0,
+        events_per_sec: (applied as f64 / rebuild_seconds).round(),
+    })
+}
+
+/// What a relay catch-up run measured.
+#[derive(Debug, serde::Serialize)]
+pub struct RelayReport {
+    pub events: u64,
+    pub seed_seconds: f64,
+    pub relay_seconds: f64,
+    pub events_per_sec: f64,
+}
+
+/// Seeds `events` listing events as `rebuild` does, then starts a relay from an empty
+/// checkpoint to `kafka` (topics of a prefix of its own) and times how long it takes until
+/// the broker has acknowledged every event: a backlog caught up.
+pub async fn relay(
+    database_url: &str,
+    events: u64,
+    mut kafka: bozor_commands::kafka::KafkaSettings,
+) -> Result<RelayReport, String> {
+    let pool = bozor_commands::db::pool(database_url, 2).map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    {
+        let mut c = pool.get().await.map_err(|e| e.to_string())?;
+        bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
+    }
+    let stored: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.map_err(|e| e.to_string())?.get(0);
+    if stored > 0 {
+        return Err("bench relay seeds its own backlog: run it on a database of its own, without events".into());
+    }
+    let started = Instant::now();
+    seed_listings(&client, events).await?;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    kafka.topic_prefix = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let relay = bozor_commands::relay::Relay::new(database_url, kafka);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let task = tokio::spawn(async move { relay.run(rx).await });
+    let deadline = started + Duration::from_secs(1_800);
+    loop {
+        let row = client
+            .query_opt("SELECT events FROM relay_checkpoints WHERE relay = 'main'", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        if row.is_some_and(|r| r.get::<_, i64>(0) as u64 >= events) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("the relay did not catch up within 30 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let relay_seconds = started.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    let _ = task.await;
+    Ok(RelayReport {
+        events,
+        seed_seconds: (seed_seconds * 100.0).round() / 100.0,
+        relay_seconds: (relay_seconds * 100.0).round() / 100.0,
+        events_per_sec: (events as f64 / relay_seconds).round(),
+    })
+}
+
+/// Appends `events` listing events (streams of 5) through the real append path, 200 streams
+/// to an append.
+async fn seed_listings(client: &deadpool_postgres::Client, events: u64) -> Result<(), String> {
+    use bozor_domain::aggregate::encode;
+    use bozor_domain::listing::{Content, Details, Event, PromotionTier, Variant};
+    use bozor_domain::{Money, Plan};
+
+    let money = |t: i64| Money::from_tiyin(t).expect("positive");
     let streams = events / 5;
     let per_append = 200;
     let mut done = 0;
@@ -172,26 +256,9 @@ pub async fn rebuild(database_url: &str, events: u64) -> Result<RebuildReport, S
             idempotency: None,
             response: json!({}),
         };
-        append_with(&client, &req).await.map_err(|e| e.to_string())?;
+        append_with(client, &req).await.map_err(|e| e.to_string())?;
     }
-    let seed_seconds = started.elapsed().as_secs_f64();
-    let projection = bozor_projections::by_name("listings").expect("listings projection exists");
-    client
-        .execute(
-            "INSERT INTO projection_checkpoints (projection, version) VALUES ('listings', 1) ON CONFLICT DO NOTHING",
-            &[],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let applied = bozor_projections::rebuild::rebuild(&pool, projection).await.map_err(|e| e.to_string())?;
-    let rebuild_seconds = started.elapsed().as_secs_f64();
-    Ok(RebuildReport {
-        events: applied,
-        seed_seconds: (seed_seconds * 100.0).round() / 100.0,
-        rebuild_seconds: (rebuild_seconds * 100.0).round() / 100.0,
-        events_per_sec: (applied as f64 / rebuild_seconds).round(),
-    })
+    Ok(())
 }
 
 /// What a lag run measured: command accepted -> visible in the listings read model.
