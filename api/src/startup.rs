@@ -207,10 +207,10 @@ impl Application {
         let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
         let invalidate = {
             let (cache, pages) = (listing_cache.clone(), list_page_cache.clone());
-            let hook: AppliedHook = std::sync::Arc::new(move |projection: &str, streams: &[uuid::Uuid]| {
-                if projection == "listings" {
+            let hook: AppliedHook = std::sync::Arc::new(move |batch: &bozor_projections::runtime::Applied<'_>| {
+                if batch.projection == "listings" {
                     pages.invalidate();
-                    for id in streams {
+                    for id in batch.streams {
                         cache.invalidate(id);
                     }
                 }

@@ -98,10 +98,14 @@ impl KafkaProjector {
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
         let mut pending: Vec<Taken> = Vec::new();
+        let mut read_started = std::time::Instant::now();
         loop {
             if pending.is_empty() {
                 tokio::select! {
-                    m = consumer.recv() => pending.push(take(&m?)),
+                    m = consumer.recv() => {
+                        read_started = std::time::Instant::now();
+                        pending.push(take(&m?));
+                    }
                     _ = tokio::time::sleep(IDLE_TICK) => {
                         self.record_idle_lag(&consumer).await?;
                         continue;
@@ -117,7 +121,7 @@ impl KafkaProjector {
                 }
             }
             let started = std::time::Instant::now();
-            match self.apply(&consumer, &pending).await {
+            match self.apply(&consumer, &pending, read_started, started).await {
                 Ok(()) => {
                     tracing::debug!(
                         projection = name,
@@ -149,7 +153,13 @@ impl KafkaProjector {
     }
 
     /// Applies a batch and moves the projection's status, in one transaction.
-    async fn apply(&self, consumer: &StreamConsumer, batch: &[Taken]) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        consumer: &StreamConsumer,
+        batch: &[Taken],
+        read_started: std::time::Instant,
+        read_done: std::time::Instant,
+    ) -> Result<(), ProjectionError> {
         if let Some((t, e)) = batch.iter().find_map(|t| t.event.as_ref().err().map(|e| (t, e))) {
             return Err(bozor_commands::kafka::WireError::at(&t.topic, t.partition, t.offset, e).into());
         }
@@ -162,6 +172,7 @@ impl KafkaProjector {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let changed = apply_in(&tx, &*self.projection, events(), true).await?;
+        let applied = std::time::Instant::now();
         tx.execute(
             "UPDATE projection_checkpoints
              SET position = greatest(position, $2), events = events + $3, updated_at = now(),
@@ -174,7 +185,13 @@ impl KafkaProjector {
         tx.commit().await?;
         if let Some(hook) = &self.on_applied {
             if !changed.is_empty() {
-                hook(name, &changed);
+                hook(&crate::runtime::Applied {
+                    projection: name,
+                    streams: &changed,
+                    read_started,
+                    read_done,
+                    applied,
+                });
             }
         }
         Ok(())

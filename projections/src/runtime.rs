@@ -93,7 +93,21 @@ pub struct Projector {
 
 /// Called after a batch commits with the projection's name and the streams it changed (to
 /// invalidate caches of the read model).
-pub type AppliedHook = Arc<dyn Fn(&str, &[uuid::Uuid]) + Send + Sync>;
+pub type AppliedHook = Arc<dyn Fn(&Applied<'_>) + Send + Sync>;
+
+/// A committed batch, as an `AppliedHook` sees it (called right after the commit): the
+/// projection, the streams it changed, and when its steps happened, for lag breakdowns.
+pub struct Applied<'a> {
+    pub projection: &'a str,
+    pub streams: &'a [uuid::Uuid],
+    /// The projector began the batch: woken, it asks for its checkpoint and the tail (from the
+    /// store), or took the batch's first message (from Kafka).
+    pub read_started: std::time::Instant,
+    /// The batch's events are in hand.
+    pub read_done: std::time::Instant,
+    /// The read model's rows are written; the checkpoint and commit follow.
+    pub applied: std::time::Instant,
+}
 
 impl Projector {
     /// A projector for `projection` over `pool`.
@@ -144,6 +158,7 @@ impl Projector {
 
     /// `step` on a given connection (a rebuild's, whose search_path points at shadow tables).
     pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
+        let read_started = std::time::Instant::now();
         let name = self.projection.name();
         let row = client
             .query_opt("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
@@ -157,8 +172,10 @@ impl Projector {
         let after = TailPosition { tx_id: tx_text.parse().unwrap_or(0), global_position: row.get(1) };
         let events = read_tail_with(&*client, after, BATCH_SIZE_MAX).await?;
         let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
+        let read_done = std::time::Instant::now();
         let tx = client.transaction().await?;
         let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
+        let applied = std::time::Instant::now();
         tx.execute(
             // Never backwards: another projector of the same projection (scale-out) may have
             // committed a later batch meanwhile; this batch's events were then skipped.
@@ -174,7 +191,7 @@ impl Projector {
         tx.commit().await?;
         if let Some(hook) = &self.on_applied {
             if !fresh.is_empty() {
-                hook(name, &fresh);
+                hook(&Applied { projection: name, streams: &fresh, read_started, read_done, applied });
             }
         }
         Ok(events.len())

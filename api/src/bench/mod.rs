@@ -269,6 +269,48 @@ pub struct LagReport {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Where each command's time went, p50 and p99 of each step (see `LagBreakdown`).
+    pub breakdown: LagBreakdown,
+}
+
+/// The steps of a command's way to the read model, each as [p50, p99] in milliseconds.
+#[derive(Debug, serde::Serialize)]
+pub struct LagBreakdown {
+    /// The command itself: load, decide, append and its commit, until it answered.
+    pub command_ms: [f64; 2],
+    /// From the answer until the projector began the batch that applied it: the wake-up, a
+    /// batch already under way, and (from the store) waiting for the gap-safe horizon, or
+    /// (through Kafka) the relay, the broker and the consumer's fetch.
+    pub wait_ms: [f64; 2],
+    /// Reading the batch: checkpoint and tail query (store), or taking what has arrived (Kafka).
+    pub read_ms: [f64; 2],
+    /// Applying the batch to the read model's rows.
+    pub apply_ms: [f64; 2],
+    /// The checkpoint update and the read model's commit.
+    pub commit_ms: [f64; 2],
+}
+
+/// When the listings projection's batch that first applied a stream ran its steps.
+#[derive(Clone, Copy)]
+struct Steps {
+    read_started: Instant,
+    read_done: Instant,
+    applied: Instant,
+    committed: Instant,
+}
+
+/// One step's duration (microseconds) for a command (listing id, sent, answered) and the steps
+/// of the batch that applied it.
+type StepOf<'a> = dyn Fn(&(Uuid, Instant, Instant), &Steps) -> u64 + 'a;
+
+/// [p50, p99] of `values` (microseconds) in milliseconds.
+fn p50_p99(mut values: Vec<u64>) -> [f64; 2] {
+    values.sort_unstable();
+    let at = |p: f64| match values.len() {
+        0 => 0.0,
+        n => values[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0,
+    };
+    [at(0.50), at(0.99)]
 }
 
 /// Creates listings at `rate` per second for `seconds` through the command service, with the
@@ -293,16 +335,21 @@ pub async fn lag(
         bozor_commands::migrate::migrate(&mut c).await.map_err(|e| e.to_string())?;
     }
     let svc = CommandService::new(EventStore::new(pool.clone(), 100));
-    // When the listings projection committed each stream (first time only).
-    let applied: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    // When the listings projection committed each stream, and its batch's steps (first time only).
+    let applied: Arc<Mutex<HashMap<Uuid, Steps>>> = Arc::default();
     let hook: bozor_projections::runtime::AppliedHook = {
         let applied = applied.clone();
-        Arc::new(move |projection: &str, streams: &[Uuid]| {
-            if projection == "listings" {
-                let now = Instant::now();
+        Arc::new(move |batch: &bozor_projections::runtime::Applied<'_>| {
+            if batch.projection == "listings" {
+                let steps = Steps {
+                    read_started: batch.read_started,
+                    read_done: batch.read_done,
+                    applied: batch.applied,
+                    committed: Instant::now(),
+                };
                 let mut a = applied.lock().expect("applied lock");
-                for id in streams {
-                    a.entry(*id).or_insert(now);
+                for id in batch.streams {
+                    a.entry(*id).or_insert(steps);
                 }
             }
         })
@@ -332,8 +379,9 @@ pub async fn lag(
         ticker.tick().await;
         let (svc, seller) = (svc.clone(), seller.clone());
         tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
             let outcome = create_listing(&svc, seller).await?;
-            Ok::<_, String>((outcome.id, Instant::now()))
+            Ok::<_, String>((outcome.id, sent, Instant::now()))
         }));
     }
     let mut accepted = Vec::with_capacity(total);
@@ -350,17 +398,26 @@ pub async fn lag(
     }
     projectors.stop().await;
     let applied = applied.lock().expect("applied lock");
+    let since = |later: Instant, earlier: Instant| later.saturating_duration_since(earlier).as_micros() as u64;
     // Visible before the client had its answer counts as no lag.
-    let mut all: Vec<u32> =
-        accepted.iter().map(|(id, at)| applied[id].saturating_duration_since(*at).as_micros() as u32).collect();
+    let mut all: Vec<u32> = accepted.iter().map(|(id, _, at)| since(applied[id].committed, *at) as u32).collect();
     all.sort_unstable();
     let pct = |p: f64| f64::from(all[((all.len() as f64 * p) as usize).min(all.len() - 1)]) / 1000.0;
+    let steps = |f: &StepOf| p50_p99(accepted.iter().map(|c| f(c, &applied[&c.0])).collect());
+    let breakdown = LagBreakdown {
+        command_ms: steps(&|(_, sent, at), _| since(*at, *sent)),
+        wait_ms: steps(&|(_, _, at), s| since(s.read_started, *at)),
+        read_ms: steps(&|(_, _, at), s| since(s.read_done, s.read_started.max(*at))),
+        apply_ms: steps(&|_, s| since(s.applied, s.read_done)),
+        commit_ms: steps(&|_, s| since(s.committed, s.applied)),
+    };
     Ok(LagReport {
         commands: all.len(),
         commands_per_sec: (all.len() as f64 / elapsed * 10.0).round() / 10.0,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         max_ms: f64::from(*all.last().unwrap_or(&0)) / 1000.0,
+        breakdown,
     })
 }
 
