@@ -8,6 +8,7 @@ pub mod fold;
 pub mod kafka;
 pub mod listings;
 pub mod orders;
+pub mod query;
 pub mod rebuild;
 pub mod runtime;
 pub mod users;

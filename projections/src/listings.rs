@@ -7,9 +7,9 @@ use bozor_domain::listing::{self, Details, ListingAggregate};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use serde::Serialize;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+pub use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// Largest page of a listings query.
@@ -301,30 +301,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// A list query ready to run: its SQL and parameters (`EXPLAIN` them to see its plan).
-pub struct ListQuery {
-    pub sql: String,
-    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl ListQuery {
-    /// The parameters as `query` takes them.
-    pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
-    }
-
-    /// Appends `value` as the next parameter and returns its placeholder (`$n`).
-    pub fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
-        format!("${}", self.params.len())
-    }
-}
-
-/// A cursor's time key (micros since the epoch) as a timestamp; out of range reads as the epoch.
-pub fn micros_to_time(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 impl Sort {

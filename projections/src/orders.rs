@@ -12,7 +12,7 @@ use uuid::Uuid;
 use tokio_postgres::types::Json;
 
 use crate::fold::fold;
-use crate::listings::{micros_to_time, ListQuery};
+use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// The orders projection (order and escrow streams).

@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::fold::fold;
-use crate::listings::ListQuery;
+use crate::query::ListQuery;
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// Most users one page lists.

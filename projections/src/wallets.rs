@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::fold::fold;
-use crate::listings::{micros_to_time, ListQuery};
+use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// The wallets projection.
