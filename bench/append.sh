@@ -11,6 +11,6 @@ db="bozor_bench"
 psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 psql "postgres://postgres@127.0.0.1:${BOZOR_PG_PORT:-55432}/$db" -q -f bench/pgbench-setup.sql
 echo "pgbench ceiling:"
-pgbench -h 127.0.0.1 -U postgres -n -M prepared -c 32 -j 2 -T "$secs" -f bench/pgbench-insert.sql "$db" 2>&1 | grep -E "^tps|latency average"
+pgbench -h 127.0.0.1 -p "${BOZOR_PG_PORT:-55432}" -U postgres -n -M prepared -c 32 -j 2 -T "$secs" -f bench/pgbench-insert.sql "$db" 2>&1 | grep -E "^tps|latency average"
 echo "bozor bench append:"
 BOZOR_DATABASE_URL="postgres://postgres@127.0.0.1:${BOZOR_PG_PORT:-55432}/$db" RUST_LOG=warn ./target/release/bozor bench append --writers 32 --seconds "$secs"

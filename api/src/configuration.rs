@@ -25,7 +25,7 @@ pub struct ConfigError {
 /// Everything bozor reads from the environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `BOZOR_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/bozor`.
+    /// `BOZOR_DATABASE_URL`, default `postgres://postgres@127.0.0.1:55432/bozor`.
     pub database_url: String,
     /// `BOZOR_HTTP_ADDR`, default `127.0.0.1:8080` (port 0 picks a free port).
     pub http_addr: SocketAddr,
@@ -87,7 +87,7 @@ impl Settings {
         let settings = Settings {
             database_url: var(
                 "BOZOR_DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/bozor".to_owned(),
+                "postgres://postgres@127.0.0.1:55432/bozor".to_owned(),
                 "a postgres:// url",
             )?,
             http_addr: var("BOZOR_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), "host:port")?,

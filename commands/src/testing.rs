@@ -1,7 +1,7 @@
 //! Test support: a fresh, migrated database per test, cloned from a template database that is
 //! migrated once per schema. Used by this crate's tests, the API's and the black-box tests.
 //!
-//! `BOZOR_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names a role
+//! `BOZOR_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:55432/postgres`, the cluster `./dev` starts) names a role
 //! that may create databases. The test command drops the `bozor_t_*` databases of earlier runs.
 
 use std::str::FromStr;
