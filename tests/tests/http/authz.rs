@@ -210,6 +210,10 @@ async fn every_command_refuses_callers_it_does_not_allow_and_appends_nothing() {
 async fn every_query_refuses_callers_it_does_not_allow_and_serves_those_it_does() {
     let app = spawn().await;
     let w = world(&app).await;
+    // The read models must hold the world first: a detail not projected yet answers 404 to
+    // everyone, which would say nothing about who may read it.
+    let c = app.db.client().await;
+    crate::support::wait_for("the projectors", 30, || async { crate::support::behind(&c).await == 0 }).await;
     for (path, refused, allowed) in queries(&w) {
         for user in refused {
             let r = app.get_as(user, &path).await;
