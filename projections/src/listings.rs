@@ -9,7 +9,7 @@ use deadpool_postgres::Transaction;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use crate::query::{micros_to_time, ListQuery};
+use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
 /// Largest page of a listings query.

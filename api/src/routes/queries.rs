@@ -54,39 +54,39 @@ async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError>
 pub(crate) async fn wait_for(state: &AppState, projection: &str, position: Option<i64>) -> Result<(), ApiError> {
     let Some(position) = position else { return Ok(()) };
     let deadline = Instant::now() + MIN_POSITION_WAIT_MAX;
+    let (done, mut current) = look(state, projection, position, true).await?;
+    if done {
+        return Ok(());
+    }
+    let busy = |_| ApiError::new("unavailable", "too many queries wait for their writes; retry later").retry_after(1);
+    let _waiting = state.waiters.try_acquire().map_err(busy)?;
     let mut pause = MIN_POSITION_POLL;
-    let mut permit = None;
-    for look in 0u32.. {
-        let (done, current) = {
-            let client = client(state).await?;
-            let reached = reached(&client, projection, position).await.map_err(unavailable)?;
-            if !reached.0 && look == 0 {
-                let head: Option<i64> =
-                    client.query_one("SELECT max(global_position) FROM events", &[]).await.map_err(unavailable)?.get(0);
-                if position > head.unwrap_or(0) {
-                    return Err(ApiError::new("invalid_query", "min_position is beyond the event store's head"));
-                }
-            }
-            reached
-        };
+    while Instant::now() < deadline {
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(MIN_POSITION_POLL_MAX);
+        let done;
+        (done, current) = look(state, projection, position, false).await?;
         if done {
             return Ok(());
         }
-        if permit.is_none() {
-            let busy =
-                |_| ApiError::new("unavailable", "too many queries wait for their writes; retry later").retry_after(1);
-            permit = Some(state.waiters.try_acquire().map_err(busy)?);
-        }
-        if Instant::now() >= deadline {
-            return Err(ApiError::new("projection_behind", "the read model has not caught up yet; retry")
-                .with_details(
-                    serde_json::json!({ "projection": projection, "position": current, "min_position": position }),
-                ));
-        }
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        pause = (pause * 2).min(MIN_POSITION_POLL_MAX);
     }
-    Ok(())
+    Err(ApiError::new("projection_behind", "the read model has not caught up yet; retry")
+        .with_details(serde_json::json!({ "projection": projection, "position": current, "min_position": position })))
+}
+
+/// Whether `projection` has applied `position`, and where it is, on a connection held only for
+/// the look. The first look also refuses a position beyond the store's head (never reached).
+async fn look(state: &AppState, projection: &str, position: i64, first: bool) -> Result<(bool, i64), ApiError> {
+    let client = client(state).await?;
+    let reached = reached(&client, projection, position).await.map_err(unavailable)?;
+    if !reached.0 && first {
+        let head: Option<i64> =
+            client.query_one("SELECT max(global_position) FROM events", &[]).await.map_err(unavailable)?.get(0);
+        if position > head.unwrap_or(0) {
+            return Err(ApiError::new("invalid_query", "min_position is beyond the event store's head"));
+        }
+    }
+    Ok(reached)
 }
 
 /// Parses a query string into `T`. Fails with 400 `invalid_query`.

@@ -4,8 +4,9 @@
 //! except for the combinations the README names (and bounds) as sorted in memory.
 
 use bozor_commands::testing::fresh_database;
-use bozor_projections::listings::{self, Cursor, Filter, ListQuery, Sort};
+use bozor_projections::listings::{self, Cursor, Filter, Sort};
 use bozor_projections::orders::{self, Scope};
+use bozor_projections::query::ListQuery;
 use bozor_projections::{users, wallets};
 use chrono::Utc;
 use serde_json::Value;
