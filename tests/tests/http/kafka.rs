@@ -66,11 +66,13 @@ fn start_with(role: &str, name: &str, db_url: &str, kafka: &KafkaSettings, fault
     Proc(child)
 }
 
-/// The application name of the process holding the relay lock, if any.
+/// The application name of the process holding the relay lock, if any. Only that lock counts:
+/// a relay starting up also holds the migrations' lock for a moment.
 async fn active_relay(c: &tokio_postgres::Client) -> Option<String> {
     c.query_opt(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'relay%'",
+         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'relay%'
+           AND l.objid::text::bigint = hashtext('bozor.relay.main')::bigint & 4294967295",
         &[],
     )
     .await
