@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "users_view", sql: include_str!("../migrations/0009_users_view.sql") },
     Migration { version: 10, name: "client_reads", sql: include_str!("../migrations/0010_client_reads.sql") },
     Migration { version: 11, name: "list_indexes", sql: include_str!("../migrations/0011_list_indexes.sql") },
+    Migration { version: 12, name: "search", sql: include_str!("../migrations/0012_search.sql") },
 ];
 
 #[cfg(test)]

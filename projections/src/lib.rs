@@ -38,7 +38,8 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 pub struct Status {
     pub name: String,
     pub version: i32,
-    /// `store` (the event store's tail) or `kafka` (a consumer group).
+    /// `store` (the event store's tail), `kafka` (a consumer group) or `search` (the
+    /// Meilisearch sync, fed by the search projection's changes; its position is a change `seq`).
     pub feed: String,
     pub position: i64,
     pub events: i64,
@@ -61,10 +62,10 @@ pub async fn status(client: &tokio_postgres::Client) -> Result<Vec<Status>, Proj
     let rows = client
         .query(
             "SELECT c.projection, c.version, c.position, c.events, c.state, c.last_error,
-                    CASE WHEN c.feed = 'kafka' THEN c.kafka_lag_events ELSE
+                    CASE WHEN c.feed <> 'store' THEN c.kafka_lag_events ELSE
                     (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
                                            LIMIT $1) lag) END,
-                    CASE WHEN c.feed = 'kafka' THEN c.kafka_lag_seconds ELSE
+                    CASE WHEN c.feed <> 'store' THEN c.kafka_lag_seconds ELSE
                     coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
                         WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
                         ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0) END,

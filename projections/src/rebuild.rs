@@ -27,7 +27,7 @@ pub const BATCHES_MAX: usize = 1_000_000;
 /// Rebuilds `projection` from the start of the event store. Returns the events applied.
 pub async fn rebuild(pool: &Pool, projection: Arc<dyn Projection>) -> Result<u64, ProjectionError> {
     let name = projection.name();
-    let tables = tables_of(name);
+    let tables = projection.tables();
     let schema = format!("rebuild_{name}");
     let mut client = pool.get().await?;
     client.execute("UPDATE projection_checkpoints SET state = 'rebuilding' WHERE projection = $1", &[&name]).await?;

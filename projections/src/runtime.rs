@@ -59,6 +59,10 @@ pub trait Projection: Send + Sync + 'static {
     fn version(&self) -> i32;
     /// The stream types whose events it applies; others only move its checkpoint.
     fn stream_types(&self) -> &'static [&'static str];
+    /// The tables it owns, which a blue/green rebuild builds anew and swaps in.
+    fn tables(&self) -> &'static [&'static str] {
+        crate::rebuild::tables_of(self.name())
+    }
     /// Applies one event inside the batch's transaction.
     fn apply<'a>(
         &'a self,

@@ -1,5 +1,14 @@
-//! Listing search: the cross-script search keys (`translit`). The search-sync projection, the
-//! `SearchIndex` backends (Meilisearch and PostgreSQL) and the search API come with the search
-//! issue's later steps.
+//! Listing search: cross-script search keys (`translit`, `synonyms`), the search documents
+//! (`document`), the search-sync projection that keeps them (`projection`), and the
+//! `SearchIndex` served by PostgreSQL (`pg`, the default) or Meilisearch (`meili`).
 
+pub mod document;
+pub mod index;
+pub mod meili;
+pub mod pg;
+pub mod projection;
+pub mod synonyms;
 pub mod translit;
+
+pub use index::{SearchError, SearchIndex};
+pub use projection::SearchProjection;

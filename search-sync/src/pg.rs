@@ -1,0 +1,234 @@
+//! The PostgreSQL backend, the default when no Meilisearch is configured: it searches the
+//! search-sync projection's table directly (so it is as fresh as that projection), matching
+//! each query word in the Latin keys as a word prefix (trigram index) or, from four letters,
+//! with a typo (`<%`, trigram word similarity), and ranking full searches by full text
+//! (`ts_rank` over titles and descriptions in their original and Latin forms).
+
+use std::collections::BTreeMap;
+
+use deadpool_postgres::Pool;
+use tokio_postgres::types::ToSql;
+
+use crate::document::highlight;
+use crate::index::{BoxFuture, Hit, SearchError, SearchIndex, SearchPage, SearchRequest, Sort, Suggestion, FACETS};
+
+/// Word similarity a typo'd word needs with some stretch of a key (pg_trgm's `<%`).
+pub const TYPO_SIMILARITY: &str = "0.5";
+/// Words shorter than this match only as prefixes (a trigram typo match of a short word is noise).
+pub const TYPO_CHARS_MIN: usize = 4;
+
+/// Search over PostgreSQL.
+#[derive(Clone)]
+pub struct PgSearch {
+    pool: Pool,
+}
+
+impl PgSearch {
+    /// A backend reading `search_listings` through `pool`.
+    pub fn new(pool: Pool) -> PgSearch {
+        PgSearch { pool }
+    }
+}
+
+/// SQL text and parameters built together.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Sql {
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// The condition that `word` (a search key, letters and digits only) matches: a word of one of
+/// `columns` starts with it, or (long enough) is within a typo of it. With `tsv`, the full-text
+/// prefix match counts too.
+fn word_matches(sql: &mut Sql, word: &str, columns: &[&str], tsv: bool) -> String {
+    let w = sql.param(word.to_owned());
+    let mut any: Vec<String> = Vec::new();
+    if tsv {
+        any.push(format!("tsv @@ to_tsquery('simple', quote_literal({w}) || ':*')"));
+    }
+    for c in columns {
+        any.push(format!("{c} ~ ('(^| )' || {w})"));
+    }
+    if word.chars().count() >= TYPO_CHARS_MIN {
+        for c in columns {
+            any.push(format!("{w} <% {c}"));
+        }
+    }
+    format!("({})", any.join(" OR "))
+}
+
+/// The filters of `r` as conditions.
+fn filters(sql: &mut Sql, r: &SearchRequest) -> Vec<String> {
+    let mut c = vec!["active".to_owned()];
+    for (column, value) in [("kind", &r.kind), ("category", &r.category), ("game", &r.game), ("city", &r.city)] {
+        if let Some(v) = value {
+            let p = sql.param(v.clone());
+            c.push(format!("{column} = {p}"));
+        }
+    }
+    if let Some(v) = r.price_min {
+        let p = sql.param(v);
+        c.push(format!("price >= {p}"));
+    }
+    if let Some(v) = r.price_max {
+        let p = sql.param(v);
+        c.push(format!("price <= {p}"));
+    }
+    if let Some(v) = r.premium {
+        let p = sql.param(v);
+        c.push(format!("premium = {p}"));
+    }
+    c
+}
+
+impl SearchIndex for PgSearch {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn suggest<'a>(&'a self, words: &'a [String], limit: usize) -> BoxFuture<'a, Result<Vec<Suggestion>, SearchError>> {
+        Box::pin(async move {
+            if words.is_empty() {
+                return Ok(vec![]);
+            }
+            let mut sql = Sql::default();
+            let mut conditions = vec!["active".to_owned()];
+            let mut exact = Vec::new();
+            for w in words {
+                conditions.push(word_matches(&mut sql, w, &["title_key"], false));
+                let p = sql.param(w.clone());
+                exact.push(format!("(title_key ~ ('(^| )' || {p}))::int"));
+            }
+            let limit_p = sql.param(limit as i64);
+            sql.text = format!(
+                "SELECT listing_id, doc->>'title', kind, price, city FROM search_listings
+                 WHERE {}
+                 ORDER BY {} DESC, premium DESC, popularity DESC, created_at DESC, listing_id
+                 LIMIT {limit_p}",
+                conditions.join(" AND "),
+                exact.join(" + "),
+            );
+            let client = self.pool.get().await?;
+            client.batch_execute(&format!("SET pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
+            let rows = client.query(&sql.text, &sql.refs()).await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let title: String = r.get(1);
+                    Suggestion {
+                        id: r.get(0),
+                        highlighted: highlight(&title, words),
+                        title,
+                        kind: r.get(2),
+                        price: r.get(3),
+                        city: r.get(4),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn search<'a>(&'a self, r: &'a SearchRequest) -> BoxFuture<'a, Result<SearchPage, SearchError>> {
+        Box::pin(async move {
+            let mut sql = Sql::default();
+            let mut conditions = filters(&mut sql, r);
+            for w in &r.words {
+                conditions.push(word_matches(&mut sql, w, &["title_key", "text_key"], true));
+            }
+            let conditions = conditions.join(" AND ");
+            // Relevance: full-text rank of the words as prefixes (any of them), titles weighing
+            // most; typo-only matches rank after; then premium and popularity.
+            let rank = if r.words.is_empty() {
+                "0::real".to_owned()
+            } else {
+                let words = sql.param(r.words.clone());
+                format!(
+                    "ts_rank(tsv, (SELECT string_agg(quote_literal(w) || ':*', ' | ') FROM unnest({words}::text[]) w)::tsquery)"
+                )
+            };
+            let order = match r.sort {
+                Sort::Relevance => "rank DESC, premium DESC, popularity DESC, created_at DESC, listing_id",
+                Sort::Newest => "created_at DESC, listing_id",
+                Sort::PriceAsc => "price, listing_id",
+                Sort::PriceDesc => "price DESC, listing_id",
+            };
+            let (limit, offset) = (sql.param(r.limit as i64), sql.param(r.offset as i64));
+            let page_sql = format!(
+                "SELECT listing_id, doc FROM (
+                     SELECT listing_id, doc, premium, popularity, created_at, price, {rank} AS rank
+                     FROM search_listings WHERE {conditions}) m
+                 ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            );
+            let facet_sql = format!(
+                "SELECT {cols}, count(*) FROM search_listings WHERE {conditions}
+                 GROUP BY GROUPING SETS ({sets})",
+                cols = FACETS.join(", "),
+                sets = FACETS.map(|f| format!("({f})")).join(", "),
+            );
+            let mut client = self.pool.get().await?;
+            let tx = client.build_transaction().read_only(true).start().await?;
+            tx.batch_execute(&format!("SET LOCAL pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
+            let params = sql.refs();
+            // Both queries share one parameter list; each takes the leading ones it uses.
+            let rows = tx.query(&page_sql, &params[..page_params(&sql, &page_sql)]).await?;
+            let facet_rows = tx.query(&facet_sql, &params[..page_params(&sql, &facet_sql)]).await?;
+            tx.commit().await?;
+            let mut hits = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let doc: crate::document::Document = serde_json::from_value(row.get(1))
+                    .map_err(|e| SearchError::Engine(format!("stored document: {e}")))?;
+                hits.push(hit(doc, &r.words));
+            }
+            let mut facets: BTreeMap<String, BTreeMap<String, u64>> =
+                FACETS.iter().map(|f| (f.to_string(), BTreeMap::new())).collect();
+            for row in &facet_rows {
+                let n = row.get::<_, i64>(4) as u64;
+                for (i, f) in FACETS.iter().enumerate() {
+                    if let Some(v) = row.get::<_, Option<String>>(i) {
+                        facets.get_mut(*f).expect("facet").insert(v, n);
+                    }
+                }
+            }
+            // Every document has a kind: the kind counts add up to all that matched.
+            let total = facets["kind"].values().sum();
+            Ok(SearchPage { hits, total, facets })
+        })
+    }
+}
+
+/// How many leading parameters `text` uses (the highest `$n` in it).
+fn page_params(sql: &Sql, text: &str) -> usize {
+    (1..=sql.params.len()).rev().find(|n| text.contains(&format!("${n}"))).unwrap_or(0)
+}
+
+/// A search hit from a stored document.
+pub(crate) fn hit(d: crate::document::Document, words: &[String]) -> Hit {
+    Hit {
+        highlighted: highlight(&d.title, words),
+        id: d.id,
+        title: d.title,
+        kind: d.kind,
+        category: d.category,
+        game: d.game,
+        city: d.city,
+        district: d.district,
+        price: d.price,
+        has_images: d.has_images,
+        premium: d.premium,
+        seller_plan: d.seller_plan,
+        popularity: d.popularity,
+        created_at: d.created_at,
+    }
+}
