@@ -53,6 +53,20 @@ pub struct Settings {
     pub list_page_cache: bool,
     /// `BOZOR_CORS_ORIGINS`: comma-separated origins browsers may call from (none by default).
     pub cors_origins: Vec<String>,
+    /// Set by `BOZOR_MEILI_URL` (with `BOZOR_MEILI_KEY` and `BOZOR_MEILI_INDEX`, default
+    /// `listings`): search through Meilisearch instead of PostgreSQL.
+    pub meili: Option<MeiliSettings>,
+    /// `BOZOR_SUGGEST_CACHE=off` answers every autosuggest from the engine (benchmarks);
+    /// default on.
+    pub suggest_cache: bool,
+}
+
+/// Where Meilisearch is.
+#[derive(Debug, Clone)]
+pub struct MeiliSettings {
+    pub url: String,
+    pub key: Option<String>,
+    pub index: String,
 }
 
 fn var<T: std::str::FromStr>(name: &'static str, default: T, hint: &'static str) -> Result<T, ConfigError> {
@@ -79,6 +93,8 @@ impl Settings {
             cors_origins: vec![],
             db_pool_wait: std::time::Duration::from_millis(1_000),
             list_page_cache: true,
+            meili: None,
+            suggest_cache: true,
         }
     }
 
@@ -147,6 +163,21 @@ impl Settings {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            meili: match std::env::var("BOZOR_MEILI_URL") {
+                Ok(url) if !url.trim().is_empty() => Some(MeiliSettings {
+                    url: url.trim().trim_end_matches('/').to_owned(),
+                    key: std::env::var("BOZOR_MEILI_KEY").ok().filter(|k| !k.is_empty()),
+                    index: var("BOZOR_MEILI_INDEX", "listings".to_owned(), "an index uid")?,
+                }),
+                _ => None,
+            },
+            suggest_cache: match std::env::var("BOZOR_SUGGEST_CACHE").as_deref() {
+                Ok("off") => false,
+                Ok("on") | Err(_) => true,
+                Ok(other) => {
+                    return Err(ConfigError { name: "BOZOR_SUGGEST_CACHE", value: other.to_owned(), hint: "on or off" })
+                }
+            },
         };
         let bad = |name, value: String, hint| Err(ConfigError { name, value, hint });
         if !(1..=1_000).contains(&settings.db_pool_max) {
@@ -163,6 +194,14 @@ impl Settings {
         }
         if !(1..=256).contains(&settings.http_workers) {
             return bad("BOZOR_HTTP_WORKERS", settings.http_workers.to_string(), "1 to 256");
+        }
+        if let Some(m) = &settings.meili {
+            if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
+                return bad("BOZOR_MEILI_URL", m.url.clone(), "an http:// or https:// url");
+            }
+            if m.index.is_empty() || !m.index.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return bad("BOZOR_MEILI_INDEX", m.index.clone(), "letters, digits, - and _");
+            }
         }
         if let Some(k) = &settings.kafka {
             if !(1..=10_000).contains(&k.fetch_wait_ms) {

@@ -25,8 +25,25 @@ enum Command {
     Project,
     /// Relay the event store to Kafka (BOZOR_KAFKA_BROKERS); a second relay stands by.
     Relay,
-    /// Rebuild a read model blue/green from the event store, then exit.
+    /// Run search-sync only: the search projection (from Kafka when BOZOR_KAFKA_BROKERS is set,
+    /// else from the event store) and, with BOZOR_MEILI_URL, the push to Meilisearch.
+    SearchSync,
+    /// Rebuild a read model blue/green from the event store, then exit. `search` also builds a
+    /// fresh Meilisearch index and swaps it in when BOZOR_MEILI_URL is set.
     Rebuild { name: String },
+    /// Write data through the command side.
+    Seed {
+        /// The demo marketplace: sellers of each plan, listings in four scripts, orders in each
+        /// state. Nothing is written when this seed's demo is there already.
+        #[arg(long)]
+        demo: bool,
+        /// Listings to write (the 30 showcase listings included).
+        #[arg(long, default_value_t = 2_000)]
+        listings: usize,
+        /// The same seed writes the same ids and texts.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Operator commands.
     Admin {
         #[command(subcommand)]
@@ -112,6 +129,17 @@ enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
+    /// Autosuggest latency (cached and uncached, 32 clients, real prefixes), indexing time from
+    /// an empty index, and the cross-script recall set, on the configured backend (PostgreSQL,
+    /// or Meilisearch with BOZOR_MEILI_URL). Seeds the demo with --listings first.
+    Search {
+        #[arg(long, default_value_t = 100_000)]
+        listings: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
     /// Single-event appends to new streams through the real append path.
     Append {
         #[arg(long, default_value_t = 32)]
@@ -145,7 +173,13 @@ async fn main() {
         Command::Project => {
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
             let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
-            let projectors = bozor_api::startup::Projectors::start(&pool, settings.kafka.as_ref(), None, None);
+            let projectors = bozor_api::startup::Projectors::start(
+                &pool,
+                bozor_projections::all(),
+                settings.kafka.as_ref(),
+                None,
+                None,
+            );
             tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C");
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;
@@ -161,19 +195,58 @@ async fn main() {
             let _ = stop.send(true);
             let _ = task.await;
         }
+        Command::SearchSync => {
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
+            let meili = bozor_api::startup::search_engine(&settings).unwrap_or_else(|e| fail(e));
+            let search: Vec<std::sync::Arc<dyn bozor_projections::Projection>> =
+                vec![std::sync::Arc::new(bozor_search_sync::SearchProjection)];
+            let projectors = bozor_api::startup::Projectors::start(&pool, search, settings.kafka.as_ref(), None, None)
+                .with_meili_sync(&pool, meili.as_ref(), std::sync::Arc::new(|| {}));
+            tracing::info!(
+                kafka = settings.kafka.is_some(),
+                meilisearch = meili.is_some(),
+                "search-sync running; stop with Ctrl-C"
+            );
+            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
+            projectors.stop().await;
+        }
         Command::Rebuild { name } => {
             let projection =
-                bozor_projections::by_name(&name).unwrap_or_else(|| fail(format!("no projection {name:?}")));
+                bozor_api::read_models::by_name(&name).unwrap_or_else(|| fail(format!("no projection {name:?}")));
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
             let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
             let started = std::time::Instant::now();
             let events = bozor_projections::rebuild::rebuild(&pool, projection).await.unwrap_or_else(|e| fail(e));
+            let meili = bozor_api::startup::search_engine(&settings).unwrap_or_else(|e| fail(e));
+            let documents = match (name.as_str(), meili) {
+                (bozor_search_sync::projection::NAME, Some(meili)) => Some(
+                    bozor_search_sync::meili::MeiliSync::new(pool.clone(), meili)
+                        .reindex()
+                        .await
+                        .unwrap_or_else(|e| fail(e)),
+                ),
+                _ => None,
+            };
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "{}",
                 serde_json::json!({ "projection": name, "events": events, "seconds": seconds,
-                                                "events_per_sec": (events as f64 / seconds).round() })
+                                    "events_per_sec": (events as f64 / seconds).round(),
+                                    "meilisearch_documents": documents })
             );
+        }
+        Command::Seed { demo, listings, seed } => {
+            if !demo {
+                fail("say what to seed: --demo");
+            }
+            if !(30..=2_000_000).contains(&listings) {
+                fail("--listings is 30 to 2 000 000");
+            }
+            let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let size = bozor_api::seed::DemoSize { listings, seed, concurrency: 16 };
+            let report = bozor_api::seed::demo(&pool, size).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Admin { what: Admin::Grant { user, phone, role, plan, district } } => {
             let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
@@ -225,6 +298,14 @@ async fn main() {
             }
             let kafka = settings.kafka.clone().unwrap_or_else(|| fail("bench relay needs BOZOR_KAFKA_BROKERS"));
             let report = bench::relay(&settings.database_url, events, kafka).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Search { listings, clients, seconds } } => {
+            if !(30..=2_000_000).contains(&listings) || !(1..=600).contains(&seconds) || !(1..=1_000).contains(&clients)
+            {
+                fail("--listings is 30 to 2 000 000, --seconds 1 to 600 and --clients 1 to 1000");
+            }
+            let report = bench::search::run(&settings, listings, clients, seconds).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {

@@ -25,6 +25,8 @@ pub enum StartError {
     Connect(#[from] deadpool_postgres::PoolError),
     #[error(transparent)]
     Migrate(#[from] migrate::MigrateError),
+    #[error("search engine (BOZOR_MEILI_URL): {0}")]
+    Search(bozor_search_sync::SearchError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -44,17 +46,18 @@ pub struct Projectors {
 }
 
 impl Projectors {
-    /// Starts every read model's projector on `pool`: fed from Kafka when `kafka` is given,
-    /// else from the event store, woken by `appended` (appends in this process) when given,
-    /// else polling.
+    /// Starts a projector for each of `projections` on `pool`: fed from Kafka when `kafka` is
+    /// given, else from the event store, woken by `appended` (appends in this process) when
+    /// given, else polling.
     pub fn start(
         pool: &deadpool_postgres::Pool,
+        projections: Vec<std::sync::Arc<dyn bozor_projections::Projection>>,
         kafka: Option<&KafkaSettings>,
         appended: Option<watch::Receiver<u64>>,
         on_applied: Option<AppliedHook>,
     ) -> Projectors {
         let (stop, rx) = watch::channel(false);
-        let tasks = bozor_projections::all()
+        let tasks = projections
             .into_iter()
             .map(|p| {
                 let rx = rx.clone();
@@ -110,6 +113,22 @@ impl Projectors {
         self
     }
 
+    /// Also pushes the search projection's changes to Meilisearch (when configured), calling
+    /// `on_pushed` after each batch the engine took.
+    pub fn with_meili_sync(
+        mut self,
+        pool: &deadpool_postgres::Pool,
+        meili: Option<&bozor_search_sync::meili::MeiliSearch>,
+        on_pushed: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> Projectors {
+        if let Some(meili) = meili {
+            let sync = bozor_search_sync::meili::MeiliSync::new(pool.clone(), meili.clone()).on_pushed(on_pushed);
+            let rx = self.stop.subscribe();
+            self.tasks.push(tokio::spawn(async move { sync.run(rx).await }));
+        }
+        self
+    }
+
     /// Asks every task to stop after its current batch and waits for them.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -117,6 +136,17 @@ impl Projectors {
             let _ = t.await;
         }
     }
+}
+
+/// The Meilisearch index when BOZOR_MEILI_URL is set (search then goes there), else `None`
+/// (search is served by PostgreSQL).
+pub fn search_engine(settings: &Settings) -> Result<Option<bozor_search_sync::meili::MeiliSearch>, StartError> {
+    settings
+        .meili
+        .as_ref()
+        .map(|m| bozor_search_sync::meili::MeiliSearch::new(&m.url, m.key.as_deref(), &m.index))
+        .transpose()
+        .map_err(StartError::Search)
 }
 
 /// Connections of the read side's pool (projectors, the relay's store reads, rebuilds).
@@ -205,8 +235,12 @@ impl Application {
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
         let listing_cache = routes::listing_cache();
         let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
+        let suggest_cache = std::sync::Arc::new(routes::ListPageCache::with(
+            routes::search::SUGGEST_CACHE_ENTRIES_MAX,
+            routes::search::SUGGEST_CACHE_TTL,
+        ));
         let invalidate = {
-            let (cache, pages) = (listing_cache.clone(), list_page_cache.clone());
+            let (cache, pages, suggestions) = (listing_cache.clone(), list_page_cache.clone(), suggest_cache.clone());
             let hook: AppliedHook = std::sync::Arc::new(move |batch: &bozor_projections::runtime::Applied<'_>| {
                 if batch.projection == "listings" {
                     pages.invalidate();
@@ -214,13 +248,32 @@ impl Application {
                         cache.invalidate(id);
                     }
                 }
+                if batch.projection == bozor_search_sync::projection::NAME {
+                    suggestions.invalidate();
+                }
             });
             hook
         };
+        let meili = search_engine(&settings)?;
+        let search: std::sync::Arc<dyn bozor_search_sync::SearchIndex> = match &meili {
+            Some(m) => std::sync::Arc::new(m.clone()),
+            None => std::sync::Arc::new(bozor_search_sync::pg::PgSearch::new(pool.clone())),
+        };
         let workers = worker_pool(&settings)?;
         let projectors = projectors.then(|| {
-            let read_side =
-                Projectors::start(&workers, settings.kafka.as_ref(), Some(commands.appended()), Some(invalidate));
+            let read_side = Projectors::start(
+                &workers,
+                crate::read_models::all(),
+                settings.kafka.as_ref(),
+                Some(commands.appended()),
+                Some(invalidate),
+            );
+            let suggestions = suggest_cache.clone();
+            let read_side = read_side.with_meili_sync(
+                &workers,
+                meili.as_ref(),
+                std::sync::Arc::new(move || suggestions.invalidate()),
+            );
             match &settings.kafka {
                 Some(kafka) => read_side.with_relay(&settings.database_url, kafka, Some(commands.appended())),
                 None => read_side,
@@ -248,6 +301,10 @@ impl Application {
             list_page_cache_on: settings.list_page_cache,
             workers,
             waiters: tokio::sync::Semaphore::new(routes::queries::MIN_POSITION_WAITERS_MAX),
+            search,
+            suggest_cache,
+            suggest_cache_on: settings.suggest_cache,
+            meili,
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

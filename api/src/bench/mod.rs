@@ -3,6 +3,7 @@
 //! `BOZOR_DATABASE_URL`. Ends by printing one JSON line with throughput and latency.
 
 pub mod queries;
+pub mod search;
 
 use std::time::{Duration, Instant};
 
@@ -354,7 +355,13 @@ pub async fn lag(
             }
         })
     };
-    let mut projectors = crate::startup::Projectors::start(&pool, kafka.as_ref(), Some(svc.appended()), Some(hook));
+    let mut projectors = crate::startup::Projectors::start(
+        &pool,
+        bozor_projections::all(),
+        kafka.as_ref(),
+        Some(svc.appended()),
+        Some(hook),
+    );
     if let Some(k) = &kafka {
         projectors = projectors.with_relay(database_url, k, Some(svc.appended()));
     }

@@ -28,7 +28,7 @@ async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, 
 /// Starts a rebuild in the background; its progress shows in the status list.
 async fn rebuild(state: web::Data<AppState>, actor: Actor, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
-    let projection = bozor_projections::by_name(&path)
+    let projection = crate::read_models::by_name(&path)
         .ok_or_else(|| ApiError::new("projection_not_found", format!("no projection {:?}", path.as_str())))?;
     let pool = state.workers.clone();
     let client = pool.get().await.map_err(unavailable)?;
@@ -43,10 +43,18 @@ async fn rebuild(state: web::Data<AppState>, actor: Actor, path: web::Path<Strin
         return Err(ApiError::new("rebuild_in_progress", "this projection is being rebuilt already"));
     }
     let name = projection.name();
+    let meili = state.meili.clone().filter(|_| name == bozor_search_sync::projection::NAME);
     tokio::spawn(async move {
         match bozor_projections::rebuild::rebuild(&pool, projection).await {
             Ok(events) => tracing::info!(projection = name, events, "rebuild finished"),
-            Err(e) => tracing::error!(projection = name, error = %e, "rebuild failed"),
+            Err(e) => return tracing::error!(projection = name, error = %e, "rebuild failed"),
+        }
+        // Search on Meilisearch: a fresh index from the rebuilt documents, swapped in.
+        if let Some(meili) = meili {
+            match bozor_search_sync::meili::MeiliSync::new(pool, meili).reindex().await {
+                Ok(documents) => tracing::info!(documents, "search index rebuilt and swapped in"),
+                Err(e) => tracing::error!(error = %e, "search index rebuild failed"),
+            }
         }
     });
     Ok(HttpResponse::Accepted().json(json!({ "projection": name, "state": "rebuilding" })))

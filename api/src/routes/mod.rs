@@ -8,6 +8,7 @@ pub mod health;
 pub mod listings;
 pub mod orders;
 pub mod queries;
+pub mod search;
 pub mod users;
 pub mod wallets;
 
@@ -51,11 +52,13 @@ pub const LIST_PAGE_CACHE_TTL: std::time::Duration = std::time::Duration::from_s
 
 impl ListPageCache {
     pub fn new() -> ListPageCache {
+        ListPageCache::with(LIST_PAGE_CACHE_ENTRIES_MAX, LIST_PAGE_CACHE_TTL)
+    }
+
+    /// A cache of at most `entries` answers, each kept at most `ttl`.
+    pub fn with(entries: u64, ttl: std::time::Duration) -> ListPageCache {
         ListPageCache {
-            pages: moka::sync::Cache::builder()
-                .max_capacity(LIST_PAGE_CACHE_ENTRIES_MAX)
-                .time_to_live(LIST_PAGE_CACHE_TTL)
-                .build(),
+            pages: moka::sync::Cache::builder().max_capacity(entries).time_to_live(ttl).build(),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -104,6 +107,15 @@ pub struct AppState {
     pub workers: deadpool_postgres::Pool,
     /// Queries waiting for `min_position` at once, at most `queries::MIN_POSITION_WAITERS_MAX`.
     pub waiters: tokio::sync::Semaphore,
+    /// The search backend (PostgreSQL, or Meilisearch when configured).
+    pub search: std::sync::Arc<dyn bozor_search_sync::SearchIndex>,
+    /// Autosuggest answers by query (see `search::SUGGEST_CACHE_TTL`), dropped whenever
+    /// search-sync in this process indexes a batch.
+    pub suggest_cache: std::sync::Arc<ListPageCache>,
+    /// False (`BOZOR_SUGGEST_CACHE=off`): suggestions are never served from `suggest_cache`.
+    pub suggest_cache_on: bool,
+    /// Meilisearch, when search goes there (admin rebuilds swap its index).
+    pub meili: Option<bozor_search_sync::meili::MeiliSearch>,
 }
 
 /// A command without fields: any field in its body is refused.
@@ -183,6 +195,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::configure)
                 .configure(listings::configure)
                 .configure(queries::configure)
+                .configure(search::configure)
                 .configure(orders::configure)
                 .configure(wallets::configure),
         );

@@ -13,8 +13,8 @@ use crate::support::{behind, read_models, shop_round, spawn_with, wait_for, Read
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_store_fed_projectors_of_one_projection_apply_each_event_once() {
     let app = Arc::new(spawn_with(ReadSide::Elsewhere).await);
-    let first = Projectors::start(&app.db.pool, None, None, None);
-    let second = Projectors::start(&app.db.pool, None, None, None);
+    let first = Projectors::start(&app.db.pool, bozor_projections::all(), None, None, None);
+    let second = Projectors::start(&app.db.pool, bozor_projections::all(), None, None, None);
     let writers: Vec<_> = (0..3)
         .map(|_| {
             let app = app.clone();
