@@ -13,7 +13,7 @@ use crate::document::highlight;
 use crate::index::{BoxFuture, Hit, SearchError, SearchIndex, SearchPage, SearchRequest, Sort, Suggestion, FACETS};
 
 /// Word similarity a typo'd word needs with some stretch of a key (pg_trgm's `<%`).
-pub const TYPO_SIMILARITY: &str = "0.5";
+pub const TYPO_SIMILARITY: &str = "0.4";
 /// Words shorter than this match only as prefixes (a trigram typo match of a short word is noise).
 pub const TYPO_CHARS_MIN: usize = 4;
 

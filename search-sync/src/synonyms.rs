@@ -18,6 +18,9 @@ pub const GROUPS: &[&[&str]] = &[
     // Goods
     &["iphone", "айфон", "айфоне", "ayfon", "ifon"],
     &["samsung", "самсунг", "samsung galaxy"],
+    &["galaxy", "галакси", "галахи"],
+    &["note", "ноут"],
+    &["plus", "плюс"],
     &["telefon", "телефон", "phone", "smartfon", "смартфон", "smartphone"],
     &["noutbuk", "ноутбук", "laptop", "notebook"],
     &["televizor", "телевизор", "tv", "телик"],
@@ -33,6 +36,7 @@ pub const GROUPS: &[&[&str]] = &[
     &["jentra", "джентра", "gentra", "жентра"],
     &["malibu", "малибу"],
     &["damas", "дамас"],
+    &["lacetti", "лачетти", "ласетти", "lachetti"],
     &["shevrole", "шевроле", "chevrolet", "шевролет"],
     // Homes
     &["kvartira", "квартира", "xonadon", "хонадон", "flat", "apartment", "uy", "уй"],

@@ -9,8 +9,8 @@
 //!   ь dropped, ъ ‘). Latin text passes through.
 //! - `fold`: what spelling varies on, folded away: case; apostrophe-like marks (‘ ’ ʻ ʼ ` ´ ');
 //!   Latin diacritics (é, ü, ş, ğ, ı, ...); and sounds written differently in Uzbek, Russian and
-//!   English Latin: q→k, x and kh→h, zh→j, ph→f, w→v, ts→s, and c→s before e, i and y, else k
-//!   (ch stays).
+//!   English Latin: q→k, x and kh→h, zh and dj→j, ph→f, w→v, ts→s, and c→s before e, i and y,
+//!   else k (ch stays).
 //!
 //! What it does not do, on purpose: names that differ between languages, not only scripts
 //! ("Ташкент"/"Toshkent", "Чиланзар"/"Chilonzor", "айфон"/"iPhone") are for the search
@@ -124,6 +124,7 @@ pub fn fold(text: &str) -> String {
         let (folded, used): (&str, usize) = match (c, next) {
             ('k', Some('h')) => ("h", 2),
             ('z', Some('h')) => ("j", 2),
+            ('d', Some('j')) => ("j", 2),
             ('p', Some('h')) => ("f", 2),
             ('t', Some('s')) => ("s", 2),
             ('c', Some('h')) => ("ch", 2),
@@ -184,6 +185,8 @@ mod tests {
             ("Мобайл Легендс", "mobayl legends"),
             ("Стандофф 2", "standoff 2"),
             ("PUBG   Mobile!", "pubg mobile"),
+            ("Джордан", "Jordan"),
+            ("Джиззах", "Jizzax"),
             ("Café", "cafe"),
         ];
         for (a, b) in same {

@@ -15,5 +15,6 @@ mod orders;
 mod plans;
 mod queries;
 mod scale_out;
+mod search;
 mod support;
 mod wallets;
