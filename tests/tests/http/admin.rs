@@ -43,12 +43,12 @@ async fn admin_endpoints_are_for_admins() {
     let mut names = vec![];
     for _ in 0..200 {
         names = statuses(&app, &admin).await.iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
-        if names.len() == bozor_projections::all().len() {
+        if names.len() == bozor_api::read_models::all().len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(names, vec!["listings", "orders", "users", "wallets"]);
+    assert_eq!(names, vec!["listings", "orders", "search", "users", "wallets"]);
     app.post(&User::seller("pro"), "/v1/admin/projections/listings/rebuild", json!({})).await.err(403, "forbidden");
     app.post(&admin, "/v1/admin/projections/nothing/rebuild", json!({})).await.err(404, "projection_not_found");
 }
