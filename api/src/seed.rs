@@ -27,7 +27,7 @@ impl Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -37,7 +37,7 @@ impl Rng {
 
     /// 0 to n-1.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -46,7 +46,7 @@ impl Rng {
 
     /// A version 4 UUID from the generator.
     pub fn uuid(&mut self) -> Uuid {
-        let bytes = ((u128::from(self.next())) << 64 | u128::from(self.next())).to_be_bytes();
+        let bytes = ((u128::from(self.next_u64())) << 64 | u128::from(self.next_u64())).to_be_bytes();
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
@@ -169,7 +169,7 @@ pub const SHOWCASE: &[Showcase] = &[
     show(
         "classified",
         "flats",
-        "Сергели туманида 1 хонали квартира",
+        "Сергели туманида 1 хонали квартира, Янги Сергели массиви",
         "Янги уй, кадастр тайёр",
         "Toshkent",
         380_000_000,
@@ -210,7 +210,7 @@ pub const RECALL: &[(&str, usize)] = &[
     ("кроссовки джордан чикаго", 13),
     ("куртка колумбия", 14),
     ("qishki kurtka columbia", 14),
-    ("юнусобод 2 хонали квартира", 15),
+    ("юнусобод мега планет квартира", 15),
     ("yunusabad mega planet", 15),
     ("samarqand hovli registon", 16),
     ("самарканд ховли регистон", 16),
@@ -238,7 +238,7 @@ pub const RECALL: &[(&str, usize)] = &[
     ("ремонт ноутбуков юнусабад", 27),
     ("куйлак атлас миллий", 28),
     ("koylak atlas milliy nakish", 28),
-    ("sergeli 1 xonali kvartira", 29),
+    ("sergeli massivi 1 xonali", 29),
 ];
 
 /// How big a demo to write.
@@ -382,7 +382,7 @@ fn generated(rng: &mut Rng, n: usize) -> (Details, Content, Money) {
         }
         5 => {
             let (uz, ru) = *rng.pick(SERVICES);
-            let title = if lang % 2 == 0 { ru.to_owned() } else { uz.to_owned() };
+            let title = if lang.is_multiple_of(2) { ru.to_owned() } else { uz.to_owned() };
             let details = Details::Classified { contact_phone: None };
             (details, "services", title, "Tez va sifatli".into(), 100_000 + rng.below(50) as i64 * 10_000)
         }

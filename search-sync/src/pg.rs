@@ -14,6 +14,8 @@ use crate::index::{BoxFuture, Hit, SearchError, SearchIndex, SearchPage, SearchR
 
 /// Word similarity a typo'd word needs with some stretch of a key (pg_trgm's `<%`).
 pub const TYPO_SIMILARITY: &str = "0.4";
+/// Best-ranked listings a dense autosuggest looks through before it asks the trigram index.
+pub const SUGGEST_WALK_MAX: i64 = 1_000;
 /// Words shorter than this match only as prefixes (a trigram typo match of a short word is noise).
 pub const TYPO_CHARS_MIN: usize = 4;
 
@@ -103,26 +105,70 @@ impl SearchIndex for PgSearch {
             if words.is_empty() {
                 return Ok(vec![]);
             }
-            let mut sql = Sql::default();
-            let mut conditions = vec!["active".to_owned()];
-            let mut exact = Vec::new();
-            for w in words {
-                conditions.push(word_matches(&mut sql, w, &["title_key"], false));
-                let p = sql.param(w.clone());
-                exact.push(format!("(title_key ~ ('(^| )' || {p}))::int"));
-            }
-            let limit_p = sql.param(limit as i64);
-            sql.text = format!(
-                "SELECT listing_id, doc->>'title', kind, price, city FROM search_listings
-                 WHERE {}
-                 ORDER BY {} DESC, premium DESC, popularity DESC, created_at DESC, listing_id
-                 LIMIT {limit_p}",
-                conditions.join(" AND "),
-                exact.join(" + "),
-            );
             let client = self.pool.get().await?;
-            client.batch_execute(&format!("SET pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
-            let rows = client.query(&sql.text, &sql.refs()).await?;
+            // Titles where every word starts a word, best first (premium, popularity, newest);
+            // only when none does, those where some word matches with a typo, most similar
+            // first. Common words match densely: walking the best `SUGGEST_WALK_MAX` listings
+            // in ranking order finds `limit` at once. Rarer ones match sparsely: then the
+            // trigram index finds all their matches, few by then, and they are sorted. (Left to
+            // choose, the planner walks the ranking for common words that are rare together,
+            // reading every row, or sorts thousands of dense matches.)
+            let query = |walk: bool, typo: bool| {
+                let mut sql = Sql::default();
+                let mut conditions = Vec::new();
+                let mut similarity = Vec::new();
+                for w in words {
+                    if typo {
+                        conditions.push(word_matches(&mut sql, w, &["title_key"], false));
+                        let p = sql.param(w.clone());
+                        similarity.push(format!("word_similarity({p}, title_key)"));
+                    } else {
+                        let p = sql.param(w.clone());
+                        conditions.push(format!("title_key ~ ('(^| )' || {p})"));
+                    }
+                }
+                let limit_p = sql.param(limit as i64);
+                let from = match walk {
+                    true => format!(
+                        "(SELECT listing_id, title, kind, price, city, title_key, premium, popularity, created_at, active
+                          FROM search_listings WHERE active
+                          ORDER BY premium DESC, popularity DESC, created_at DESC, listing_id
+                          LIMIT {SUGGEST_WALK_MAX}) best"
+                    ),
+                    false => "search_listings".to_owned(),
+                };
+                // `+ 0` keeps the ranking index out of the sparse plan.
+                let popularity = if walk { "popularity" } else { "popularity + 0" };
+                let similar = match typo {
+                    true => format!("{} DESC, ", similarity.join(" + ")),
+                    false => String::new(),
+                };
+                sql.text = format!(
+                    "SELECT listing_id, title, kind, price, city FROM {from}
+                     WHERE active AND {}
+                     ORDER BY {similar}premium DESC, {popularity} DESC, created_at DESC, listing_id
+                     LIMIT {limit_p}",
+                    conditions.join(" AND "),
+                );
+                sql
+            };
+            let mut rows = Vec::new();
+            let typo_too = words.iter().any(|w| w.chars().count() >= TYPO_CHARS_MIN);
+            for typo in [false, true] {
+                if typo {
+                    if !rows.is_empty() || !typo_too {
+                        break;
+                    }
+                    client.batch_execute(&format!("SET pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
+                }
+                // Prepared once per connection: the statements differ only by the number of words.
+                let dense = query(true, typo);
+                rows = client.query(&client.prepare_cached(&dense.text).await?, &dense.refs()).await?;
+                if rows.len() < limit {
+                    let sparse = query(false, typo);
+                    rows = client.query(&client.prepare_cached(&sparse.text).await?, &sparse.refs()).await?;
+                }
+            }
             Ok(rows
                 .iter()
                 .map(|r| {

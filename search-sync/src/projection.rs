@@ -33,7 +33,7 @@ impl Projection for SearchProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["search_listings"]
+        &["search_states", "search_listings"]
     }
 
     fn apply<'a>(
@@ -69,7 +69,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('search_listings_seq'))", &[]).await?;
     let rows = tx
         .query(
-            "SELECT listing_id, state, created_at, sales FROM search_listings
+            "SELECT listing_id, state, created_at, sales FROM search_states
              WHERE listing_id = ANY($1) FOR UPDATE",
             &[&ids],
         )
@@ -103,16 +103,23 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         return Ok(());
     }
     tx.execute(
-        "INSERT INTO search_listings AS s (listing_id, state, sales, created_at, seq, active, doc, kind, category, game,
+        "INSERT INTO search_states AS s (listing_id, state, sales, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::jsonb[], $3::bigint[], $4::timestamptz[])
+         ON CONFLICT (listing_id) DO UPDATE SET state = excluded.state, sales = excluded.sales",
+        &[&c.id, &c.state, &c.sales, &c.created_at],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO search_listings AS s (listing_id, created_at, seq, active, doc, title, kind, category, game,
                                           city, price, premium, popularity, title_key, text_key)
-         SELECT t.id, t.state, t.sales, t.created_at, nextval('search_listings_seq'), t.doc IS NOT NULL, t.doc,
+         SELECT t.id, t.created_at, nextval('search_listings_seq'), t.doc IS NOT NULL, t.doc, t.doc->>'title',
                 t.kind, t.category, t.game, t.city, t.price, t.premium, t.sales, t.title_key, t.text_key
-         FROM unnest($1::uuid[], $2::jsonb[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::bigint[], $11::bool[], $12::text[], $13::text[])
-              AS t(id, state, sales, created_at, doc, kind, category, game, city, price, premium, title_key, text_key)
+         FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::jsonb[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::bigint[], $10::bool[], $11::text[], $12::text[])
+              AS t(id, sales, created_at, doc, kind, category, game, city, price, premium, title_key, text_key)
          ORDER BY t.id
          ON CONFLICT (listing_id) DO UPDATE SET
-             state = excluded.state, sales = excluded.sales, active = excluded.active, doc = excluded.doc,
+             active = excluded.active, doc = excluded.doc, title = excluded.title,
              kind = excluded.kind, category = excluded.category, game = excluded.game, city = excluded.city,
              price = excluded.price, premium = excluded.premium, popularity = excluded.popularity,
              title_key = excluded.title_key, text_key = excluded.text_key,
@@ -120,7 +127,6 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
              seq = CASE WHEN s.doc IS NOT DISTINCT FROM excluded.doc THEN s.seq ELSE excluded.seq END",
         &[
             &c.id,
-            &c.state,
             &c.sales,
             &c.created_at,
             &c.doc,

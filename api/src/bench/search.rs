@@ -82,7 +82,7 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
         c.batch_execute(
             "DELETE FROM projection_checkpoints WHERE projection = 'search';
              DELETE FROM projection_stream_versions WHERE projection = 'search';
-             TRUNCATE search_listings;",
+             TRUNCATE search_listings, search_states;",
         )
         .await
         .map_err(err)?;
@@ -133,6 +133,12 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::new();
+        if cache {
+            // Cached means answered from the cache: every prefix is asked once first.
+            for q in prefixes.iter() {
+                http.get(format!("{base}/v1/search/suggest")).query(&[("q", q.as_str())]).send().await.map_err(err)?;
+            }
+        }
         let prefixes = prefixes.clone();
         let latency = measure(clients, seconds, move |i| {
             let (http, url) = (http.clone(), format!("{base}/v1/search/suggest"));
@@ -142,12 +148,16 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
                 if !r.status().is_success() {
                     return Err(format!("suggest answered {}", r.status()));
                 }
+                let hit = r.headers().get("x-cache").is_some_and(|v| v == "hit");
                 r.bytes().await.map_err(err)?;
-                Ok(())
+                Ok(hit)
             }
         })
         .await?;
-        suggest.insert(name, latency);
+        if let Some(hits) = latency.1 {
+            suggest.insert("api cache hits only", hits);
+        }
+        suggest.insert(name, latency.0);
     }
     if let Some(m) = &meili {
         let (m, prefixes) = (m.clone(), prefixes.clone());
@@ -156,11 +166,11 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
             async move {
                 let words = bozor_search_sync::synonyms::query_words(&q);
                 m.suggest(&words, 8).await.map_err(err)?;
-                Ok(())
+                Ok(false)
             }
         })
         .await?;
-        suggest.insert("meilisearch direct", latency);
+        suggest.insert("meilisearch direct", latency.0);
     }
     Ok(SearchReport {
         backend: search.backend(),
@@ -178,11 +188,12 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
     })
 }
 
-/// Runs `call(i)` from `clients` concurrent loops for `seconds`; latency percentiles.
-async fn measure<F, Fut>(clients: usize, seconds: u64, call: F) -> Result<Latency, String>
+/// Runs `call(i)` from `clients` concurrent loops for `seconds`: latency percentiles of all
+/// calls, and of those that said they were cache hits (if any).
+async fn measure<F, Fut>(clients: usize, seconds: u64, call: F) -> Result<(Latency, Option<Latency>), String>
 where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
+    Fut: std::future::Future<Output = Result<bool, String>> + Send,
 {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
@@ -190,33 +201,43 @@ where
     for c in 0..clients {
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
+            let (mut samples, mut hits) = (Vec::new(), Vec::new());
             let mut i = c * 7919;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                call(i).await?;
-                samples.push(sent.elapsed().as_micros() as u64);
+                let hit = call(i).await?;
+                let micros = sent.elapsed().as_micros() as u64;
+                samples.push(micros);
+                if hit {
+                    hits.push(micros);
+                }
                 i += 1;
             }
-            Ok::<_, String>(samples)
+            Ok::<_, String>((samples, hits))
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut hits) = (Vec::new(), Vec::new());
     for t in tasks {
-        all.append(&mut t.await.map_err(err)??);
+        let (mut s, mut h) = t.await.map_err(err)??;
+        all.append(&mut s);
+        hits.append(&mut h);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| match all.len() {
-        0 => 0.0,
-        n => all[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0,
+    let latency = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        let pct = |p: f64| match v.len() {
+            0 => 0.0,
+            n => v[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0,
+        };
+        Latency {
+            requests: v.len(),
+            requests_per_sec: (v.len() as f64 / elapsed).round(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        }
     };
-    Ok(Latency {
-        requests: all.len(),
-        requests_per_sec: (all.len() as f64 / elapsed).round(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-    })
+    let hits = (!hits.is_empty()).then(|| latency(hits));
+    Ok((latency(all), hits))
 }
 
 /// What a plain Meilisearch index finds of the recall set: the original title and description
