@@ -56,7 +56,8 @@ impl MeiliSearch {
     }
 
     /// The settings, in code: what is searched (keys first, then the original text), filtered,
-    /// sorted; the ranking rules (relevance, then the premium boost and popularity); typo
+    /// sorted; the ranking rules (an asked-for sort, relevance, then the premium boost and
+    /// popularity); typo
     /// tolerance as the PostgreSQL backend has it; the synonym groups.
     pub fn settings() -> Settings {
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
@@ -71,12 +72,14 @@ impl MeiliSearch {
             .with_searchable_attributes(["title_key", "title", "text_key", "description"])
             .with_filterable_attributes(["kind", "category", "game", "city", "price", "premium", "seller_plan"])
             .with_sortable_attributes(["price", "created_at", "popularity", "premium"])
+            // `sort` first: a sort a buyer asks for (price, newest) orders every match, not only
+            // matches equally relevant; without one it does nothing.
             .with_ranking_rules([
+                "sort",
                 "words",
                 "typo",
                 "proximity",
                 "attribute",
-                "sort",
                 "exactness",
                 "premium:desc",
                 "popularity:desc",

@@ -16,6 +16,8 @@ use crate::index::{BoxFuture, Hit, SearchError, SearchIndex, SearchPage, SearchR
 pub const TYPO_SIMILARITY: &str = "0.4";
 /// Best-ranked listings a dense autosuggest looks through before it asks the trigram index.
 pub const SUGGEST_WALK_MAX: i64 = 1_000;
+/// The same for typo matches, which cost a trigram comparison per listing and word.
+pub const SUGGEST_TYPO_WALK_MAX: i64 = 250;
 /// Words shorter than this match only as prefixes (a trigram typo match of a short word is noise).
 pub const TYPO_CHARS_MIN: usize = 4;
 
@@ -130,10 +132,11 @@ impl SearchIndex for PgSearch {
                 let limit_p = sql.param(limit as i64);
                 let from = match walk {
                     true => format!(
-                        "(SELECT listing_id, title, kind, price, city, title_key, premium, popularity, created_at, active
+                        "(SELECT listing_id, title, kind, price, city, title_key, premium, popularity, created_at
                           FROM search_listings WHERE active
                           ORDER BY premium DESC, popularity DESC, created_at DESC, listing_id
-                          LIMIT {SUGGEST_WALK_MAX}) best"
+                          LIMIT {}) best",
+                        if typo { SUGGEST_TYPO_WALK_MAX } else { SUGGEST_WALK_MAX }
                     ),
                     false => "search_listings".to_owned(),
                 };
@@ -143,9 +146,11 @@ impl SearchIndex for PgSearch {
                     true => format!("{} DESC, ", similarity.join(" + ")),
                     false => String::new(),
                 };
+                // The walk reads the covering index alone (no heap): its rows are active.
+                let active = if walk { "" } else { "active AND " };
                 sql.text = format!(
                     "SELECT listing_id, title, kind, price, city FROM {from}
-                     WHERE active AND {}
+                     WHERE {active}{}
                      ORDER BY {similar}premium DESC, {popularity} DESC, created_at DESC, listing_id
                      LIMIT {limit_p}",
                     conditions.join(" AND "),
@@ -161,12 +166,14 @@ impl SearchIndex for PgSearch {
                     }
                     client.batch_execute(&format!("SET pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
                 }
-                // Prepared once per connection: the statements differ only by the number of words.
+                // The walk is prepared once per connection (its plan does not depend on the
+                // words). The sparse query is planned for its words each time: a generic plan,
+                // blind to how rare they are, may scan every row.
                 let dense = query(true, typo);
                 rows = client.query(&client.prepare_cached(&dense.text).await?, &dense.refs()).await?;
                 if rows.len() < limit {
                     let sparse = query(false, typo);
-                    rows = client.query(&client.prepare_cached(&sparse.text).await?, &sparse.refs()).await?;
+                    rows = client.query(sparse.text.as_str(), &sparse.refs()).await?;
                 }
             }
             Ok(rows

@@ -142,7 +142,19 @@ pub fn query_words(query: &str) -> Vec<String> {
             padded = padded.replace(&phrase, &format!(" {} ", m.canonical));
         }
     }
-    padded.split(' ').filter(|w| !w.is_empty()).map(|w| canonical_of(w).unwrap_or(w).to_owned()).collect()
+    let words: Vec<&str> = padded.split(' ').filter(|w| !w.is_empty()).collect();
+    let last = words.len().saturating_sub(1);
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| match i == last {
+            // The last word may be a prefix still being typed ("avtom" on the way to
+            // "avtomat"): it takes a group's spelling only when it is a member, no ending.
+            true => members().0.iter().find(|m| m.key == *w).map_or(*w, |m| m.canonical.as_str()),
+            false => canonical_of(w).unwrap_or(w),
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -184,7 +196,10 @@ mod tests {
     fn endings_are_short_and_members_long_enough() {
         // "uy" (2 letters) must not swallow "uyqu"; "toshkentdagi" adds 4 letters: not a member.
         assert_eq!(query_words("uyqu"), vec!["uyku"]);
-        assert_eq!(query_words("toshkentda"), vec!["toshkent"]);
-        assert_eq!(query_words("toshkentdagi"), vec!["toshkentdagi"]);
+        assert_eq!(query_words("toshkentda uy"), vec!["toshkent", "kvartira"]);
+        assert_eq!(query_words("toshkentdagi uy"), vec!["toshkentdagi", "kvartira"]);
+        // The last word is being typed: no ending rule ("avtom" is not "avto").
+        assert_eq!(query_words("gentra avtom"), vec!["jentra", "avtom"]);
+        assert_eq!(query_words("avto"), vec!["mashina"]);
     }
 }
