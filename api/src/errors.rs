@@ -61,7 +61,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("projection_not_found", 404, "no projection of that name"),
     ("rebuild_in_progress", 409, "the projection is being rebuilt already"),
     // Infrastructure.
-    ("unavailable", 503, "the database cannot be reached; retry later"),
+    ("unavailable", 503, "the database or the search engine cannot be reached; retry later"),
     ("internal", 500, "a bug: reported in the server's log"),
 ];
 

@@ -240,6 +240,9 @@ async fn main() {
             if !demo {
                 fail("say what to seed: --demo");
             }
+            if settings.production {
+                fail("the demo grants admin to a published phone number: never with BOZOR_ENV=production");
+            }
             if !(30..=2_000_000).contains(&listings) {
                 fail("--listings is 30 to 2 000 000");
             }

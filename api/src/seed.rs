@@ -513,6 +513,22 @@ pub async fn demo(pool: &deadpool_postgres::Pool, size: DemoSize) -> Result<Repo
         .map_err(|e| SeedError::Other(e.to_string()))?
         .get(0);
     if exists {
+        // The last thing a demo writes is its last order: without it, a seed was cut short.
+        let (_, last_order) = *demo_orders(size.seed).last().expect("demo orders");
+        let finished: bool = pool
+            .get()
+            .await
+            .map_err(|e| SeedError::Other(e.to_string()))?
+            .query_one("SELECT EXISTS (SELECT 1 FROM streams WHERE stream_id = $1)", &[&last_order])
+            .await
+            .map_err(|e| SeedError::Other(e.to_string()))?
+            .get(0);
+        if !finished {
+            return Err(SeedError::Other(format!(
+                "an earlier demo seed (--seed {}) was interrupted: drop the database and seed again",
+                size.seed
+            )));
+        }
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -576,6 +592,15 @@ pub async fn demo(pool: &deadpool_postgres::Pool, size: DemoSize) -> Result<Repo
     Ok(report)
 }
 
+/// The states the demo's orders are left in, two orders each.
+const STATES: &[&str] = &["placed", "paid", "accepted", "picked_up", "delivered", "completed", "cancelled"];
+
+/// The (listing, order) ids of the demo's orders under `seed`, in the order they are written.
+fn demo_orders(seed: u64) -> Vec<(Uuid, Uuid)> {
+    let mut rng = Rng::new(seed ^ 0x0bde_0bde);
+    (0..STATES.len() * 2).map(|_| (rng.uuid(), rng.uuid())).collect()
+}
+
 /// A few orders in each state: placed, paid, accepted, picked up, delivered, completed,
 /// cancelled. Each buys one unit of its own new product listing.
 async fn orders(
@@ -586,8 +611,7 @@ async fn orders(
     buyers: &[Actor],
     courier: &Actor,
 ) -> Result<BTreeMap<&'static str, usize>, SeedError> {
-    const STATES: &[&str] = &["placed", "paid", "accepted", "picked_up", "delivered", "completed", "cancelled"];
-    let mut rng = Rng::new(seed ^ 0x0bde_0bde);
+    let mut ids = demo_orders(seed).into_iter();
     let mut counts = BTreeMap::new();
     for b in buyers {
         let meta = meta(&Actor::system(), "deposit");
@@ -597,7 +621,7 @@ async fn orders(
         for k in 0..2 {
             let seller = &sellers[(i * 2 + k) % sellers.len()];
             let buyer = &buyers[(i + k) % buyers.len()];
-            let listing_id = rng.uuid();
+            let (listing_id, order_id) = ids.next().expect("an id pair per order");
             let variants = vec![Variant { sku: "base".into(), label: "standard".into(), stock: 3 }];
             let content = Content {
                 title: format!("Termos Tefal 0.5 l #{}", i * 2 + k),
@@ -616,7 +640,6 @@ async fn orders(
             .await?;
             svc.listing_command(&meta(seller, "submit_listing"), listing_id, listing::Command::Submit).await?;
             svc.listing_command(&meta(admin, "approve_listing"), listing_id, listing::Command::Approve).await?;
-            let order_id = rng.uuid();
             let line = LineRequest { listing_id, sku: Some("base".into()), quantity: 1 };
             let delivery = DeliveryRequest { district: District::Chilonzor, address: "Bunyodkor 12".into() };
             svc.place_order(&meta(buyer, "place_order"), order_id, vec![line], Some(delivery)).await?;

@@ -235,8 +235,8 @@ impl Application {
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
         let listing_cache = routes::listing_cache();
         let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
-        let suggest_cache = std::sync::Arc::new(routes::ListPageCache::with(
-            routes::search::SUGGEST_CACHE_ENTRIES_MAX,
+        let suggest_cache = std::sync::Arc::new(routes::ListPageCache::weighed(
+            routes::search::SUGGEST_CACHE_BYTES_MAX,
             routes::search::SUGGEST_CACHE_TTL,
         ));
         let invalidate = {
@@ -304,6 +304,7 @@ impl Application {
             search,
             suggest_cache,
             suggest_cache_on: settings.suggest_cache,
+            searches: tokio::sync::Semaphore::new(routes::search::SEARCHES_AT_ONCE_MAX),
             meili,
         });
         let listener = TcpListener::bind(settings.http_addr)

@@ -19,6 +19,8 @@ pub struct Document {
     pub id: Uuid,
     pub title: String,
     pub description: String,
+    /// Not sent to Meilisearch (see `MeiliSearch::write`).
+    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// `product`, `classified` or `game_account`.
     pub kind: String,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use meilisearch_sdk::client::{Client, SwapIndexes};
 use meilisearch_sdk::search::Selectors;
-use meilisearch_sdk::settings::{MinWordSizeForTypos, Settings, TypoToleranceSettings};
+use meilisearch_sdk::settings::{MinWordSizeForTypos, PaginationSetting, Settings, TypoToleranceSettings};
 use meilisearch_sdk::task_info::TaskInfo;
 use meilisearch_sdk::tasks::Task;
 use tokio::sync::watch;
@@ -92,6 +92,10 @@ impl MeiliSearch {
                 min_word_size_for_typos: Some(MinWordSizeForTypos { one_typo: Some(4), two_typos: Some(9) }),
             })
             .with_synonyms(synonyms)
+            // Deep enough for the last page the API pages to (offset 1 000, 50 a page).
+            .with_pagination(PaginationSetting {
+                max_total_hits: crate::index::SEARCH_OFFSET_MAX + crate::index::SEARCH_LIMIT_MAX,
+            })
     }
 
     /// Waits for `task` and fails when the engine reports it failed.
@@ -119,10 +123,24 @@ impl MeiliSearch {
     }
 
     /// Upserts `docs` and deletes `gone` from index `uid`, waiting for both tasks.
+    ///
+    /// A document goes without its `attributes` map: their names are the seller's choice, and
+    /// every new name would be a new field of the index, which has a bounded number of them
+    /// (attribute names and values are searchable through `text_key`).
     pub async fn write(&self, uid: &str, docs: &[Document], gone: &[Uuid]) -> Result<(), SearchError> {
         let index = self.client.index(uid);
         if !docs.is_empty() {
-            let task = index.add_or_replace(docs, Some("id")).await.map_err(engine)?;
+            let docs: Vec<serde_json::Value> = docs
+                .iter()
+                .map(|d| {
+                    let mut v = serde_json::to_value(d).map_err(engine)?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("attributes");
+                    }
+                    Ok(v)
+                })
+                .collect::<Result<_, SearchError>>()?;
+            let task = index.add_or_replace(&docs, Some("id")).await.map_err(engine)?;
             self.settle(task).await?;
         }
         if !gone.is_empty() {
@@ -372,13 +390,25 @@ impl MeiliSync {
     /// documents indexed.
     pub async fn reindex(&self) -> Result<u64, SearchError> {
         self.register().await?;
+        // One reindex at a time, whichever process starts it: a session lock held to the end.
+        let mut client = self.pool.get().await?;
+        let claimed: bool =
+            client.query_one("SELECT pg_try_advisory_lock(hashtext('search.meilisearch.reindex'))", &[]).await?.get(0);
+        if !claimed {
+            return Err(SearchError::Engine("another search reindex is running".into()));
+        }
+        let result = self.reindex_locked(&mut client).await;
+        let _ = client.execute("SELECT pg_advisory_unlock(hashtext('search.meilisearch.reindex'))", &[]).await;
+        result
+    }
+
+    async fn reindex_locked(&self, client: &mut deadpool_postgres::Client) -> Result<u64, SearchError> {
         let live = self.meili.uid().to_owned();
-        let next = format!("{live}_next");
-        let _ = self.meili.client.delete_index(&next).await;
+        // A uid of its own: nothing another run left behind is reused.
+        let next = format!("{live}_next_{}", Uuid::new_v4().simple());
         self.meili.ensure_index(&live).await?;
         self.meili.ensure_index(&next).await?;
         // Everything up to `upto`, from one snapshot, without holding up the live sync.
-        let mut client = self.pool.get().await?;
         let upto: i64;
         let mut pushed = 0u64;
         {

@@ -18,6 +18,8 @@ pub const TYPO_SIMILARITY: &str = "0.4";
 pub const SUGGEST_WALK_MAX: i64 = 1_000;
 /// The same for typo matches, which cost a trigram comparison per listing and word.
 pub const SUGGEST_TYPO_WALK_MAX: i64 = 250;
+/// Longest a full search may run on PostgreSQL (then the API answers 503).
+pub const SEARCH_TIMEOUT_MS: u32 = 2_000;
 /// Words shorter than this match only as prefixes (a trigram typo match of a short word is noise).
 pub const TYPO_CHARS_MIN: usize = 4;
 
@@ -197,6 +199,9 @@ impl SearchIndex for PgSearch {
         Box::pin(async move {
             let mut sql = Sql::default();
             let mut conditions = filters(&mut sql, r);
+            // A one-letter word would match nearly everything, through no index: it is left out.
+            let words: Vec<String> = r.words.iter().filter(|w| w.chars().count() > 1).cloned().collect();
+            let r = &SearchRequest { words, ..r.clone() };
             for w in &r.words {
                 conditions.push(word_matches(&mut sql, w, &["title_key", "text_key"], true));
             }
@@ -232,7 +237,11 @@ impl SearchIndex for PgSearch {
             );
             let mut client = self.pool.get().await?;
             let tx = client.build_transaction().read_only(true).start().await?;
-            tx.batch_execute(&format!("SET LOCAL pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")).await?;
+            tx.batch_execute(&format!(
+                "SET LOCAL pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY};
+                 SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"
+            ))
+            .await?;
             let params = sql.refs();
             // Both queries share one parameter list; each takes the leading ones it uses.
             let rows = tx.query(&page_sql, &params[..page_params(&sql, &page_sql)]).await?;

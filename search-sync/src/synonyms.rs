@@ -153,6 +153,8 @@ pub fn query_words(query: &str) -> Vec<String> {
             true => members().0.iter().find(|m| m.key == *w).map_or(*w, |m| m.canonical.as_str()),
             false => canonical_of(w).unwrap_or(w),
         })
+        // A canonical spelling of several words ("free fire") is several query words.
+        .flat_map(|w| w.split(' '))
         .map(str::to_owned)
         .collect()
 }
@@ -201,5 +203,7 @@ mod tests {
         // The last word is being typed: no ending rule ("avtom" is not "avto").
         assert_eq!(query_words("gentra avtom"), vec!["jentra", "avtom"]);
         assert_eq!(query_words("avto"), vec!["mashina"]);
+        // A canonical phrase is words of its own.
+        assert_eq!(query_words("ff akkaunt"), vec!["free", "fire", "akkaunt"]);
     }
 }

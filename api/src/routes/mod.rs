@@ -63,6 +63,21 @@ impl ListPageCache {
         }
     }
 
+    /// A cache of answers weighing at most `bytes` in all (keys and bodies), each kept at most
+    /// `ttl`: for answers whose size others choose.
+    pub fn weighed(bytes: u64, ttl: std::time::Duration) -> ListPageCache {
+        ListPageCache {
+            pages: moka::sync::Cache::builder()
+                .weigher(|key: &(u64, String), page: &std::sync::Arc<String>| {
+                    u32::try_from(key.1.len() + page.len() + 64).unwrap_or(u32::MAX)
+                })
+                .max_capacity(bytes)
+                .time_to_live(ttl)
+                .build(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     /// The current generation, to read before the read model is queried.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
@@ -114,6 +129,8 @@ pub struct AppState {
     pub suggest_cache: std::sync::Arc<ListPageCache>,
     /// False (`BOZOR_SUGGEST_CACHE=off`): suggestions are never served from `suggest_cache`.
     pub suggest_cache_on: bool,
+    /// Turns to search (see `search::SEARCHES_AT_ONCE_MAX`).
+    pub searches: tokio::sync::Semaphore,
     /// Meilisearch, when search goes there (admin rebuilds swap its index).
     pub meili: Option<bozor_search_sync::meili::MeiliSearch>,
 }

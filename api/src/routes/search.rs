@@ -18,8 +18,14 @@ use super::queries::query;
 use super::AppState;
 use crate::errors::ApiError;
 
-/// Suggestions kept at most (bounded memory).
-pub const SUGGEST_CACHE_ENTRIES_MAX: u64 = 20_000;
+/// Bytes of cached suggestions at most (keys and answers; sellers choose the titles' sizes).
+pub const SUGGEST_CACHE_BYTES_MAX: u64 = 32 * 1024 * 1024;
+/// Searches (autosuggest or full) running at once in this process; the others wait up to
+/// `SEARCH_WAIT` for a turn, then answer 503. They share the requests' pool with commands, which
+/// must always find connections.
+pub const SEARCHES_AT_ONCE_MAX: usize = 8;
+/// Longest a search waits for a turn.
+pub const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_millis(1_000);
 /// How long a cached suggestion list lives at most: bounds staleness where no search-sync runs
 /// in this process (`bozor serve`); where one does, each of its batches drops them all.
 pub const SUGGEST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -27,6 +33,14 @@ pub const SUGGEST_CACHE_TTL: std::time::Duration = std::time::Duration::from_sec
 /// Registers the search routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/search/suggest", web::get().to(suggest)).route("/search", web::get().to(search));
+}
+
+/// A turn to search (see `SEARCHES_AT_ONCE_MAX`), or 503 `unavailable` after `SEARCH_WAIT`.
+async fn turn(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    match tokio::time::timeout(SEARCH_WAIT, state.searches.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::new("unavailable", "search is busy; retry later").retry_after(1)),
+    }
 }
 
 fn bad(what: impl Into<String>) -> ApiError {
@@ -71,6 +85,7 @@ async fn suggest(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         }
     }
     let generation = state.suggest_cache.generation();
+    let _turn = turn(&state).await?;
     let items = state.search.suggest(&words, limit).await.map_err(engine_down)?;
     let body = serde_json::json!({ "items": items }).to_string();
     if state.suggest_cache_on {
@@ -159,6 +174,7 @@ async fn search(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
         limit,
         offset,
     };
+    let _turn = turn(&state).await?;
     let page = state.search.search(&request).await.map_err(engine_down)?;
     let next = offset + page.hits.len();
     let next_cursor = (page.hits.len() == limit && (next as u64) < page.total && next <= SEARCH_OFFSET_MAX)
