@@ -59,6 +59,9 @@ pub struct Settings {
     /// `BOZOR_SUGGEST_CACHE=off` answers every autosuggest from the engine (benchmarks);
     /// default on.
     pub suggest_cache: bool,
+    /// `BOZOR_SEARCHES_AT_ONCE`, default twice the cores: searches running at once in this
+    /// process (the others wait for a turn, up to 1 s, then 503).
+    pub searches_at_once: usize,
 }
 
 /// Where Meilisearch is.
@@ -95,6 +98,7 @@ impl Settings {
             list_page_cache: true,
             meili: None,
             suggest_cache: true,
+            searches_at_once: 4,
         }
     }
 
@@ -171,6 +175,7 @@ impl Settings {
                 }),
                 _ => None,
             },
+            searches_at_once: var("BOZOR_SEARCHES_AT_ONCE", 2 * cores, "a number of searches, 1 to 1000")?,
             suggest_cache: match std::env::var("BOZOR_SUGGEST_CACHE").as_deref() {
                 Ok("off") => false,
                 Ok("on") | Err(_) => true,
@@ -194,6 +199,9 @@ impl Settings {
         }
         if !(1..=256).contains(&settings.http_workers) {
             return bad("BOZOR_HTTP_WORKERS", settings.http_workers.to_string(), "1 to 256");
+        }
+        if !(1..=1_000).contains(&settings.searches_at_once) {
+            return bad("BOZOR_SEARCHES_AT_ONCE", settings.searches_at_once.to_string(), "1 to 1000");
         }
         if let Some(m) = &settings.meili {
             if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {

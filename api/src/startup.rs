@@ -304,7 +304,7 @@ impl Application {
             search,
             suggest_cache,
             suggest_cache_on: settings.suggest_cache,
-            searches: tokio::sync::Semaphore::new(routes::search::SEARCHES_AT_ONCE_MAX),
+            searches: tokio::sync::Semaphore::new(settings.searches_at_once),
             meili,
         });
         let listener = TcpListener::bind(settings.http_addr)

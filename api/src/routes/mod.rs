@@ -129,7 +129,7 @@ pub struct AppState {
     pub suggest_cache: std::sync::Arc<ListPageCache>,
     /// False (`BOZOR_SUGGEST_CACHE=off`): suggestions are never served from `suggest_cache`.
     pub suggest_cache_on: bool,
-    /// Turns to search (see `search::SEARCHES_AT_ONCE_MAX`).
+    /// Turns to search (`BOZOR_SEARCHES_AT_ONCE` of them).
     pub searches: tokio::sync::Semaphore,
     /// Meilisearch, when search goes there (admin rebuilds swap its index).
     pub meili: Option<bozor_search_sync::meili::MeiliSearch>,

@@ -20,11 +20,9 @@ use crate::errors::ApiError;
 
 /// Bytes of cached suggestions at most (keys and answers; sellers choose the titles' sizes).
 pub const SUGGEST_CACHE_BYTES_MAX: u64 = 32 * 1024 * 1024;
-/// Searches (autosuggest or full) running at once in this process; the others wait up to
-/// `SEARCH_WAIT` for a turn, then answer 503. They share the requests' pool with commands, which
-/// must always find connections.
-pub const SEARCHES_AT_ONCE_MAX: usize = 8;
-/// Longest a search waits for a turn.
+/// Longest a search waits for a turn. Searches (autosuggest or full) run at most
+/// `BOZOR_SEARCHES_AT_ONCE` at a time in a process: they share the requests' pool with commands,
+/// which must always find connections, and more at once only queue in the database.
 pub const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_millis(1_000);
 /// How long a cached suggestion list lives at most: bounds staleness where no search-sync runs
 /// in this process (`bozor serve`); where one does, each of its batches drops them all.
@@ -35,7 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/search/suggest", web::get().to(suggest)).route("/search", web::get().to(search));
 }
 
-/// A turn to search (see `SEARCHES_AT_ONCE_MAX`), or 503 `unavailable` after `SEARCH_WAIT`.
+/// A turn to search (see `SEARCH_WAIT`), or 503 `unavailable` after `SEARCH_WAIT`.
 async fn turn(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
     match tokio::time::timeout(SEARCH_WAIT, state.searches.acquire()).await {
         Ok(Ok(permit)) => Ok(permit),
