@@ -111,15 +111,25 @@ impl MeiliSearch {
     }
 
     /// Creates index `uid` if it does not exist and applies the settings (a no-op when they are
-    /// already in force), waiting for both.
-    pub async fn ensure_index(&self, uid: &str) -> Result<(), SearchError> {
-        if self.client.get_index(uid).await.is_err() {
+    /// already in force), waiting for both. Returns whether the index had to be created.
+    pub async fn ensure_index(&self, uid: &str) -> Result<bool, SearchError> {
+        let missing = match self.client.get_index(uid).await {
+            Ok(_) => false,
+            Err(meilisearch_sdk::errors::Error::Meilisearch(e))
+                if e.error_code == meilisearch_sdk::errors::ErrorCode::IndexNotFound =>
+            {
+                true
+            }
+            Err(e) => return Err(engine(e)),
+        };
+        if missing {
             let task = self.client.create_index(uid, Some("id")).await.map_err(engine)?;
             // Another process may have created it meanwhile: that failure is fine.
             let _ = self.settle(task).await;
         }
         let task = self.client.index(uid).set_settings(&Self::settings()).await.map_err(engine)?;
-        self.settle(task).await
+        self.settle(task).await?;
+        Ok(missing)
     }
 
     /// Upserts `docs` and deletes `gone` from index `uid`, waiting for both tasks.
@@ -300,6 +310,15 @@ impl MeiliSync {
         let tx = client.transaction().await?;
         // One pusher at a time (and never during a reindex's swap).
         tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&SYNC_NAME]).await?;
+        if !self.ready.load(std::sync::atomic::Ordering::Relaxed) {
+            // An index that is not there (another BOZOR_MEILI_INDEX, or the engine lost its
+            // data) holds nothing the checkpoint says was pushed: start over.
+            if self.meili.ensure_index(self.meili.uid()).await? {
+                tx.execute("UPDATE projection_checkpoints SET position = 0 WHERE projection = $1", &[&SYNC_NAME])
+                    .await?;
+            }
+            self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let after: i64 = tx
             .query_opt("SELECT position FROM projection_checkpoints WHERE projection = $1", &[&SYNC_NAME])
             .await?
@@ -322,10 +341,6 @@ impl MeiliSync {
             return Ok(0);
         };
         let (docs, gone) = split(&rows)?;
-        if !self.ready.load(std::sync::atomic::Ordering::Relaxed) {
-            self.meili.ensure_index(self.meili.uid()).await?;
-            self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
         self.meili.write(self.meili.uid(), &docs, &gone).await?;
         tx.execute(
             "UPDATE projection_checkpoints SET position = $2, events = events + $3, updated_at = now(),

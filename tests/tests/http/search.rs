@@ -262,6 +262,21 @@ async fn meilisearch_outage_loses_nothing() {
     let words = bozor_search_sync::synonyms::query_words("самсунг галакси");
     let found = live.suggest(&words, 10).await.unwrap();
     assert_eq!(found.len(), 5, "every listing arrived after the outage");
+
+    // The engine loses the index (its data, or another BOZOR_MEILI_INDEX): the next sync finds
+    // it missing and pushes everything again, whatever its checkpoint says.
+    let http = reqwest::Client::new();
+    let index_url = format!("{url}/indexes/{uid}");
+    let auth = |r: reqwest::RequestBuilder| match &key {
+        Some(k) => r.bearer_auth(k),
+        None => r,
+    };
+    assert_eq!(auth(http.delete(&index_url)).send().await.unwrap().status(), 202);
+    wait_for("the index to be gone", 30, || async { auth(http.get(&index_url)).send().await.unwrap().status() == 404 })
+        .await;
+    let sync = MeiliSync::new(app.db.pool.clone(), live.clone());
+    while sync.step().await.expect("the engine answers") > 0 {}
+    assert_eq!(live.suggest(&words, 10).await.unwrap().len(), 5, "pushed again into the new index");
 }
 
 /// A blue/green rebuild of the search projection: search keeps answering, never empty, and
