@@ -312,6 +312,22 @@ async fn search_answers_through_a_rebuild() {
     assert!(probes > 0);
     let after = search(&app, "q=kvartira&limit=50&sort=price_asc").await;
     assert_eq!(after, before);
+
+    // The same through the admin endpoint.
+    let admin = User::new("admin");
+    let started = app.post(&admin, "/v1/admin/projections/search/rebuild", json!({})).await.ok();
+    assert_eq!(started.status, 202);
+    let c = app.db.client().await;
+    wait_for("the admin's rebuild to finish", 60, || async {
+        let state: String = c
+            .query_one("SELECT state FROM projection_checkpoints WHERE projection = 'search'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        state == "live"
+    })
+    .await;
+    assert_eq!(search(&app, "q=kvartira&limit=50&sort=price_asc").await, before);
 }
 
 /// Bad parameters are refused with 400 `invalid_query`; nothing a query sends breaks the
