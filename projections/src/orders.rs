@@ -25,7 +25,9 @@ impl Projection for OrdersProjection {
 
     fn version(&self) -> i32 {
         // 2: the `version` column; order states carry the pick-up point.
-        2
+        // 3: an escrow applied before its order's first event (Kafka: other topic) is copied
+        //    onto the order's row when that row is created.
+        3
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -75,6 +77,15 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
             &serde_json::to_value(&state)?,
             &e.version,
         ],
+    )
+    .await?;
+    // Fed from Kafka, order and escrow streams come through different topics: the escrow's
+    // events may be applied before the order's row exists, and their update of it found none.
+    tx.execute(
+        "UPDATE orders_view o SET escrow_status = x.state->>'status',
+                                  release_due_at = (x.state->>'release_due_at')::timestamptz
+         FROM escrows_view x WHERE x.order_id = o.order_id AND o.order_id = $1 AND o.escrow_status IS NULL",
+        &[&o.id],
     )
     .await?;
     Ok(())
