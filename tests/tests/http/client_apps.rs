@@ -485,12 +485,21 @@ async fn a_read_model_built_by_older_code_is_rebuilt_to_what_the_code_builds() {
             .get(0);
         assert!(columns > 0, "{table} was analyzed before the swap");
     }
-    let versions: Vec<i32> = c
-        .query("SELECT version FROM projection_checkpoints WHERE projection IN ('listings', 'orders', 'wallets')", &[])
+    let versions: Vec<(String, i32)> = c
+        .query(
+            "SELECT projection, version FROM projection_checkpoints
+             WHERE projection IN ('listings', 'orders', 'wallets') ORDER BY projection",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(versions, vec![2, 2, 2]);
+    use bozor_projections::Projection as _;
+    let code: Vec<(String, i32)> = ["listings", "orders", "wallets"]
+        .iter()
+        .map(|n| (n.to_string(), bozor_projections::by_name(n).unwrap().version()))
+        .collect();
+    assert_eq!(versions, code, "each read model is at its code's version after the upgrade");
 }

@@ -28,6 +28,12 @@ fn ids(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_command_is_visible_to_a_query_that_waits_for_its_position() {
     let app = spawn().await;
+    // The projectors have started (their start is not what the wait is for).
+    let c = app.db.client().await;
+    crate::support::wait_for("the listings projector to start", 30, || async {
+        c.query_opt("SELECT 1 FROM projection_checkpoints WHERE projection = 'listings'", &[]).await.unwrap().is_some()
+    })
+    .await;
     let seller = User::seller("free");
     let created = app.post(&seller, "/v1/listings", product("Qozon 10 l", "kitchen", 35_000_000, true)).await.ok();
     let (id, pos) = (created.id(), created.body["position"].as_i64().unwrap());
