@@ -496,7 +496,6 @@ async fn a_read_model_built_by_older_code_is_rebuilt_to_what_the_code_builds() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    use bozor_projections::Projection as _;
     let code: Vec<(String, i32)> = ["listings", "orders", "wallets"]
         .iter()
         .map(|n| (n.to_string(), bozor_projections::by_name(n).unwrap().version()))
