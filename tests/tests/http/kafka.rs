@@ -369,11 +369,17 @@ async fn an_escrow_applied_before_its_order_still_reaches_the_order_row() {
     use bozor_projections::Projection;
     let app = spawn_with(ReadSide::Elsewhere).await;
     shop_round(&app, &User::seller("free")).await;
-    let events = app.store.read_tail(Default::default(), 10_000).await.unwrap();
-    let (escrows, orders): (Vec<_>, Vec<_>) = events
-        .iter()
-        .filter(|e| e.stream_type == "order" || e.stream_type == "escrow")
-        .partition(|e| e.stream_type == "escrow");
+    // By stream, not from the tail: the tail may still be waiting for other tests' transactions.
+    let c = app.db.client().await;
+    let (mut escrows, mut orders) = (Vec::new(), Vec::new());
+    let streams = c.query("SELECT stream_id, stream_type FROM streams WHERE stream_type IN ('order', 'escrow')", &[]);
+    for row in streams.await.unwrap() {
+        let events = app.store.read_stream(row.get(0)).await.unwrap();
+        match row.get::<_, String>(1).as_str() {
+            "escrow" => escrows.extend(events),
+            _ => orders.extend(events),
+        }
+    }
     assert!(!escrows.is_empty() && !orders.is_empty());
     let projection = bozor_projections::orders::OrdersProjection;
     let mut client = app.db.pool.get().await.unwrap();
