@@ -45,6 +45,28 @@ pub struct Document {
     pub text_key: String,
 }
 
+impl Document {
+    /// The document as a search hit, its title highlighted for `query_words`.
+    pub fn hit(self, query_words: &[String]) -> crate::index::Hit {
+        crate::index::Hit {
+            highlighted: highlight(&self.title, query_words),
+            id: self.id,
+            title: self.title,
+            kind: self.kind,
+            category: self.category,
+            game: self.game,
+            city: self.city,
+            district: self.district,
+            price: self.price,
+            has_images: self.has_images,
+            premium: self.premium,
+            seller_plan: self.seller_plan,
+            popularity: self.popularity,
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// What the events say about a listing besides its state: when it was created, how often it
 /// sold.
 #[derive(Clone, Copy, Debug)]

@@ -24,6 +24,9 @@ use crate::index::{BoxFuture, SearchError, SearchIndex, SearchPage, SearchReques
 
 /// The sync's row in `projection_checkpoints` (and the admin status).
 pub const SYNC_NAME: &str = "search.meilisearch";
+/// The sync's checkpoint row, made once.
+const REGISTER_SQL: &str =
+    "INSERT INTO projection_checkpoints (projection, version, feed) VALUES ($1, 1, 'search') ON CONFLICT DO NOTHING";
 /// Most changes pushed in one batch.
 pub const BATCH_MAX: i64 = 1_000;
 /// How long an idle sync waits before it looks for changes again.
@@ -253,7 +256,7 @@ impl SearchIndex for MeiliSearch {
             }
             Ok(SearchPage {
                 total: found.estimated_total_hits.or(found.total_hits).unwrap_or(0) as u64,
-                hits: found.hits.into_iter().map(|h| crate::pg::hit(h.result, &r.words)).collect(),
+                hits: found.hits.into_iter().map(|h| h.result.hit(&r.words)).collect(),
                 facets,
             })
         })
@@ -292,20 +295,17 @@ impl MeiliSync {
     }
 
     async fn register(&self) -> Result<(), SearchError> {
-        self.pool
-            .get()
-            .await?
-            .execute(
-                "INSERT INTO projection_checkpoints (projection, version, feed) VALUES ($1, 1, 'search')
-                 ON CONFLICT DO NOTHING",
-                &[&SYNC_NAME],
-            )
-            .await?;
+        self.pool.get().await?.execute(REGISTER_SQL, &[&SYNC_NAME]).await?;
         Ok(())
     }
 
     /// Pushes the next batch of changes, if any. Returns how many it pushed (0: caught up).
     pub async fn step(&self) -> Result<usize, SearchError> {
+        if !self.ready.load(std::sync::atomic::Ordering::Relaxed) {
+            // First step, or the first after a failure: the checkpoint row exists, committed
+            // on its own so that a failure can be recorded on it.
+            self.register().await?;
+        }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // One pusher at a time (and never during a reindex's swap).
@@ -362,9 +362,6 @@ impl MeiliSync {
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(500);
         while !*stop.borrow() {
-            if let Err(e) = self.register().await {
-                tracing::warn!(error = %e, "search sync cannot register");
-            }
             let pause = match self.step().await {
                 Ok(0) => IDLE_POLL,
                 Ok(_) => {

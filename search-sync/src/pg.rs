@@ -10,7 +10,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 
 use crate::document::highlight;
-use crate::index::{BoxFuture, Hit, SearchError, SearchIndex, SearchPage, SearchRequest, Sort, Suggestion, FACETS};
+use crate::index::{BoxFuture, SearchError, SearchIndex, SearchPage, SearchRequest, Sort, Suggestion, FACETS};
 
 /// Word similarity a typo'd word needs with some stretch of a key (pg_trgm's `<%`).
 pub const TYPO_SIMILARITY: &str = "0.4";
@@ -206,6 +206,8 @@ impl SearchIndex for PgSearch {
                 conditions.push(word_matches(&mut sql, w, &["title_key", "text_key"], true));
             }
             let conditions = conditions.join(" AND ");
+            // The facet query takes these first parameters (the conditions'); the page all.
+            let condition_params = sql.params.len();
             // Relevance: full-text rank of the words as prefixes (any of them), titles weighing
             // most; typo-only matches rank after; then premium and popularity.
             let rank = if r.words.is_empty() {
@@ -243,15 +245,14 @@ impl SearchIndex for PgSearch {
             ))
             .await?;
             let params = sql.refs();
-            // Both queries share one parameter list; each takes the leading ones it uses.
-            let rows = tx.query(&page_sql, &params[..page_params(&sql, &page_sql)]).await?;
-            let facet_rows = tx.query(&facet_sql, &params[..page_params(&sql, &facet_sql)]).await?;
+            let rows = tx.query(&page_sql, &params).await?;
+            let facet_rows = tx.query(&facet_sql, &params[..condition_params]).await?;
             tx.commit().await?;
             let mut hits = Vec::with_capacity(rows.len());
             for row in &rows {
                 let doc: crate::document::Document = serde_json::from_value(row.get(1))
                     .map_err(|e| SearchError::Engine(format!("stored document: {e}")))?;
-                hits.push(hit(doc, &r.words));
+                hits.push(doc.hit(&r.words));
             }
             let mut facets: BTreeMap<String, BTreeMap<String, u64>> =
                 FACETS.iter().map(|f| (f.to_string(), BTreeMap::new())).collect();
@@ -267,30 +268,5 @@ impl SearchIndex for PgSearch {
             let total = facets["kind"].values().sum();
             Ok(SearchPage { hits, total, facets })
         })
-    }
-}
-
-/// How many leading parameters `text` uses (the highest `$n` in it).
-fn page_params(sql: &Sql, text: &str) -> usize {
-    (1..=sql.params.len()).rev().find(|n| text.contains(&format!("${n}"))).unwrap_or(0)
-}
-
-/// A search hit from a stored document.
-pub(crate) fn hit(d: crate::document::Document, words: &[String]) -> Hit {
-    Hit {
-        highlighted: highlight(&d.title, words),
-        id: d.id,
-        title: d.title,
-        kind: d.kind,
-        category: d.category,
-        game: d.game,
-        city: d.city,
-        district: d.district,
-        price: d.price,
-        has_images: d.has_images,
-        premium: d.premium,
-        seller_plan: d.seller_plan,
-        popularity: d.popularity,
-        created_at: d.created_at,
     }
 }

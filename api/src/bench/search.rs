@@ -110,15 +110,15 @@ pub async fn run(settings: &Settings, listings: usize, clients: usize, seconds: 
     let meili = crate::startup::search_engine(&settings).map_err(err)?;
     let mut meili_reindex_seconds = None;
     let mut plain_meili_recall_top5 = None;
-    let search: std::sync::Arc<dyn SearchIndex> = match &meili {
-        Some(m) => {
+    let search: std::sync::Arc<dyn SearchIndex> = match (&meili, &settings.meili) {
+        (Some(m), Some(meili_settings)) => {
             let started = Instant::now();
             bozor_search_sync::meili::MeiliSync::new(workers.clone(), m.clone()).reindex().await.map_err(err)?;
             meili_reindex_seconds = Some(started.elapsed().as_secs_f64());
-            plain_meili_recall_top5 = Some(plain_meili_recall(&workers, settings.meili.as_ref().expect("set")).await?);
+            plain_meili_recall_top5 = Some(plain_meili_recall(&workers, meili_settings).await?);
             std::sync::Arc::new(m.clone())
         }
-        None => std::sync::Arc::new(bozor_search_sync::pg::PgSearch::new(pool.clone())),
+        _ => std::sync::Arc::new(bozor_search_sync::pg::PgSearch::new(pool.clone())),
     };
 
     // Recall.
