@@ -62,6 +62,124 @@ pub struct Settings {
     /// `BOZOR_SEARCHES_AT_ONCE`, default twice the cores: searches running at once in this
     /// process (the others wait for a turn, up to 1 s, then 503).
     pub searches_at_once: usize,
+    /// Payment providers and payout limits.
+    pub payments: PaymentSettings,
+}
+
+/// Payme's Merchant API: `BOZOR_PAYME_MERCHANT_ID` and `BOZOR_PAYME_KEY` (the key Payme's
+/// cabinet shows; its callbacks authenticate as `Paycom:<key>`).
+#[derive(Clone)]
+pub struct PaymeSettings {
+    pub merchant_id: String,
+    pub key: String,
+}
+
+/// Click's SHOP API: `BOZOR_CLICK_SERVICE_ID`, `BOZOR_CLICK_MERCHANT_ID`, `BOZOR_CLICK_SECRET`.
+#[derive(Clone)]
+pub struct ClickSettings {
+    pub service_id: String,
+    pub merchant_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for PaymeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymeSettings").field("merchant_id", &self.merchant_id).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClickSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickSettings")
+            .field("service_id", &self.service_id)
+            .field("merchant_id", &self.merchant_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Money in and out.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    /// Unset: `POST /v1/payments/payme` refuses every call as unauthenticated.
+    pub payme: Option<PaymeSettings>,
+    /// Unset: Click's callbacks are refused (sign check failed).
+    pub click: Option<ClickSettings>,
+    /// `BOZOR_WITHDRAW_MIN`, tiyin (default 1 000 000: 10 000 sum).
+    pub withdraw_min: i64,
+    /// `BOZOR_WITHDRAW_DAILY_MAX`, tiyin per user per Tashkent day (default 1 000 000 000: 10 million sum).
+    pub withdraw_daily_max: i64,
+}
+
+impl PaymentSettings {
+    /// No provider; withdrawals from 1 tiyin with no practical daily limit (tests, benchmarks).
+    pub fn development() -> PaymentSettings {
+        PaymentSettings {
+            payme: None,
+            click: None,
+            withdraw_min: 1,
+            withdraw_daily_max: bozor_domain::money::AMOUNT_MAX,
+        }
+    }
+
+    fn from_env() -> Result<PaymentSettings, ConfigError> {
+        let both = |a: &'static str, b: &'static str| -> Result<Option<(String, String)>, ConfigError> {
+            match (secret(a), secret(b)) {
+                (Some(x), Some(y)) => Ok(Some((x, y))),
+                (None, None) => Ok(None),
+                (None, Some(_)) => Err(ConfigError { name: a, value: String::new(), hint: "set it too, or neither" }),
+                (Some(_), None) => Err(ConfigError { name: b, value: String::new(), hint: "set it too, or neither" }),
+            }
+        };
+        let payme = both("BOZOR_PAYME_MERCHANT_ID", "BOZOR_PAYME_KEY")?
+            .map(|(merchant_id, key)| PaymeSettings { merchant_id, key });
+        let click = match (both("BOZOR_CLICK_SERVICE_ID", "BOZOR_CLICK_SECRET")?, secret("BOZOR_CLICK_MERCHANT_ID")) {
+            (Some((service_id, secret)), Some(merchant_id)) => Some(ClickSettings { service_id, merchant_id, secret }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    name: "BOZOR_CLICK_MERCHANT_ID",
+                    value: String::new(),
+                    hint: "set it with BOZOR_CLICK_SERVICE_ID and BOZOR_CLICK_SECRET",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    name: "BOZOR_CLICK_SERVICE_ID",
+                    value: String::new(),
+                    hint: "set it and BOZOR_CLICK_SECRET with BOZOR_CLICK_MERCHANT_ID",
+                })
+            }
+        };
+        if let Some(c) = &click {
+            if c.service_id.parse::<u64>().is_err() {
+                return Err(ConfigError {
+                    name: "BOZOR_CLICK_SERVICE_ID",
+                    value: c.service_id.clone(),
+                    hint: "a number",
+                });
+            }
+        }
+        let tiyin = "tiyin, 1 to 10^15";
+        let p = PaymentSettings {
+            payme,
+            click,
+            withdraw_min: var("BOZOR_WITHDRAW_MIN", 1_000_000, tiyin)?,
+            withdraw_daily_max: var("BOZOR_WITHDRAW_DAILY_MAX", 1_000_000_000, tiyin)?,
+        };
+        for (name, v) in [("BOZOR_WITHDRAW_MIN", p.withdraw_min), ("BOZOR_WITHDRAW_DAILY_MAX", p.withdraw_daily_max)] {
+            if !(1..=bozor_domain::money::AMOUNT_MAX).contains(&v) {
+                return Err(ConfigError { name, value: v.to_string(), hint: tiyin });
+            }
+        }
+        if p.withdraw_min > p.withdraw_daily_max {
+            return Err(ConfigError {
+                name: "BOZOR_WITHDRAW_MIN",
+                value: p.withdraw_min.to_string(),
+                hint: "at most BOZOR_WITHDRAW_DAILY_MAX",
+            });
+        }
+        Ok(p)
+    }
 }
 
 /// Where Meilisearch is.
@@ -99,6 +217,7 @@ impl Settings {
             meili: None,
             suggest_cache: true,
             searches_at_once: 4,
+            payments: PaymentSettings::development(),
         }
     }
 
@@ -176,6 +295,7 @@ impl Settings {
                 _ => None,
             },
             searches_at_once: var("BOZOR_SEARCHES_AT_ONCE", 2 * cores, "a number of searches, 1 to 1000")?,
+            payments: PaymentSettings::from_env()?,
             suggest_cache: match std::env::var("BOZOR_SUGGEST_CACHE").as_deref() {
                 Ok("off") => false,
                 Ok("on") | Err(_) => true,

@@ -53,6 +53,13 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("user_not_found", 404, "no such user"),
     ("credentials_missing", 409, "the game account has no credentials yet"),
     ("credentials_erased", 410, "the credentials were erased (crypto-shredded) and cannot be read"),
+    ("payment_not_found", 404, "no such provider payment"),
+    ("payment_pending", 409, "a provider payment of the order is in progress"),
+    ("amount_mismatch", 422, "the amount is not what the order costs"),
+    ("payment_not_reversible", 409, "a performed provider payment can no longer be taken back"),
+    ("withdrawal_below_minimum", 422, "a withdrawal below BOZOR_WITHDRAW_MIN"),
+    ("withdrawal_daily_limit", 422, "the day's withdrawals would exceed BOZOR_WITHDRAW_DAILY_MAX"),
+    ("provider_not_configured", 503, "the payment provider's settings are not set on this server"),
     // Concurrency and idempotency.
     ("version_mismatch", 412, "If-Match names another version than the resource's"),
     ("version_conflict", 409, "another command changed the resource first; retry"),

@@ -306,6 +306,7 @@ impl Application {
             suggest_cache_on: settings.suggest_cache,
             searches: tokio::sync::Semaphore::new(settings.searches_at_once),
             meili,
+            payments: settings.payments.clone(),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

@@ -286,14 +286,16 @@ impl CommandService {
         .await
     }
 
-    /// The wallet's owner asks for a payout to a card.
+    /// The wallet's owner asks for a payout to a card, within `limits`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request_withdrawal(
         &self,
         meta: &CommandMeta,
         user_id: Uuid,
         withdrawal_id: Uuid,
         amount: Money,
-        card_last4: String,
+        card: flows::Card,
+        limits: flows::WithdrawalLimits,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
         let user_wallet = wallet::user_wallet_id(user_id);
@@ -305,7 +307,7 @@ impl CommandService {
                 l.wallet(user_wallet).await?;
                 Ok(l)
             },
-            |uow, ctx| flows::request_withdrawal(uow, ctx, user_id, withdrawal_id, amount, &card_last4, journal),
+            |uow, ctx| flows::request_withdrawal(uow, ctx, user_id, withdrawal_id, amount, &card, limits, journal),
         )
         .await
     }

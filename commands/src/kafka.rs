@@ -45,7 +45,7 @@ pub const FETCH_WAIT_MS_DEFAULT: u32 = 100;
 pub const FETCH_PARTITION_BYTES_DEFAULT: u32 = 1 << 20;
 
 /// The stream types the aggregates write.
-pub const STREAM_TYPES: &[&str] = &["listing", "order", "escrow", "wallet"];
+pub const STREAM_TYPES: &[&str] = &["listing", "order", "escrow", "wallet", "user", "payment"];
 
 /// How long an admin request (topic creation) may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod hash;
 pub mod kafka;
 pub mod migrate;
+pub mod payments;
 pub mod relay;
 pub mod service;
 pub mod store;

@@ -13,6 +13,7 @@ use bozor_domain::escrow::EscrowAggregate;
 use bozor_domain::flows::{self, Streams, UnitOfWork};
 use bozor_domain::listing::ListingAggregate;
 use bozor_domain::order::{self, OrderAggregate};
+use bozor_domain::payment::PaymentAggregate;
 use bozor_domain::user::UserAggregate;
 use bozor_domain::wallet::WalletAggregate;
 use bozor_domain::{Actor, Context, DomainError};
@@ -156,6 +157,11 @@ impl Loader {
     /// Loads a user stream.
     pub async fn user(&mut self, id: Uuid) -> Result<bozor_domain::user::State, CommandError> {
         self.load::<UserAggregate>(id, |u| &mut u.users).await
+    }
+
+    /// Loads a payment stream.
+    pub async fn payment(&mut self, id: Uuid) -> Result<bozor_domain::payment::State, CommandError> {
+        self.load::<PaymentAggregate>(id, |u| &mut u.payments).await
     }
 
     /// Loads an order with everything a step of it may touch: escrow, listings, wallets.
@@ -302,6 +308,25 @@ impl CommandService {
         Err(CommandError::Conflict)
     }
 
+    /// Loads what `load` names and runs `flow` on it without appending anything: the answer a
+    /// command would get now (a provider's "may this be paid?" question).
+    pub async fn check<L, Fut, F>(&self, meta: &CommandMeta, load: L, flow: F) -> Result<(), CommandError>
+    where
+        L: FnOnce(Loader) -> Fut,
+        Fut: std::future::Future<Output = Result<Loader, CommandError>>,
+        F: FnOnce(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
+    {
+        let ctx = Context { now: meta.now, actor: meta.actor.clone() };
+        let fresh = Loader {
+            store: self.store.clone(),
+            uow: UnitOfWork::default(),
+            heads: BTreeMap::new(),
+            foreign: BTreeMap::new(),
+        };
+        let mut loader = load(fresh).await?;
+        flow(&mut loader.uow, &ctx).map_err(CommandError::from)
+    }
+
     /// The stored outcome for a repeated idempotency key; refuses a key reused with another request.
     async fn replay(&self, meta: &CommandMeta) -> Result<Option<Outcome>, CommandError> {
         let Some((key, hash)) = &meta.idempotency else { return Ok(None) };
@@ -336,6 +361,7 @@ impl CommandService {
         collect(&uow.escrows, heads, &mut streams);
         collect(&uow.wallets, heads, &mut streams);
         collect(&uow.users, heads, &mut streams);
+        collect(&uow.payments, heads, &mut streams);
         // One order of row locks for every command, so concurrent multi-stream appends queue
         // behind each other instead of deadlocking.
         streams.sort_by_key(|s| s.stream_id);
@@ -379,6 +405,7 @@ impl CommandService {
                 "order" => self.snapshot::<OrderAggregate>(&uow.orders, s.stream_id, version, head).await,
                 "escrow" => self.snapshot::<EscrowAggregate>(&uow.escrows, s.stream_id, version, head).await,
                 "user" => self.snapshot::<UserAggregate>(&uow.users, s.stream_id, version, head).await,
+                "payment" => self.snapshot::<PaymentAggregate>(&uow.payments, s.stream_id, version, head).await,
                 _ => self.snapshot::<WalletAggregate>(&uow.wallets, s.stream_id, version, head).await,
             };
             // A missing snapshot only makes the next load read more events.

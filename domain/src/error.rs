@@ -67,6 +67,21 @@ pub enum DomainError {
     /// The credentials were erased (crypto-shredded) and can never be read again.
     #[error("the credentials were erased and cannot be read")]
     CredentialsErased,
+    /// A provider payment of the order is in progress: nothing else pays it meanwhile.
+    #[error("a payment of this order is in progress (hint: wait until the provider performs or cancels it)")]
+    PaymentPending,
+    /// A payment's amount is not what the order costs.
+    #[error("the amount must be {expected}, what the order costs")]
+    AmountMismatch { expected: Money },
+    /// A performed provider payment can no longer be taken back.
+    #[error("the payment cannot be reversed: {reason}")]
+    PaymentNotReversible { reason: &'static str },
+    /// A withdrawal below the configured minimum.
+    #[error("withdrawals are at least {min}")]
+    WithdrawalBelowMinimum { min: Money },
+    /// The day's withdrawals (Tashkent time) would pass the configured maximum.
+    #[error("the day's withdrawals would exceed the limit: {left} left today")]
+    WithdrawalDailyLimit { left: Money },
 }
 
 impl DomainError {
@@ -78,6 +93,7 @@ impl DomainError {
                 "order" => "order_not_found",
                 "escrow" => "escrow_not_found",
                 "user" => "user_not_found",
+                "payment" => "payment_not_found",
                 _ => "wallet_not_found",
             },
             DomainError::AlreadyExists { .. } => "already_exists",
@@ -99,6 +115,11 @@ impl DomainError {
             DomainError::CourierDistrictMismatch { .. } => "courier_district_mismatch",
             DomainError::CredentialsMissing => "credentials_missing",
             DomainError::CredentialsErased => "credentials_erased",
+            DomainError::PaymentPending => "payment_pending",
+            DomainError::AmountMismatch { .. } => "amount_mismatch",
+            DomainError::PaymentNotReversible { .. } => "payment_not_reversible",
+            DomainError::WithdrawalBelowMinimum { .. } => "withdrawal_below_minimum",
+            DomainError::WithdrawalDailyLimit { .. } => "withdrawal_daily_limit",
         }
     }
 
@@ -128,6 +149,12 @@ impl DomainError {
         "user_not_found",
         "credentials_missing",
         "credentials_erased",
+        "payment_not_found",
+        "payment_pending",
+        "amount_mismatch",
+        "payment_not_reversible",
+        "withdrawal_below_minimum",
+        "withdrawal_daily_limit",
     ];
 }
 

@@ -16,6 +16,7 @@ use crate::escrow::{self, EscrowAggregate, Resolution, Settlement};
 use crate::listing::{self, Details, ItemQuantity, ListingAggregate, PromotionTier, GAME_ACCOUNT_SKU};
 use crate::money::Money;
 use crate::order::{self, District, Fulfilment, Line, OrderAggregate};
+use crate::payment::{self, CancelReason, PaymentAggregate, Target};
 use crate::user::UserAggregate;
 use crate::wallet::{self, Owner, PlatformAccount, Provider, Reason, WalletAggregate};
 
@@ -83,6 +84,7 @@ pub struct UnitOfWork {
     pub escrows: Streams<EscrowAggregate>,
     pub wallets: Streams<WalletAggregate>,
     pub users: Streams<UserAggregate>,
+    pub payments: Streams<PaymentAggregate>,
 }
 
 /// One line of a new order, as the buyer asks for it.
@@ -209,6 +211,21 @@ pub fn pay_order(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, journal_id
     let o = order_data(uow, order_id)?;
     let escrow_id = escrow_id_for(order_id);
     uow.orders.exec(order_id, &order::Command::Pay { escrow_id }, ctx)?;
+    let total = open_funded_escrow(uow, ctx, &o, journal_id)?;
+    let hold =
+        wallet::Command::Hold { journal_id, hold_id: escrow_id, amount: total, reason: Reason::Escrow { order_id } };
+    uow.wallets.exec(wallet::user_wallet_id(o.buyer_id), &hold, ctx)?;
+    Ok(())
+}
+
+/// Opens and funds the escrow of a paid order; answers the amount it holds.
+fn open_funded_escrow(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    o: &order::Order,
+    journal_id: Uuid,
+) -> Result<Money, DomainError> {
+    let (order_id, escrow_id) = (o.id, escrow_id_for(o.id));
     let open = escrow::Command::Open {
         escrow_id,
         order_id,
@@ -220,15 +237,7 @@ pub fn pay_order(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, journal_id
     };
     uow.escrows.exec(escrow_id, &open, ctx)?;
     uow.escrows.exec(escrow_id, &escrow::Command::Fund { journal_id }, ctx)?;
-    let e = escrow_data(uow, escrow_id)?;
-    let hold = wallet::Command::Hold {
-        journal_id,
-        hold_id: escrow_id,
-        amount: e.total(),
-        reason: Reason::Escrow { order_id },
-    };
-    uow.wallets.exec(wallet::user_wallet_id(o.buyer_id), &hold, ctx)?;
-    Ok(())
+    Ok(escrow_data(uow, escrow_id)?.total())
 }
 
 /// A command that touches the order alone (accept, assign courier, pick up).
@@ -502,25 +511,119 @@ pub fn deposit(
     Ok(())
 }
 
+/// The bounds of withdrawals, from configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WithdrawalLimits {
+    /// The smallest withdrawal.
+    pub min: Money,
+    /// The most one user withdraws in a Tashkent calendar day (requests, failed ones included).
+    pub per_day_max: Money,
+}
+
+/// A card to pay out to. Built only by `Card::parse` (or `Card::last4` for clients that send
+/// only the last four digits), which keep the masked number: the full one is never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Card {
+    mask: String,
+    holder: String,
+}
+
+impl Card {
+    /// A 16-digit card number (spaces allowed) passing the Luhn check, and its holder's name
+    /// (1 to 100 characters). Fails with `invalid_field` naming the field.
+    pub fn parse(number: &str, holder: &str) -> Result<Card, DomainError> {
+        let digits: Vec<u32> = number.chars().filter(|c| *c != ' ').map(|c| c.to_digit(10).unwrap_or(99)).collect();
+        if digits.len() != 16 || digits.iter().any(|d| *d > 9) || !luhn(&digits) {
+            return invalid("card_number", "must be a card's 16 digits (the Luhn check fails otherwise)");
+        }
+        let holder = holder.trim();
+        if holder.is_empty() || holder.chars().count() > 100 || holder.chars().any(char::is_control) {
+            return invalid("card_holder", "must be 1 to 100 characters");
+        }
+        let d = |r: std::ops::Range<usize>| {
+            digits[r].iter().map(|d| char::from_digit(*d, 10).expect("a digit")).collect::<String>()
+        };
+        let mask = format!("{} {}** **** {}", d(0..4), d(4..6), d(12..16));
+        Ok(Card { mask, holder: holder.to_owned() })
+    }
+
+    /// A card known by its last four digits only (the API's older form): no holder.
+    pub fn last4(last4: &str) -> Result<Card, DomainError> {
+        if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid("card_last4", "must be the card's last 4 digits");
+        }
+        Ok(Card { mask: format!("**** {last4}"), holder: String::new() })
+    }
+
+    /// First six and last four digits: `8600 12** **** 3456`.
+    pub fn mask(&self) -> &str {
+        &self.mask
+    }
+
+    /// The holder's name as given.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
 /// A user asks for a payout to a card: the amount is held until the payout completes or fails.
+#[allow(clippy::too_many_arguments)]
 pub fn request_withdrawal(
     uow: &mut UnitOfWork,
     ctx: &Context,
     user_id: Uuid,
     withdrawal_id: Uuid,
     amount: Money,
-    card_last4: &str,
+    card: &Card,
+    limits: WithdrawalLimits,
     journal_id: Uuid,
 ) -> Result<(), DomainError> {
     if ctx.actor.id != user_id {
         return forbidden("only the wallet's owner withdraws");
     }
-    if card_last4.len() != 4 || !card_last4.bytes().all(|b| b.is_ascii_digit()) {
-        return invalid("card_last4", "must be the card's last 4 digits");
+    if amount.is_zero() {
+        return invalid("amount", "must be positive");
     }
-    let reason = Reason::Withdrawal { withdrawal_id, card_mask: format!("**** {card_last4}") };
+    amount.within_limit()?;
+    if amount < limits.min {
+        return Err(DomainError::WithdrawalBelowMinimum { min: limits.min });
+    }
+    let wallet_id = wallet::user_wallet_id(user_id);
+    if let wallet::State::Open(w) = uow.wallets.state(wallet_id) {
+        let left = limits.per_day_max.tiyin().saturating_sub(w.withdrawn_on(wallet::tashkent_day(ctx.now))).max(0);
+        if amount.tiyin() > left {
+            return Err(DomainError::WithdrawalDailyLimit { left: Money::from_tiyin(left).expect("clamped to zero") });
+        }
+    } else if amount > limits.per_day_max {
+        return Err(DomainError::WithdrawalDailyLimit { left: limits.per_day_max });
+    }
+    let reason = Reason::Withdrawal {
+        withdrawal_id,
+        card_mask: card.mask.clone(),
+        card_holder: (!card.holder.is_empty()).then(|| card.holder.clone()),
+    };
     let hold = wallet::Command::Hold { journal_id, hold_id: withdrawal_id, amount, reason };
-    uow.wallets.exec(wallet::user_wallet_id(user_id), &hold, ctx)?;
+    uow.wallets.exec(wallet_id, &hold, ctx)?;
     Ok(())
 }
 
@@ -542,7 +645,7 @@ pub fn complete_withdrawal(
     };
     uow.wallets.exec(wallet_id, &wallet::Command::CaptureHold { journal_id, hold_id: withdrawal_id }, ctx)?;
     let payout = wallet::platform_owner(PlatformAccount::PayoutClearing, withdrawal_id);
-    let reason = Reason::Withdrawal { withdrawal_id, card_mask: String::new() };
+    let reason = Reason::Withdrawal { withdrawal_id, card_mask: String::new(), card_holder: None };
     uow.wallets.exec(
         payout.wallet_id(),
         &wallet::Command::Credit { owner: payout, journal_id, amount, reason },
@@ -591,5 +694,193 @@ pub fn reveal_credentials(
         }
     };
     uow.listings.exec(listing_id, &listing::Command::RevealCredentials { purchase }, ctx)?;
+    Ok(())
+}
+
+fn payment_data(uow: &UnitOfWork, payment_id: Uuid) -> Result<payment::Payment, DomainError> {
+    match uow.payments.state(payment_id) {
+        payment::State::Exists(p) => Ok((**p).clone()),
+        payment::State::Initial => Err(DomainError::NotFound { what: "payment" }),
+    }
+}
+
+/// Checks that a new payment of `amount` may pay `target`, appending nothing: the user exists
+/// (a top-up), or the order is placed, unpaid, awaits no other payment and costs exactly
+/// `amount`. Needs the user or the order loaded.
+pub fn check_payment(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    payment_id: Uuid,
+    target: Target,
+    amount: Money,
+) -> Result<(), DomainError> {
+    if amount.is_zero() {
+        return invalid("amount", "must be positive");
+    }
+    amount.within_limit()?;
+    match target {
+        Target::Wallet { user_id } => match uow.users.state(user_id) {
+            crate::user::State::Exists(_) => Ok(()),
+            crate::user::State::Initial => Err(DomainError::NotFound { what: "user" }),
+        },
+        Target::Order { order_id } => {
+            uow.orders.exec(order_id, &order::Command::AwaitPayment { payment_id, amount }, ctx).map(|_| ())
+        }
+    }
+}
+
+/// A provider created a transaction: the payment stream starts, and an order it pays waits for
+/// it (nothing else pays the order meanwhile). Needs the payment and the user or order loaded.
+#[allow(clippy::too_many_arguments)]
+pub fn create_payment(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    payment_id: Uuid,
+    provider: Provider,
+    provider_tx_id: &str,
+    target: Target,
+    amount: Money,
+    provider_time_ms: i64,
+) -> Result<(), DomainError> {
+    if let payment::State::Exists(_) = uow.payments.state(payment_id) {
+        return Err(DomainError::AlreadyExists { what: "payment" });
+    }
+    check_payment(uow, ctx, payment_id, target, amount)?;
+    let create = payment::Command::Create {
+        payment_id,
+        provider,
+        provider_tx_id: provider_tx_id.to_owned(),
+        target,
+        amount,
+        provider_time_ms,
+    };
+    uow.payments.exec(payment_id, &create, ctx).map(|_| ())
+}
+
+/// The provider charged the card: a top-up credits the user's wallet against provider
+/// clearing; an order payment opens and funds the order's escrow, the money arriving straight
+/// into the buyer's held balance. One journal, appended with the payment's event. Needs the
+/// payment, the target's streams and the provider clearing wallet of the paying user loaded.
+pub fn perform_payment(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    payment_id: Uuid,
+    journal_id: Uuid,
+) -> Result<(), DomainError> {
+    let p = payment_data(uow, payment_id)?;
+    uow.payments.exec(payment_id, &payment::Command::Perform { journal_id }, ctx)?;
+    let order_id = match p.target {
+        Target::Wallet { user_id } => {
+            return deposit(uow, ctx, user_id, p.amount, p.provider, &p.provider_tx_id, journal_id);
+        }
+        Target::Order { order_id } => order_id,
+    };
+    let o = order_data(uow, order_id)?;
+    let escrow_id = escrow_id_for(order_id);
+    uow.orders.exec(order_id, &order::Command::PayThroughProvider { escrow_id, payment_id }, ctx)?;
+    let total = open_funded_escrow(uow, ctx, &o, journal_id)?;
+    if total != p.amount {
+        return Err(DomainError::AmountMismatch { expected: total });
+    }
+    let buyer = Owner::User { user_id: o.buyer_id };
+    let held = wallet::Command::DepositHeld {
+        owner: buyer,
+        journal_id,
+        hold_id: escrow_id,
+        amount: total,
+        provider: p.provider,
+        provider_tx_id: p.provider_tx_id.clone(),
+        reason: Reason::Escrow { order_id },
+    };
+    uow.wallets.exec(buyer.wallet_id(), &held, ctx)?;
+    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, o.buyer_id);
+    let reason = Reason::Deposit { wallet_id: buyer.wallet_id() };
+    let debit = wallet::Command::Debit { owner: clearing, journal_id, amount: total, reason };
+    uow.wallets.exec(clearing.wallet_id(), &debit, ctx)?;
+    Ok(())
+}
+
+/// The provider cancels a transaction. Before perform nothing moved: an order it paid stops
+/// waiting for it. After perform the money goes back to provider clearing, in one journal:
+/// out of the top-up's wallet, or out of the order's escrow (the order is cancelled and its
+/// reservations released). Refused with `payment_not_reversible`, moving nothing, when the
+/// wallet's balance was spent or the order was picked up or delivered.
+pub fn cancel_payment(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    payment_id: Uuid,
+    reason: CancelReason,
+    journal_id: Uuid,
+) -> Result<(), DomainError> {
+    let p = payment_data(uow, payment_id)?;
+    uow.payments.exec(payment_id, &payment::Command::Cancel { reason, journal_id }, ctx)?;
+    match (p.status, p.target) {
+        (payment::Status::Created, Target::Order { order_id }) => {
+            uow.orders.exec(order_id, &order::Command::AbandonPayment { payment_id }, ctx)?;
+        }
+        (payment::Status::Created, Target::Wallet { .. }) => {}
+        (_, Target::Wallet { user_id }) => take_back_from_wallet(uow, ctx, &p, user_id, journal_id)?,
+        (_, Target::Order { order_id }) => {
+            let o = order_data(uow, order_id)?;
+            if o.status == order::Status::Cancelled {
+                // Cancelled after payment: the refund went to the buyer's available balance.
+                take_back_from_wallet(uow, ctx, &p, o.buyer_id, journal_id)?;
+            } else {
+                take_back_from_escrow(uow, ctx, &p, &o, journal_id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn take_back_from_wallet(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    p: &payment::Payment,
+    user_id: Uuid,
+    journal_id: Uuid,
+) -> Result<(), DomainError> {
+    let user = Owner::User { user_id };
+    let reason = Reason::ProviderRefund { payment_id: p.id };
+    let debit = wallet::Command::Debit { owner: user, journal_id, amount: p.amount, reason: reason.clone() };
+    uow.wallets.exec(user.wallet_id(), &debit, ctx).map_err(|e| match e {
+        DomainError::InsufficientFunds { .. } => {
+            DomainError::PaymentNotReversible { reason: "the wallet's balance was spent" }
+        }
+        other => other,
+    })?;
+    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, user_id);
+    let credit = wallet::Command::Credit { owner: clearing, journal_id, amount: p.amount, reason };
+    uow.wallets.exec(clearing.wallet_id(), &credit, ctx)?;
+    Ok(())
+}
+
+fn take_back_from_escrow(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    p: &payment::Payment,
+    o: &order::Order,
+    journal_id: Uuid,
+) -> Result<(), DomainError> {
+    let cancel = order::Command::Cancel { reason: format!("the {} payment was cancelled", p.provider.name()) };
+    uow.orders.exec(o.id, &cancel, ctx).map_err(|e| match e {
+        DomainError::InvalidTransition { .. } => {
+            DomainError::PaymentNotReversible { reason: "the order was picked up, delivered or settled" }
+        }
+        other => other,
+    })?;
+    let escrow_id = escrow_id_for(o.id);
+    let e = escrow_data(uow, escrow_id)?;
+    let refund = escrow::Command::Refund { journal_id, to_buyer: e.amount, courier_id: None };
+    uow.escrows.exec(escrow_id, &refund, ctx)?;
+    let buyer = wallet::user_wallet_id(o.buyer_id);
+    uow.wallets.exec(buyer, &wallet::Command::CaptureHold { journal_id, hold_id: escrow_id }, ctx)?;
+    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, o.buyer_id);
+    let reason = Reason::ProviderRefund { payment_id: p.id };
+    let credit = wallet::Command::Credit { owner: clearing, journal_id, amount: e.total(), reason };
+    uow.wallets.exec(clearing.wallet_id(), &credit, ctx)?;
+    for listing_id in order_listings(o) {
+        uow.listings.exec(listing_id, &listing::Command::ReleaseReservation { order_id: o.id }, ctx)?;
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! bozor's domain: the aggregates Listing, Order, Escrow and Wallet as pure deciders, the
-//! multi-stream flows that combine them, money, and the upcasters of stored events.
+//! bozor's domain: the aggregates Listing, Order, Escrow, Wallet, User and Payment (a provider's
+//! transaction) as pure deciders, the multi-stream flows that combine them, money, and the
+//! upcasters of stored events.
 //!
 //! Nothing here does I/O, reads a clock or draws a random number: time, actor and ids come in
 //! on the command and its `Context`.
@@ -12,6 +13,7 @@ pub mod flows;
 pub mod listing;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod upcast;
 pub mod user;
 pub mod wallet;

@@ -191,9 +191,18 @@ pub struct Order {
     pub pickup: Option<Pickup>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub placed_at: DateTime<Utc>,
+    /// A provider payment created for this order and not yet performed or cancelled: while it
+    /// is, nothing else pays the order (no second charge of the buyer's card or wallet).
+    #[serde(default)]
+    pub awaiting_payment: Option<Uuid>,
 }
 
 impl Order {
+    /// What the buyer pays: goods and delivery.
+    pub fn total(&self) -> Money {
+        self.goods_total.checked_add(self.fulfilment.fee()).expect("checked when placed")
+    }
+
     /// True for digital (game account) orders.
     pub fn is_digital(&self) -> bool {
         self.fulfilment == Fulfilment::Digital
@@ -228,6 +237,20 @@ pub enum Command {
     },
     Pay {
         escrow_id: Uuid,
+    },
+    /// A payment provider created a transaction paying this order (the system role).
+    AwaitPayment {
+        payment_id: Uuid,
+        amount: Money,
+    },
+    /// That transaction was cancelled before it was performed; a no-op for any other payment.
+    AbandonPayment {
+        payment_id: Uuid,
+    },
+    /// That transaction was performed: the order is paid.
+    PayThroughProvider {
+        escrow_id: Uuid,
+        payment_id: Uuid,
     },
     /// The seller accepts a paid delivery order and says where the courier collects it.
     Accept {
@@ -278,6 +301,14 @@ pub enum Event {
     },
     OrderPaid {
         escrow_id: Uuid,
+        at: DateTime<Utc>,
+    },
+    PaymentAwaited {
+        payment_id: Uuid,
+        at: DateTime<Utc>,
+    },
+    PaymentAbandoned {
+        payment_id: Uuid,
         at: DateTime<Utc>,
     },
     /// v2 adds `pickup` (v1: none).
@@ -333,8 +364,8 @@ pub struct OrderAggregate;
 
 impl Aggregate for OrderAggregate {
     const STREAM_TYPE: &'static str = "order";
-    // 2: `Order::pickup`.
-    const STATE_SCHEMA: i32 = 2;
+    // 2: `Order::pickup`. 3: `Order::awaiting_payment`.
+    const STATE_SCHEMA: i32 = 3;
     type State = State;
     type Event = Event;
     type Command = Command;
@@ -369,6 +400,34 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::Pay { escrow_id } => {
             buyer(o, ctx)?;
             require(o, "pay", o.status == Status::Placed)?;
+            if o.awaiting_payment.is_some() {
+                return Err(DomainError::PaymentPending);
+            }
+            Ok(vec![Event::OrderPaid { escrow_id: *escrow_id, at }])
+        }
+        Command::AwaitPayment { payment_id, amount } => {
+            system(ctx)?;
+            require(o, "pay", o.status == Status::Placed)?;
+            match o.awaiting_payment {
+                Some(p) if p == *payment_id => return Ok(vec![]),
+                Some(_) => return Err(DomainError::PaymentPending),
+                None => {}
+            }
+            if *amount != o.total() {
+                return Err(DomainError::AmountMismatch { expected: o.total() });
+            }
+            Ok(vec![Event::PaymentAwaited { payment_id: *payment_id, at }])
+        }
+        Command::AbandonPayment { payment_id } => {
+            system(ctx)?;
+            if o.awaiting_payment != Some(*payment_id) {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::PaymentAbandoned { payment_id: *payment_id, at }])
+        }
+        Command::PayThroughProvider { escrow_id, payment_id } => {
+            system(ctx)?;
+            require(o, "pay", o.status == Status::Placed && o.awaiting_payment == Some(*payment_id))?;
             Ok(vec![Event::OrderPaid { escrow_id: *escrow_id, at }])
         }
         Command::Accept { pickup } => {
@@ -531,7 +590,8 @@ fn assign_courier(
 
 fn cancel(o: &Order, reason: &str, ctx: &Context) -> Result<Vec<Event>, DomainError> {
     let me = ctx.actor.id;
-    if o.buyer_id != me && o.seller_id != me && !ctx.actor.is_staff(true) {
+    // The system cancels an order whose provider payment was cancelled after it was performed.
+    if o.buyer_id != me && o.seller_id != me && !ctx.actor.is_staff(true) && !ctx.actor.has(Role::System) {
         return forbidden("only the buyer, the seller or support cancels an order");
     }
     let before_pick_up = match o.fulfilment {
@@ -543,6 +603,13 @@ fn cancel(o: &Order, reason: &str, ctx: &Context) -> Result<Vec<Event>, DomainEr
     require(o, "cancel", before_pick_up)?;
     let refunded = o.status != Status::Placed;
     Ok(vec![Event::OrderCancelled { by: me, reason: reason_text(reason)?, refunded, at: ctx.now }])
+}
+
+fn system(ctx: &Context) -> Result<(), DomainError> {
+    if !ctx.actor.has(Role::System) {
+        return forbidden("only payment provider callbacks do this");
+    }
+    Ok(())
 }
 
 fn buyer(o: &Order, ctx: &Context) -> Result<(), DomainError> {
@@ -602,6 +669,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 pickup: None,
                 delivered_at: None,
                 placed_at: *at,
+                awaiting_payment: None,
             }))
         }
         (State::Initial, e) => panic!("order event {e:?} before OrderPlaced"),
@@ -612,7 +680,16 @@ pub fn evolve(state: State, event: &Event) -> State {
         Event::OrderPlaced { .. } => unreachable!("handled above"),
         Event::OrderPaid { escrow_id, .. } => {
             o.escrow_id = Some(*escrow_id);
+            o.awaiting_payment = None;
             Status::Paid
+        }
+        Event::PaymentAwaited { payment_id, .. } => {
+            o.awaiting_payment = Some(*payment_id);
+            o.status
+        }
+        Event::PaymentAbandoned { .. } => {
+            o.awaiting_payment = None;
+            o.status
         }
         Event::OrderAccepted { pickup, .. } => {
             o.pickup = pickup.clone();

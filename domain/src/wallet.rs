@@ -110,8 +110,24 @@ impl Owner {
 pub enum Provider {
     Payme,
     Click,
-    /// An admin's test credit (until the providers are wired in).
+    /// An admin's manual credit.
     Manual,
+}
+
+impl Provider {
+    /// The provider's API name: `payme`, `click` or `manual`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Payme => "payme",
+            Provider::Click => "click",
+            Provider::Manual => "manual",
+        }
+    }
+
+    /// Parses an API name (`payme`, `click`, `manual`).
+    pub fn parse(s: &str) -> Option<Provider> {
+        [Provider::Payme, Provider::Click, Provider::Manual].into_iter().find(|p| p.name() == s)
+    }
 }
 
 /// Why money moved, for statements and audit.
@@ -132,8 +148,16 @@ pub enum Reason {
     Escrow { order_id: Uuid },
     /// A paid promotion of a listing.
     Promotion { listing_id: Uuid },
-    /// A payout to a card.
-    Withdrawal { withdrawal_id: Uuid, card_mask: String },
+    /// A payout to a card: its masked number (first six and last four digits) and holder.
+    Withdrawal {
+        withdrawal_id: Uuid,
+        card_mask: String,
+        /// Absent on withdrawals requested before holders were asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card_holder: Option<String>,
+    },
+    /// A provider payment cancelled after it was performed: the money goes back to the provider.
+    ProviderRefund { payment_id: Uuid },
 }
 
 /// A wallet that exists.
@@ -152,6 +176,28 @@ pub struct Wallet {
     /// Every withdrawal id this wallet has used: an id names one withdrawal for good.
     #[serde(default)]
     pub withdrawals: std::collections::BTreeSet<Uuid>,
+    /// Withdrawals requested on one Tashkent calendar day, for the per-day limit.
+    #[serde(default)]
+    pub withdrawn: Option<DayTotal>,
+}
+
+/// Money withdrawn on one calendar day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotal {
+    pub day: chrono::NaiveDate,
+    pub tiyin: i64,
+}
+
+/// Tashkent is UTC+5 all year (no daylight saving): the day a withdrawal limit counts in.
+pub fn tashkent_day(at: DateTime<Utc>) -> chrono::NaiveDate {
+    (at + chrono::Duration::hours(5)).date_naive()
+}
+
+impl Wallet {
+    /// Tiyin of withdrawals requested on `day` (failed ones included: the limit counts requests).
+    pub fn withdrawn_on(&self, day: chrono::NaiveDate) -> i64 {
+        self.withdrawn.filter(|d| d.day == day).map_or(0, |d| d.tiyin)
+    }
 }
 
 /// The state of a wallet stream.
@@ -185,6 +231,17 @@ impl State {
 pub enum Command {
     /// A provider top-up of a user wallet; idempotent by provider transaction id.
     Deposit { owner: Owner, journal_id: Uuid, amount: Money, provider: Provider, provider_tx_id: String },
+    /// A provider payment of an order: the money arrives straight into the held balance under
+    /// `hold_id` (the order's escrow), never into the available one.
+    DepositHeld {
+        owner: Owner,
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        provider: Provider,
+        provider_tx_id: String,
+        reason: Reason,
+    },
     /// Money in; opens the wallet if needed.
     Credit { owner: Owner, journal_id: Uuid, amount: Money, reason: Reason },
     /// Money out of the available balance; opens the provider clearing account if needed.
@@ -201,13 +258,58 @@ pub enum Command {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
-    WalletOpened { wallet_id: Uuid, owner: Owner, at: DateTime<Utc> },
-    FundsDeposited { journal_id: Uuid, amount: Money, provider: Provider, provider_tx_id: String, at: DateTime<Utc> },
-    FundsCredited { journal_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
-    FundsDebited { journal_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
-    FundsHeld { journal_id: Uuid, hold_id: Uuid, amount: Money, reason: Reason, at: DateTime<Utc> },
-    HoldReleased { journal_id: Uuid, hold_id: Uuid, amount: Money, at: DateTime<Utc> },
-    HoldCaptured { journal_id: Uuid, hold_id: Uuid, amount: Money, at: DateTime<Utc> },
+    WalletOpened {
+        wallet_id: Uuid,
+        owner: Owner,
+        at: DateTime<Utc>,
+    },
+    FundsDeposited {
+        journal_id: Uuid,
+        amount: Money,
+        provider: Provider,
+        provider_tx_id: String,
+        at: DateTime<Utc>,
+    },
+    DepositHeld {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        provider: Provider,
+        provider_tx_id: String,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    FundsCredited {
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    FundsDebited {
+        journal_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    FundsHeld {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        reason: Reason,
+        at: DateTime<Utc>,
+    },
+    HoldReleased {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
+    HoldCaptured {
+        journal_id: Uuid,
+        hold_id: Uuid,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
 }
 
 /// One side of a journal entry: a signed change of one balance.
@@ -230,6 +332,7 @@ impl Event {
             Event::FundsDeposited { journal_id, amount, .. } | Event::FundsCredited { journal_id, amount, .. } => {
                 p(journal_id, amount.tiyin(), 0)
             }
+            Event::DepositHeld { journal_id, amount, .. } => p(journal_id, 0, amount.tiyin()),
             Event::FundsDebited { journal_id, amount, .. } => p(journal_id, -amount.tiyin(), 0),
             Event::FundsHeld { journal_id, amount, .. } => p(journal_id, -amount.tiyin(), amount.tiyin()),
             Event::HoldReleased { journal_id, amount, .. } => p(journal_id, amount.tiyin(), -amount.tiyin()),
@@ -243,8 +346,8 @@ pub struct WalletAggregate;
 
 impl Aggregate for WalletAggregate {
     const STREAM_TYPE: &'static str = "wallet";
-    // 2: `Wallet::withdrawals`.
-    const STATE_SCHEMA: i32 = 2;
+    // 2: `Wallet::withdrawals`. 3: `Wallet::withdrawn`.
+    const STATE_SCHEMA: i32 = 3;
     type State = State;
     type Event = Event;
     type Command = Command;
@@ -267,33 +370,39 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
     let at = ctx.now;
     match command {
         Command::Deposit { owner, journal_id, amount, provider, provider_tx_id } => {
-            if !(ctx.actor.is_staff(false) || ctx.actor.has(Role::System)) {
-                return forbidden("only payment callbacks and admins deposit");
+            if !deposit_allowed(state, ctx, *owner, *amount, *provider, provider_tx_id)? {
+                return Ok(vec![]);
             }
-            if !matches!(owner, Owner::User { .. }) {
-                return invalid("wallet", "deposits go to user wallets");
-            }
-            positive(*amount)?;
-            if provider_tx_id.is_empty() || provider_tx_id.len() > 64 {
-                return invalid("provider_tx_id", "must be 1 to 64 characters");
-            }
-            let key = deposit_key(*provider, provider_tx_id);
-            if let State::Open(w) = state {
-                match w.deposits.get(&key) {
-                    Some(seen) if seen == amount => return Ok(vec![]),
-                    Some(_) => {
-                        return Err(DomainError::ProviderTransactionMismatch { provider_tx_id: provider_tx_id.clone() })
-                    }
-                    None => {}
-                }
-            }
-            fits(state, *amount)?;
             let mut events = open_if_needed(state, *owner, at);
             events.push(Event::FundsDeposited {
                 journal_id: *journal_id,
                 amount: *amount,
                 provider: *provider,
                 provider_tx_id: provider_tx_id.clone(),
+                at,
+            });
+            Ok(events)
+        }
+        Command::DepositHeld { owner, journal_id, hold_id, amount, provider, provider_tx_id, reason } => {
+            if !ctx.actor.has(Role::System) {
+                return forbidden("only payment callbacks pay orders through a provider");
+            }
+            if !deposit_allowed(state, ctx, *owner, *amount, *provider, provider_tx_id)? {
+                return Ok(vec![]);
+            }
+            if let State::Open(w) = state {
+                if w.holds.contains_key(hold_id) {
+                    return Err(DomainError::AlreadyExists { what: "hold" });
+                }
+            }
+            let mut events = open_if_needed(state, *owner, at);
+            events.push(Event::DepositHeld {
+                journal_id: *journal_id,
+                hold_id: *hold_id,
+                amount: *amount,
+                provider: *provider,
+                provider_tx_id: provider_tx_id.clone(),
+                reason: reason.clone(),
                 at,
             });
             Ok(events)
@@ -347,13 +456,41 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
     }
 }
 
+/// Checks a deposit; false when this provider transaction was deposited before with the same
+/// amount (a repeat that appends nothing).
+fn deposit_allowed(
+    state: &State,
+    ctx: &Context,
+    owner: Owner,
+    amount: Money,
+    provider: Provider,
+    provider_tx_id: &str,
+) -> Result<bool, DomainError> {
+    if !(ctx.actor.is_staff(false) || ctx.actor.has(Role::System)) {
+        return forbidden("only payment callbacks and admins deposit");
+    }
+    if !matches!(owner, Owner::User { .. }) {
+        return invalid("wallet", "deposits go to user wallets");
+    }
+    positive(amount)?;
+    if provider_tx_id.is_empty() || provider_tx_id.len() > 64 {
+        return invalid("provider_tx_id", "must be 1 to 64 characters");
+    }
+    if let State::Open(w) = state {
+        match w.deposits.get(&deposit_key(provider, provider_tx_id)) {
+            Some(seen) if *seen == amount => return Ok(false),
+            Some(_) => {
+                return Err(DomainError::ProviderTransactionMismatch { provider_tx_id: provider_tx_id.to_owned() })
+            }
+            None => {}
+        }
+    }
+    fits(state, amount)?;
+    Ok(true)
+}
+
 fn deposit_key(provider: Provider, tx: &str) -> String {
-    let p = match provider {
-        Provider::Payme => "payme",
-        Provider::Click => "click",
-        Provider::Manual => "manual",
-    };
-    format!("{p}:{tx}")
+    format!("{}:{tx}", provider.name())
 }
 
 /// Every amount a wallet command moves is positive and at most `AMOUNT_MAX`.
@@ -420,6 +557,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 holds: BTreeMap::new(),
                 deposits: BTreeMap::new(),
                 withdrawals: std::collections::BTreeSet::new(),
+                withdrawn: None,
             }))
         }
         (State::Initial, e) => panic!("wallet event {e:?} before WalletOpened"),
@@ -435,10 +573,17 @@ pub fn evolve(state: State, event: &Event) -> State {
         Event::FundsDeposited { amount, provider, provider_tx_id, .. } => {
             w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
         }
-        Event::FundsHeld { hold_id, amount, reason, .. } => {
+        Event::DepositHeld { hold_id, amount, provider, provider_tx_id, .. } => {
+            w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
+            w.holds.insert(*hold_id, *amount);
+        }
+        Event::FundsHeld { hold_id, amount, reason, at, .. } => {
             w.holds.insert(*hold_id, *amount);
             if matches!(reason, Reason::Withdrawal { .. }) {
                 w.withdrawals.insert(*hold_id);
+                let day = tashkent_day(*at);
+                let before = w.withdrawn_on(day);
+                w.withdrawn = Some(DayTotal { day, tiyin: before.saturating_add(amount.tiyin()) });
             }
         }
         Event::HoldReleased { hold_id, .. } | Event::HoldCaptured { hold_id, .. } => {

@@ -16,6 +16,7 @@ use bozor_domain::listing::{
     self, Content, ContentPatch, Details, ItemQuantity, ListingAggregate, PromotionTier, SealedCredentials, Variant,
 };
 use bozor_domain::order::{self, District, Fulfilment, Line, OrderAggregate};
+use bozor_domain::payment::{self, PaymentAggregate};
 use bozor_domain::user::{self, Grant, Phone, UserAggregate};
 use bozor_domain::wallet::{self, Owner, PlatformAccount, Provider, Reason, WalletAggregate};
 use bozor_domain::{BasisPoints, Money, Plan};
@@ -122,6 +123,8 @@ fn order_samples() -> Vec<order::Event> {
             at: at(),
         },
         OrderPaid { escrow_id: id(8), at: at() },
+        PaymentAwaited { payment_id: id(12), at: at() },
+        PaymentAbandoned { payment_id: id(12), at: at() },
         OrderAccepted {
             pickup: Some(order::Pickup { district: District::Yunusobod, address: "Amir Temur 1".into() }),
             at: at(),
@@ -155,6 +158,8 @@ fn order_index(e: &order::Event) -> usize {
         OrderReturned { .. } => 10,
         DisputeOpened { .. } => 11,
         DisputeResolved { .. } => 12,
+        PaymentAwaited { .. } => 13,
+        PaymentAbandoned { .. } => 14,
     }
 }
 
@@ -199,7 +204,7 @@ fn escrow_index(e: &escrow::Event) -> usize {
 
 fn wallet_samples() -> Vec<wallet::Event> {
     use wallet::Event::*;
-    let reason = Reason::Withdrawal { withdrawal_id: id(10), card_mask: "**** 4242".into() };
+    let reason = Reason::Withdrawal { withdrawal_id: id(10), card_mask: "**** 4242".into(), card_holder: None };
     vec![
         WalletOpened {
             wallet_id: id(11),
@@ -218,6 +223,15 @@ fn wallet_samples() -> Vec<wallet::Event> {
         FundsHeld { journal_id: id(6), hold_id: id(10), amount: m(100), reason, at: at() },
         HoldReleased { journal_id: id(6), hold_id: id(10), amount: m(100), at: at() },
         HoldCaptured { journal_id: id(6), hold_id: id(10), amount: m(100), at: at() },
+        DepositHeld {
+            journal_id: id(6),
+            hold_id: id(8),
+            amount: m(120),
+            provider: Provider::Click,
+            provider_tx_id: "2104417".into(),
+            reason: Reason::Escrow { order_id: id(5) },
+            at: at(),
+        },
     ]
 }
 
@@ -231,6 +245,7 @@ fn wallet_index(e: &wallet::Event) -> usize {
         FundsHeld { .. } => 4,
         HoldReleased { .. } => 5,
         HoldCaptured { .. } => 6,
+        DepositHeld { .. } => 7,
     }
 }
 
@@ -250,6 +265,32 @@ fn user_index(e: &user::Event) -> usize {
         UserRegistered { .. } => 0,
         RoleGranted { .. } => 1,
         RoleRevoked { .. } => 2,
+    }
+}
+
+fn payment_samples() -> Vec<payment::Event> {
+    use payment::Event::*;
+    vec![
+        PaymentCreated {
+            payment_id: id(12),
+            provider: Provider::Payme,
+            provider_tx_id: "5e730e8e0b852a417aa49ceb".into(),
+            target: payment::Target::Order { order_id: id(5) },
+            amount: m(120),
+            provider_time_ms: 1_761_989_400_000,
+            at: at(),
+        },
+        PaymentPerformed { journal_id: id(6), at: at() },
+        PaymentCancelled { reason: payment::CancelReason::Refund, refunded: true, journal_id: Some(id(13)), at: at() },
+    ]
+}
+
+fn payment_index(e: &payment::Event) -> usize {
+    use payment::Event::*;
+    match e {
+        PaymentCreated { .. } => 0,
+        PaymentPerformed { .. } => 1,
+        PaymentCancelled { .. } => 2,
     }
 }
 
@@ -303,7 +344,7 @@ fn listing_events_are_frozen() {
 
 #[test]
 fn order_events_are_frozen() {
-    check::<OrderAggregate>(order_samples(), order_index, 13);
+    check::<OrderAggregate>(order_samples(), order_index, 15);
 }
 
 #[test]
@@ -318,7 +359,12 @@ fn user_events_are_frozen() {
 
 #[test]
 fn wallet_events_are_frozen() {
-    check::<WalletAggregate>(wallet_samples(), wallet_index, 7);
+    check::<WalletAggregate>(wallet_samples(), wallet_index, 8);
+}
+
+#[test]
+fn payment_events_are_frozen() {
+    check::<PaymentAggregate>(payment_samples(), payment_index, 3);
 }
 
 /// WalletOpened v1 predates sharded platform accounts: it upcasts to shard 0, whose stream id

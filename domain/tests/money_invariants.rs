@@ -404,7 +404,11 @@ impl World {
                     who.id,
                     id,
                     Money::from_tiyin(amount).unwrap(),
-                    "4242",
+                    &flows::Card::last4("4242").unwrap(),
+                    flows::WithdrawalLimits {
+                        min: Money::from_tiyin(1).unwrap(),
+                        per_day_max: Money::from_tiyin(AMOUNT_MAX).unwrap(),
+                    },
                     j,
                 );
                 if r.is_ok() {

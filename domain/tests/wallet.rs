@@ -182,7 +182,7 @@ fn a_withdrawal_id_names_one_withdrawal_for_good() {
     let o = user();
     let mut h = funded(o, 1_000);
     let id = Uuid::new_v4();
-    let reason = Reason::Withdrawal { withdrawal_id: id, card_mask: "**** 4242".into() };
+    let reason = Reason::Withdrawal { withdrawal_id: id, card_mask: "**** 4242".into(), card_holder: None };
     let hold = C::Hold { journal_id: Uuid::new_v4(), hold_id: id, amount: m(100), reason };
     run(&mut h, &hold);
     run(&mut h, &C::CaptureHold { journal_id: Uuid::new_v4(), hold_id: id });

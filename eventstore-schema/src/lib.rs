@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "client_reads", sql: include_str!("../migrations/0010_client_reads.sql") },
     Migration { version: 11, name: "list_indexes", sql: include_str!("../migrations/0011_list_indexes.sql") },
     Migration { version: 12, name: "search", sql: include_str!("../migrations/0012_search.sql") },
+    Migration { version: 13, name: "payments", sql: include_str!("../migrations/0013_payments.sql") },
 ];
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod fold;
 pub mod kafka;
 pub mod listings;
 pub mod orders;
+pub mod payments;
 pub mod query;
 pub mod rebuild;
 pub mod runtime;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(orders::OrdersProjection),
         Arc::new(wallets::WalletsProjection),
         Arc::new(users::UsersProjection),
+        Arc::new(payments::PaymentsProjection),
     ]
 }
 

@@ -17,6 +17,7 @@ pub fn tables_of(projection: &str) -> &'static [&'static str] {
         "orders" => &["orders_view", "escrows_view"],
         "wallets" => &["wallets_view", "wallet_ledger", "withdrawals_view"],
         "users" => &["users_view"],
+        "payments" => &["payments_view"],
         _ => &[],
     }
 }

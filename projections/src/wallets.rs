@@ -21,8 +21,8 @@ impl Projection for WalletsProjection {
     }
 
     fn version(&self) -> i32 {
-        // 2: the `version` column and `withdrawals_view`.
-        2
+        // 2: the `version` column and `withdrawals_view`. 3: `card_holder`, provider payments.
+        3
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -77,16 +77,18 @@ async fn apply_withdrawal(
     at: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
     match event {
-        wallet::Event::FundsHeld { hold_id, amount, reason: Reason::Withdrawal { card_mask, .. }, .. } => {
+        wallet::Event::FundsHeld {
+            hold_id, amount, reason: Reason::Withdrawal { card_mask, card_holder, .. }, ..
+        } => {
             tx.execute(
                 // A wallet stored before ids were refused for reuse may reuse one: the later
                 // withdrawal replaces the earlier row rather than stopping the projection.
-                "INSERT INTO withdrawals_view (withdrawal_id, user_id, amount, card_mask, status, requested_at)
-                 VALUES ($1, $2, $3, $4, 'pending', $5)
+                "INSERT INTO withdrawals_view (withdrawal_id, user_id, amount, card_mask, card_holder, status, requested_at)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6)
                  ON CONFLICT (user_id, withdrawal_id) DO UPDATE SET amount = excluded.amount,
-                     card_mask = excluded.card_mask, status = 'pending', requested_at = excluded.requested_at,
-                     finished_at = NULL",
-                &[hold_id, &user_id, &amount.tiyin(), card_mask, &at],
+                     card_mask = excluded.card_mask, card_holder = excluded.card_holder, status = 'pending',
+                     requested_at = excluded.requested_at, finished_at = NULL",
+                &[hold_id, &user_id, &amount.tiyin(), card_mask, card_holder, &at],
             )
             .await?;
         }
@@ -130,18 +132,22 @@ pub async fn balance(client: &tokio_postgres::Client, user_id: Uuid) -> Result<B
 #[derive(Debug, Clone, Serialize)]
 pub struct Withdrawal {
     pub id: Uuid,
+    pub user_id: Uuid,
     pub amount: i64,
+    /// First six and last four digits (older withdrawals: `**** 1234`).
     pub card_mask: String,
+    pub card_holder: Option<String>,
     /// `pending`, `completed` or `failed`.
     pub status: String,
     pub requested_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A user's withdrawals, newest first, after the cursor (requested_at micros, id) if given.
+/// Withdrawals of one user (or of everyone, for staff), newest first, after the cursor
+/// (requested_at micros, id) if given.
 pub async fn withdrawals(
     client: &deadpool_postgres::Client,
-    user_id: Uuid,
+    user_id: Option<Uuid>,
     status: Option<&str>,
     after: Option<(i64, Uuid)>,
     limit: i64,
@@ -160,6 +166,8 @@ pub async fn withdrawals(
             status: r.get(3),
             requested_at: r.get(4),
             finished_at: r.get(5),
+            user_id: r.get(6),
+            card_holder: r.get(7),
         })
         .collect();
     let next = if more {
@@ -170,10 +178,19 @@ pub async fn withdrawals(
     Ok((items, next))
 }
 
-/// The query of one page of a user's withdrawals (index `withdrawals_view_user`).
-pub fn withdrawals_query(user_id: Uuid, status: Option<&str>, after: Option<(i64, Uuid)>, limit: i64) -> ListQuery {
+/// The query of one page of withdrawals (indexes `withdrawals_view_user`, `withdrawals_view_status`,
+/// `withdrawals_view_requested`).
+pub fn withdrawals_query(
+    user_id: Option<Uuid>,
+    status: Option<&str>,
+    after: Option<(i64, Uuid)>,
+    limit: i64,
+) -> ListQuery {
     let mut q = ListQuery { sql: String::new(), params: Vec::new() };
-    let mut clauses = vec![format!("user_id = {}", q.bind(user_id))];
+    let mut clauses = vec!["true".to_owned()];
+    if let Some(user_id) = user_id {
+        clauses.push(format!("user_id = {}", q.bind(user_id)));
+    }
     if let Some(s) = status {
         clauses.push(format!("status = {}", q.bind(s.to_owned())));
     }
@@ -183,7 +200,8 @@ pub fn withdrawals_query(user_id: Uuid, status: Option<&str>, after: Option<(i64
     }
     let limit = q.bind(limit + 1);
     q.sql = format!(
-        "SELECT withdrawal_id, amount, card_mask, status, requested_at, finished_at FROM withdrawals_view
+        "SELECT withdrawal_id, amount, card_mask, status, requested_at, finished_at, user_id, card_holder
+         FROM withdrawals_view
          WHERE {} ORDER BY requested_at DESC, withdrawal_id DESC LIMIT {limit}",
         clauses.join(" AND ")
     );

@@ -118,6 +118,7 @@ fn order_template() -> Value {
         pickup: None,
         delivered_at: None,
         placed_at: Utc::now(),
+        awaiting_payment: None,
     };
     serde_json::to_value(order::State::Exists(Box::new(o))).expect("an order serializes")
 }

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod health;
 pub mod listings;
 pub mod orders;
+pub mod payments;
 pub mod queries;
 pub mod search;
 pub mod users;
@@ -133,6 +134,8 @@ pub struct AppState {
     pub searches: tokio::sync::Semaphore,
     /// Meilisearch, when search goes there (admin rebuilds swap its index).
     pub meili: Option<bozor_search_sync::meili::MeiliSearch>,
+    /// Payme and Click settings, payout limits.
+    pub payments: crate::configuration::PaymentSettings,
 }
 
 /// A command without fields: any field in its body is refused.
@@ -214,6 +217,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(queries::configure)
                 .configure(search::configure)
                 .configure(orders::configure)
-                .configure(wallets::configure),
+                .configure(wallets::configure)
+                .configure(payments::configure),
         );
 }

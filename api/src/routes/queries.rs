@@ -38,13 +38,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/wallets/{user_id}", web::get().to(get_wallet))
         .route("/wallets/{user_id}/ledger", web::get().to(get_ledger))
         .route("/wallets/{user_id}/withdrawals", web::get().to(list_withdrawals))
+        .route("/withdrawals", web::get().to(list_all_withdrawals))
         .route("/platform/accounts", web::get().to(platform_accounts))
         .route("/sellers/{id}/stats", web::get().to(seller_stats));
 }
 
 type Res = Result<HttpResponse, ApiError>;
 
-async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
+pub(crate) async fn client(state: &AppState) -> Result<deadpool_postgres::Client, ApiError> {
     state.commands.store().pool().get().await.map_err(unavailable)
 }
 
@@ -258,13 +259,13 @@ fn tagged<T: serde::Serialize>(req: &HttpRequest, version: i64, body: &T) -> Htt
 }
 
 /// A `cursor` parameter: one a page of this API returned. Fails with 400 `invalid_query`.
-fn cursor_of(cursor: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+pub(crate) fn cursor_of(cursor: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     cursor
         .map(|c| Cursor::parse(c).ok_or_else(|| ApiError::new("invalid_query", "cursor is not one this API returned")))
         .transpose()
 }
 
-fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
     if !(1..=listings::PAGE_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::new("invalid_query", "limit is 1 to 100"));
@@ -400,15 +401,29 @@ struct WithdrawalsQuery {
 async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
     let user = path_id(&path)?;
     money_reader(&actor, user)?;
-    let q: WithdrawalsQuery = query(&req)?;
+    withdrawals_page(&state, &req, Some(user)).await
+}
+
+/// Staff who work the payout queue: everyone's withdrawals, by status.
+const PAYOUT_STAFF: &[bozor_domain::Role] =
+    &[bozor_domain::Role::Admin, bozor_domain::Role::Support, bozor_domain::Role::Auditor];
+
+/// `GET /v1/withdrawals?status=`: every user's withdrawals, newest first, for staff.
+async fn list_all_withdrawals(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
+    authz::any_of(&actor, PAYOUT_STAFF, "only admins, support and auditors list everyone's withdrawals")?;
+    withdrawals_page(&state, &req, None).await
+}
+
+async fn withdrawals_page(state: &web::Data<AppState>, req: &HttpRequest, user: Option<Uuid>) -> Res {
+    let q: WithdrawalsQuery = query(req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
     if q.status.as_deref().is_some_and(|s| !["pending", "completed", "failed"].contains(&s)) {
         return Err(bad("status is pending, completed or failed"));
     }
     let cursor = cursor_of(q.cursor.as_deref())?;
     let limit = limit_of(q.limit)?;
-    wait_for(&state, "wallets", q.min_position).await?;
-    let client = client(&state).await?;
+    wait_for(state, "wallets", q.min_position).await?;
+    let client = client(state).await?;
     let after = cursor.map(|c| (c.key, c.id));
     let (items, next) =
         wallets::withdrawals(&client, user, q.status.as_deref(), after, limit).await.map_err(unavailable)?;

@@ -1,8 +1,11 @@
-//! Wallet commands: deposit (admin's manual credit until the providers land), withdraw, and
-//! completing or failing a withdrawal. Wallets are addressed by their owner's user id.
+//! Wallet commands: deposit (an admin's manual credit; providers pay in through
+//! `routes::payments`), withdraw to a card within the configured limits, and completing or
+//! failing a withdrawal. Wallets are addressed by their owner's user id.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bozor_domain::flows::{Card, WithdrawalLimits};
 use bozor_domain::wallet::Provider;
+use bozor_domain::{DomainError, Money};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -44,7 +47,26 @@ struct WithdrawBody {
     id: Option<Uuid>,
     /// Tiyin.
     amount: i64,
-    card_last4: String,
+    /// The card's 16 digits: only its mask (first six, last four) is kept.
+    card_number: Option<String>,
+    /// The name on the card; required with `card_number`.
+    card_holder: Option<String>,
+    /// The older form: the card's last four digits alone (no holder kept).
+    card_last4: Option<String>,
+}
+
+impl WithdrawBody {
+    fn card(&self) -> Result<Card, ApiError> {
+        let card = match (&self.card_number, &self.card_holder, &self.card_last4) {
+            (Some(number), Some(holder), None) => Card::parse(number, holder),
+            (None, None, Some(last4)) => Card::last4(last4),
+            (Some(_), None, None) => {
+                Err(DomainError::Invalid { field: "card_holder", reason: "required with card_number" })
+            }
+            _ => Err(DomainError::Invalid { field: "card_number", reason: "send card_number and card_holder" }),
+        };
+        card.map_err(ApiError::from)
+    }
 }
 
 async fn withdraw(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
@@ -52,7 +74,13 @@ async fn withdraw(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, 
     let input = input::<WithdrawBody>(&s, &r, b, &a, "request_withdrawal").await?;
     let amount = money("amount", input.body.amount)?;
     let id = crate::request::new_id(input.body.id)?;
-    let outcome = s.commands.request_withdrawal(&input.meta, user, id, amount, input.body.card_last4).await?;
+    let card = input.body.card()?;
+    let p = &s.payments;
+    let limits = WithdrawalLimits {
+        min: Money::from_tiyin(p.withdraw_min).expect("checked at start"),
+        per_day_max: Money::from_tiyin(p.withdraw_daily_max).expect("checked at start"),
+    };
+    let outcome = s.commands.request_withdrawal(&input.meta, user, id, amount, card, limits).await?;
     Ok(respond(outcome, true))
 }
 

@@ -199,12 +199,14 @@ async fn every_list_query_shape_walks_an_index_in_its_order() {
             }
         }
     }
-    for status in [None, Some("failed")] {
-        for cursor in [None, after] {
-            let (bad, plan) = plan_of(&c, &wallets::withdrawals_query(seller, status, cursor, 20)).await;
-            checked += 1;
-            if !bad.is_empty() {
-                failures.push(format!("withdrawals {status:?}: {bad:?}\n{plan:#}"));
+    for user in [Some(seller), None] {
+        for status in [None, Some("failed")] {
+            for cursor in [None, after] {
+                let (bad, plan) = plan_of(&c, &wallets::withdrawals_query(user, status, cursor, 20)).await;
+                checked += 1;
+                if !bad.is_empty() {
+                    failures.push(format!("withdrawals {user:?} {status:?}: {bad:?}\n{plan:#}"));
+                }
             }
         }
     }

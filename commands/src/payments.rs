@@ -1,0 +1,134 @@
+//! Provider payments on the write side: which streams a payment's create, perform and cancel
+//! load, and the flows that decide them (see `bozor_domain::flows::create_payment`).
+
+use bozor_domain::flows;
+use bozor_domain::payment::{self, CancelReason, PaymentAggregate, Target};
+use bozor_domain::wallet::{self, PlatformAccount, Provider};
+use bozor_domain::Money;
+use uuid::Uuid;
+
+use crate::service::{CommandError, CommandMeta, CommandService, Loader, Outcome};
+use crate::store::StoreError;
+
+/// Loads a new payment's target: the user of a top-up, or the order.
+async fn load_target(l: &mut Loader, target: Target) -> Result<(), CommandError> {
+    match target {
+        Target::Wallet { user_id } => l.user(user_id).await.map(|_| ()),
+        Target::Order { order_id } => l.order(order_id).await.map(|_| ()),
+    }
+}
+
+/// Loads a payment with every stream its perform or cancel may touch.
+async fn load_payment_world(l: &mut Loader, payment_id: Uuid) -> Result<(), CommandError> {
+    let payment::State::Exists(p) = l.payment(payment_id).await? else {
+        return Ok(()); // the flow answers "payment not found"
+    };
+    let payer = match p.target {
+        Target::Wallet { user_id } => {
+            l.wallet(wallet::user_wallet_id(user_id)).await?;
+            user_id
+        }
+        Target::Order { order_id } => {
+            l.order_world(order_id).await?;
+            match l.order(order_id).await? {
+                bozor_domain::order::State::Exists(o) => o.buyer_id,
+                bozor_domain::order::State::Initial => return Ok(()),
+            }
+        }
+    };
+    l.wallet(wallet::user_wallet_id(payer)).await?;
+    l.wallet(wallet::platform_owner(PlatformAccount::ProviderClearing, payer).wallet_id()).await?;
+    Ok(())
+}
+
+impl CommandService {
+    /// The payment's current state, straight from its stream (`Initial` when it does not exist).
+    pub async fn payment(&self, payment_id: Uuid) -> Result<payment::State, CommandError> {
+        match self.store().load::<PaymentAggregate>(payment_id).await {
+            Ok(loaded) => Ok(loaded.state),
+            Err(StoreError::WrongStreamType { .. }) => Ok(payment::State::Initial),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a new payment of `amount` may pay `target` now; appends nothing.
+    pub async fn check_payment(
+        &self,
+        meta: &CommandMeta,
+        payment_id: Uuid,
+        target: Target,
+        amount: Money,
+    ) -> Result<(), CommandError> {
+        self.check(
+            meta,
+            move |mut l: Loader| async move {
+                load_target(&mut l, target).await?;
+                Ok(l)
+            },
+            |uow, ctx| flows::check_payment(uow, ctx, payment_id, target, amount),
+        )
+        .await
+    }
+
+    /// A provider created a transaction. Refused with `already_exists` when it exists: the
+    /// caller then answers from the stored state.
+    pub async fn create_payment(
+        &self,
+        meta: &CommandMeta,
+        provider: Provider,
+        provider_tx_id: &str,
+        target: Target,
+        amount: Money,
+        provider_time_ms: i64,
+    ) -> Result<Outcome, CommandError> {
+        let payment_id = payment::payment_id_for(provider, provider_tx_id);
+        self.run(
+            meta,
+            payment_id,
+            move |mut l: Loader| async move {
+                l.payment(payment_id).await?;
+                load_target(&mut l, target).await?;
+                Ok(l)
+            },
+            |uow, ctx| {
+                flows::create_payment(uow, ctx, payment_id, provider, provider_tx_id, target, amount, provider_time_ms)
+            },
+        )
+        .await
+    }
+
+    /// The provider charged the card: the money goes where the payment's target says.
+    pub async fn perform_payment(&self, meta: &CommandMeta, payment_id: Uuid) -> Result<Outcome, CommandError> {
+        let journal = Uuid::new_v4();
+        self.run(
+            meta,
+            payment_id,
+            move |mut l: Loader| async move {
+                load_payment_world(&mut l, payment_id).await?;
+                Ok(l)
+            },
+            |uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal),
+        )
+        .await
+    }
+
+    /// The provider cancelled the transaction (after perform: its money goes back).
+    pub async fn cancel_payment(
+        &self,
+        meta: &CommandMeta,
+        payment_id: Uuid,
+        reason: CancelReason,
+    ) -> Result<Outcome, CommandError> {
+        let journal = Uuid::new_v4();
+        self.run(
+            meta,
+            payment_id,
+            move |mut l: Loader| async move {
+                load_payment_world(&mut l, payment_id).await?;
+                Ok(l)
+            },
+            |uow, ctx| flows::cancel_payment(uow, ctx, payment_id, reason, journal),
+        )
+        .await
+    }
+}

@@ -1,0 +1,238 @@
+//! The payments read model: one row per provider payment (Payme, Click), for Payme's
+//! GetStatement and for finance staff reconciling a provider's report with bozor's journal.
+
+use bozor_commands::store::StoredEvent;
+use bozor_domain::payment::{self, PaymentAggregate, Target};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::fold::fold;
+use crate::query::{micros_to_time, ListQuery};
+use crate::runtime::{BoxFuture, Projection, ProjectionError};
+
+/// Most payments one GetStatement answer lists: Payme asks for a day or so at a time, and has
+/// no paging. A range holding more is answered with the first ones (and a warning logged).
+pub const STATEMENT_ROWS_MAX: i64 = 10_000;
+
+/// The payments projection.
+pub struct PaymentsProjection;
+
+impl Projection for PaymentsProjection {
+    fn name(&self) -> &'static str {
+        "payments"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn stream_types(&self) -> &'static [&'static str] {
+        &["payment"]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        event: &'a StoredEvent,
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply(tx, event))
+    }
+}
+
+async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
+    let (state, _) =
+        fold::<PaymentAggregate>(tx, "SELECT state FROM payments_view WHERE payment_id = $1 FOR UPDATE", e).await?;
+    let payment::State::Exists(p) = &state else { return Ok(()) };
+    let kind = match p.target {
+        Target::Wallet { .. } => "wallet",
+        Target::Order { .. } => "order",
+    };
+    let reason = p.cancel_reason.map(i32::from);
+    tx.execute(
+        "INSERT INTO payments_view (payment_id, provider, provider_tx_id, target_kind, target_id, amount, status,
+             cancel_reason, provider_time_ms, created_at, performed_at, cancelled_at, journals, version, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (payment_id) DO UPDATE SET status = excluded.status, cancel_reason = excluded.cancel_reason,
+             performed_at = excluded.performed_at, cancelled_at = excluded.cancelled_at,
+             journals = excluded.journals, version = excluded.version, state = excluded.state",
+        &[
+            &p.id,
+            &p.provider.name(),
+            &p.provider_tx_id,
+            &kind,
+            &p.target.id(),
+            &p.amount.tiyin(),
+            &p.status.name(),
+            &reason,
+            &p.provider_time_ms,
+            &p.created_at,
+            &p.performed_at,
+            &p.cancelled_at,
+            &p.journals,
+            &e.version,
+            &serde_json::to_value(&state)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Payme's transactions whose own time is in `[from_ms, to_ms]`, oldest first (at most
+/// `STATEMENT_ROWS_MAX`).
+pub async fn statement(
+    client: &tokio_postgres::Client,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<payment::Payment>, ProjectionError> {
+    let rows = client
+        .query(
+            "SELECT state FROM payments_view WHERE provider = 'payme' AND provider_time_ms BETWEEN $1 AND $2
+             ORDER BY provider_time_ms, payment_id LIMIT $3",
+            &[&from_ms, &to_ms, &STATEMENT_ROWS_MAX],
+        )
+        .await?;
+    if rows.len() as i64 == STATEMENT_ROWS_MAX {
+        tracing::warn!(from_ms, to_ms, "GetStatement range holds more payments than one answer lists");
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let payment::State::Exists(p) = serde_json::from_value(r.get(0))? {
+            out.push(*p);
+        }
+    }
+    Ok(out)
+}
+
+/// One wallet line a payment's journal wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalLine {
+    pub journal_id: Uuid,
+    pub wallet_id: Uuid,
+    /// The user whose wallet it is, or the platform account (`platform:provider_clearing`).
+    pub user_id: Option<Uuid>,
+    pub account: Option<String>,
+    pub event_type: String,
+    /// Signed change of the available balance, tiyin.
+    pub available: i64,
+    /// Signed change of the held balance, tiyin.
+    pub held: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// A provider payment with the journal lines it produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderTransaction {
+    pub payment_id: Uuid,
+    pub provider: String,
+    pub provider_tx_id: String,
+    /// `wallet` (a top-up; `target_id` is the user) or `order`.
+    pub target_kind: String,
+    pub target_id: Uuid,
+    pub amount: i64,
+    /// `created`, `performed`, `cancelled` or `refunded`.
+    pub status: String,
+    pub cancel_reason: Option<i32>,
+    pub provider_time_ms: i64,
+    pub created_at: DateTime<Utc>,
+    pub performed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub journal: Vec<JournalLine>,
+}
+
+/// A reconciliation page's filter: provider, and bozor's creation time in `[from, to)`.
+#[derive(Debug, Clone, Default)]
+pub struct TransactionFilter {
+    pub provider: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// After this (created_at micros, payment id), oldest first.
+    pub after: Option<(i64, Uuid)>,
+}
+
+/// The query of one page of payments (index `payments_view_created`).
+pub fn transactions_query(f: &TransactionFilter, limit: i64) -> ListQuery {
+    let mut q = ListQuery { sql: String::new(), params: Vec::new() };
+    let mut clauses = vec!["true".to_owned()];
+    if let Some(p) = &f.provider {
+        clauses.push(format!("provider = {}", q.bind(p.clone())));
+    }
+    if let Some(from) = f.from {
+        clauses.push(format!("created_at >= {}", q.bind(from)));
+    }
+    if let Some(to) = f.to {
+        clauses.push(format!("created_at < {}", q.bind(to)));
+    }
+    if let Some((k, id)) = f.after {
+        let (key, id) = (q.bind(micros_to_time(k)), q.bind(id));
+        clauses.push(format!("(created_at, payment_id) > ({key}, {id})"));
+    }
+    let limit = q.bind(limit + 1);
+    q.sql = format!(
+        "SELECT payment_id, provider, provider_tx_id, target_kind, target_id, amount, status, cancel_reason,
+                provider_time_ms, created_at, performed_at, cancelled_at, journals
+         FROM payments_view WHERE {} ORDER BY created_at, payment_id LIMIT {limit}",
+        clauses.join(" AND ")
+    );
+    q
+}
+
+/// One page of payments with their journal lines, and the cursor of the next page.
+pub async fn transactions(
+    client: &deadpool_postgres::Client,
+    filter: &TransactionFilter,
+    limit: i64,
+) -> Result<(Vec<ProviderTransaction>, Option<(i64, Uuid)>), ProjectionError> {
+    let q = transactions_query(filter, limit);
+    let stmt = client.prepare_cached(&q.sql).await?;
+    let rows = client.query(&stmt, &q.refs()).await?;
+    let more = rows.len() as i64 > limit;
+    let mut items: Vec<ProviderTransaction> = rows
+        .iter()
+        .take(limit as usize)
+        .map(|r| ProviderTransaction {
+            payment_id: r.get(0),
+            provider: r.get(1),
+            provider_tx_id: r.get(2),
+            target_kind: r.get(3),
+            target_id: r.get(4),
+            amount: r.get(5),
+            status: r.get(6),
+            cancel_reason: r.get(7),
+            provider_time_ms: r.get(8),
+            created_at: r.get(9),
+            performed_at: r.get(10),
+            cancelled_at: r.get(11),
+            journal: vec![],
+        })
+        .collect();
+    let journals: Vec<Uuid> = rows.iter().take(limit as usize).flat_map(|r| r.get::<_, Vec<Uuid>>(12)).collect();
+    let lines = client
+        .query(
+            "SELECT l.journal_id, l.wallet_id, w.user_id, w.account, l.event_type, l.available, l.held, l.at
+             FROM wallet_ledger l LEFT JOIN wallets_view w ON w.wallet_id = l.wallet_id
+             WHERE l.journal_id = ANY($1) ORDER BY l.position, l.wallet_id",
+            &[&journals],
+        )
+        .await?;
+    for (item, row) in items.iter_mut().zip(rows.iter()) {
+        let mine: Vec<Uuid> = row.get(12);
+        item.journal = lines
+            .iter()
+            .filter(|l| mine.contains(&l.get::<_, Uuid>(0)))
+            .map(|l| JournalLine {
+                journal_id: l.get(0),
+                wallet_id: l.get(1),
+                user_id: l.get(2),
+                account: l.get(3),
+                event_type: l.get(4),
+                available: l.get(5),
+                held: l.get(6),
+                at: l.get(7),
+            })
+            .collect();
+    }
+    let next = if more { items.last().map(|t| (t.created_at.timestamp_micros(), t.payment_id)) } else { None };
+    Ok((items, next))
+}
