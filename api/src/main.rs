@@ -124,6 +124,15 @@ enum Bench {
         #[arg(long)]
         reuse: bool,
     },
+    /// Provider callbacks (Payme Create+Perform pairs, each a new transaction) against order
+    /// payments from a wallet, through the HTTP API from concurrent clients.
+    Payments {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Payments each client makes in each phase.
+        #[arg(long, default_value_t = 100)]
+        per_client: usize,
+    },
     /// Seed a backlog of listing events and time the relay producing it to BOZOR_KAFKA_BROKERS.
     Relay {
         #[arg(long, default_value_t = 1_000_000)]
@@ -309,6 +318,13 @@ async fn main() {
                 fail("--listings is 30 to 2 000 000, --seconds 1 to 600 and --clients 1 to 1000");
             }
             let report = bench::search::run(&settings, listings, clients, seconds).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Payments { clients, per_client } } => {
+            if !(1..=256).contains(&clients) || !(1..=10_000).contains(&per_client) {
+                fail("--clients is 1 to 256 and --per-client 1 to 10000");
+            }
+            let report = bench::payments::run(&settings, clients, per_client).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {

@@ -583,7 +583,7 @@ fn luhn(digits: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A user asks for a payout to a card: the amount is held until the payout completes or fails.

@@ -12,6 +12,7 @@ mod idempotency;
 mod kafka;
 mod listings;
 mod orders;
+mod payments;
 mod plans;
 mod queries;
 mod scale_out;

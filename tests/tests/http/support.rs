@@ -362,10 +362,11 @@ impl TestApp {
     }
 }
 
-/// One round of shop traffic: a seller registered, a product listed and approved, a buyer's
-/// top-up, an order paid, a withdrawal requested.
+/// One round of shop traffic: a seller registered and topped up through a provider, a product
+/// listed and approved, a buyer's top-up, an order paid, a withdrawal requested.
 pub async fn shop_round(app: &TestApp, seller: &User) {
-    register_seller(app).await;
+    let payer = register_seller(app).await;
+    provider_top_up(app, payer, 100_000).await;
     let buyer = User::buyer();
     let listing = app.active_product(seller, 1_000_000, 5).await;
     app.post(seller, &format!("/v1/listings/{listing}/update"), json!({ "price": 900_000 })).await.ok();
@@ -383,6 +384,21 @@ pub async fn shop_round(app: &TestApp, seller: &User) {
     app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
     let withdrawal = json!({ "amount": 1_000, "card_last4": "4242" });
     app.post(&buyer, &format!("/v1/wallets/{}/withdrawals", buyer.id), withdrawal).await.ok();
+}
+
+/// A Payme top-up of `user_id`'s wallet created and performed through the command side, as the
+/// provider's callbacks do.
+pub async fn provider_top_up(app: &TestApp, user_id: Uuid, tiyin: i64) {
+    use bozor_domain::payment::{payment_id_for, Target};
+    use bozor_domain::wallet::Provider;
+    let commands = bozor_commands::CommandService::new(app.store.clone());
+    let meta = bozor_commands::CommandMeta::system("payme_create_transaction", chrono::Utc::now());
+    let tx = Uuid::new_v4().simple().to_string();
+    let amount = bozor_domain::Money::from_tiyin(tiyin).expect("an amount");
+    let time = chrono::Utc::now().timestamp_millis();
+    let target = Target::Wallet { user_id };
+    commands.create_payment(&meta, Provider::Payme, &tx, target, amount, time).await.expect("created");
+    commands.perform_payment(&meta, payment_id_for(Provider::Payme, &tx)).await.expect("performed");
 }
 
 /// The `bozor` binary the test command builds.

@@ -90,6 +90,13 @@ pub async fn checkout(
     if body.lang.as_deref().is_some_and(|l| !["ru", "uz", "en"].contains(&l)) {
         return Err(invalid("lang", "ru, uz or en"));
     }
+    // The provider first: nothing is read for one this server cannot send the buyer to.
+    match body.provider.as_str() {
+        "payme" if s.payments.payme.is_none() => return Err(not_configured("payme")),
+        "click" if s.payments.click.is_none() => return Err(not_configured("click")),
+        "payme" | "click" => {}
+        _ => return Err(invalid("provider", "payme or click")),
+    }
     let (field, id, tiyin) = match (body.wallet_id, body.order_id) {
         (Some(user_id), None) => ("wallet_id", user_id, top_up(&s, &a, user_id, body.amount).await?),
         (None, Some(order_id)) => ("order_id", order_id, order_total(&s, &a, order_id, body.amount).await?),
