@@ -195,6 +195,23 @@ pub struct Order {
     /// is, nothing else pays the order (no second charge of the buyer's card or wallet).
     #[serde(default)]
     pub awaiting_payment: Option<Uuid>,
+    /// When that payment was created: after `PAYMENT_WAIT_MAX` it no longer blocks others.
+    #[serde(default)]
+    pub awaiting_since: Option<DateTime<Utc>>,
+}
+
+/// How long a created provider payment keeps an order for itself. A buyer pays within minutes;
+/// a transaction someone started and abandoned must not lock the order for good. Another
+/// payment may then take its place, and the abandoned one, should its provider perform it
+/// after all, is refused and cancelled (the order is no longer waiting for it).
+pub const PAYMENT_WAIT_MAX: chrono::Duration = chrono::Duration::minutes(30);
+
+impl Order {
+    /// The provider payment the order waits for at `now`, if one still holds it.
+    pub fn pending_payment(&self, now: DateTime<Utc>) -> Option<Uuid> {
+        let fresh = self.awaiting_since.is_none_or(|since| now - since < PAYMENT_WAIT_MAX);
+        self.awaiting_payment.filter(|_| fresh)
+    }
 }
 
 impl Order {
@@ -400,7 +417,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::Pay { escrow_id } => {
             buyer(o, ctx)?;
             require(o, "pay", o.status == Status::Placed)?;
-            if o.awaiting_payment.is_some() {
+            if o.pending_payment(at).is_some() {
                 return Err(DomainError::PaymentPending);
             }
             Ok(vec![Event::OrderPaid { escrow_id: *escrow_id, at }])
@@ -408,7 +425,7 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
         Command::AwaitPayment { payment_id, amount } => {
             system(ctx)?;
             require(o, "pay", o.status == Status::Placed)?;
-            match o.awaiting_payment {
+            match o.pending_payment(at) {
                 Some(p) if p == *payment_id => return Ok(vec![]),
                 Some(_) => return Err(DomainError::PaymentPending),
                 None => {}
@@ -670,6 +687,7 @@ pub fn evolve(state: State, event: &Event) -> State {
                 delivered_at: None,
                 placed_at: *at,
                 awaiting_payment: None,
+                awaiting_since: None,
             }))
         }
         (State::Initial, e) => panic!("order event {e:?} before OrderPlaced"),
@@ -681,14 +699,17 @@ pub fn evolve(state: State, event: &Event) -> State {
         Event::OrderPaid { escrow_id, .. } => {
             o.escrow_id = Some(*escrow_id);
             o.awaiting_payment = None;
+            o.awaiting_since = None;
             Status::Paid
         }
-        Event::PaymentAwaited { payment_id, .. } => {
+        Event::PaymentAwaited { payment_id, at } => {
             o.awaiting_payment = Some(*payment_id);
+            o.awaiting_since = Some(*at);
             o.status
         }
         Event::PaymentAbandoned { .. } => {
             o.awaiting_payment = None;
+            o.awaiting_since = None;
             o.status
         }
         Event::OrderAccepted { pickup, .. } => {

@@ -387,8 +387,10 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
             if !ctx.actor.has(Role::System) {
                 return forbidden("only payment callbacks pay orders through a provider");
             }
+            // Unlike a top-up, a repeat is an error: the caller's journal would debit clearing
+            // with no hold behind it.
             if !deposit_allowed(state, ctx, *owner, *amount, *provider, provider_tx_id)? {
-                return Ok(vec![]);
+                return Err(DomainError::AlreadyExists { what: "deposit" });
             }
             if let State::Open(w) = state {
                 if w.holds.contains_key(hold_id) {

@@ -312,3 +312,41 @@ fn cards_must_be_sixteen_digits_that_pass_luhn_and_have_a_holder() {
     assert!(Card::parse("8600123456789012", " ").is_err());
     assert_eq!(Card::last4("4242").unwrap().mask(), "**** 4242");
 }
+
+#[test]
+fn an_abandoned_payment_stops_holding_the_order_after_thirty_minutes() {
+    let mut w = world();
+    let target = Target::Order { order_id: w.order_id };
+    let total = w.total;
+    start(&mut w, "a1", target, total);
+    let later = payment_id_for(Provider::Click, "88");
+    w.uow.payments.load(later, State::Initial);
+    let at = |minutes: i64| Context { now: t0() + chrono::Duration::minutes(minutes), actor: payme() };
+    let r = flows::create_payment(&mut w.uow, &at(29), later, Provider::Click, "88", target, m(total), 1);
+    assert_eq!(refused(r), "payment_pending");
+    flows::create_payment(&mut w.uow, &at(31), later, Provider::Click, "88", target, m(total), 1).unwrap();
+    // The first one, performed late after all, no longer pays the order.
+    let first = payment_id_for(Provider::Payme, "a1");
+    let r = flows::perform_payment(&mut w.uow, &at(40), first, Uuid::new_v4());
+    assert_eq!(refused(r), "invalid_transition");
+}
+
+#[test]
+fn a_held_deposit_is_never_repeated() {
+    let owner = Owner::User { user_id: Uuid::new_v4() };
+    let held = |hold: Uuid| wallet::Command::DepositHeld {
+        owner,
+        journal_id: Uuid::new_v4(),
+        hold_id: hold,
+        amount: m(100),
+        provider: Provider::Click,
+        provider_tx_id: "9".into(),
+        reason: wallet::Reason::Escrow { order_id: Uuid::nil() },
+    };
+    let h = wallet::decide(&wallet::State::Initial, &held(Uuid::new_v4()), &sys()).unwrap();
+    let s = given::<bozor_domain::wallet::WalletAggregate>(&h);
+    assert_eq!(s.held(), 100);
+    assert_eq!(refused(wallet::decide(&s, &held(Uuid::new_v4()), &sys())), "already_exists");
+    let buyer = actor(Uuid::new_v4(), &[Role::Admin]);
+    assert_eq!(refused(wallet::decide(&wallet::State::Initial, &held(Uuid::new_v4()), &ctx(&buyer))), "forbidden");
+}

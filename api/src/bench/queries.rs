@@ -119,6 +119,7 @@ fn order_template() -> Value {
         delivered_at: None,
         placed_at: Utc::now(),
         awaiting_payment: None,
+        awaiting_since: None,
     };
     serde_json::to_value(order::State::Exists(Box::new(o))).expect("an order serializes")
 }

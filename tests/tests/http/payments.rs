@@ -151,6 +151,8 @@ async fn payme_refuses_bad_credentials_and_bad_rpc_with_its_codes_and_writes_not
     assert_eq!((code(&v), v["error"]["data"].clone()), (-32601, json!("PayEverything")));
     let v = payme(&app, "CreateTransaction", json!({ "id": 5, "time": now_ms(), "amount": 100, "account": {} })).await;
     assert_eq!(code(&v), -32600, "an id that is not a string");
+    let v = payme(&app, "CreateTransaction", json!({ "id": "t", "time": 1_000, "amount": 100, "account": {} })).await;
+    assert_eq!(code(&v), -32600, "a time that is not 13-digit milliseconds");
     let v = payme(&app, "CancelTransaction", json!({ "id": "abc", "reason": 77 })).await;
     assert_eq!(code(&v), -32600, "a reason Payme does not have");
     for method in ["PerformTransaction", "CheckTransaction"] {
@@ -421,6 +423,9 @@ async fn click_checks_fields_signature_action_target_and_prepare_id_in_order() {
     let missing: Vec<_> = good.iter().filter(|(k, _)| k != "sign_time").cloned().collect();
     assert_eq!(click(&app, "prepare", &missing).await["error"], -8);
     assert_eq!(click(&app, "prepare", &set(&good, "click_trans_id", "abc")).await["error"], -8);
+    assert_eq!(click(&app, "prepare", &set(&good, "sign_time", "yesterday")).await["error"], -8);
+    let off_by_a_tiyin = click_fields("5001", &wallet, "1500.005", 0, None);
+    assert_eq!(click(&app, "prepare", &off_by_a_tiyin).await["error"], -2);
     let v = click(&app, "prepare", &set(&good, "sign_string", "0123456789abcdef0123456789abcdef")).await;
     assert_eq!((v["error"].clone(), v["error_note"].clone()), (json!(-1), json!("SIGN CHECK FAILED!")));
     assert_eq!(click(&app, "prepare", &set(&good, "amount", "1500.01")).await["error"], -1, "the amount is signed");
@@ -460,7 +465,7 @@ async fn click_checks_fields_signature_action_target_and_prepare_id_in_order() {
 }
 
 #[tokio::test]
-async fn click_error_below_zero_cancels_with_9_before_already_paid() {
+async fn click_error_below_zero_cancels_a_waiting_transaction_with_9_and_moves_nothing_once_paid() {
     let app = app().await;
     let buyer = User::buyer();
     let (order, _) = placed_order(&app, &buyer).await;
@@ -485,11 +490,22 @@ async fn click_error_below_zero_cancels_with_9_before_already_paid() {
         0
     );
     assert_eq!(app.balance(buyer.id).await, (0, ORDER_TOTAL));
+    // `error` is not signed: a replayed success with a forged failure moves nothing.
+    let events = app.events().await;
     let failed = set(&click_fields("7002", &id, "118000.00", 1, Some(&prepare_id)), "error", "-1");
-    assert_eq!(click(&app, "complete", &failed).await["error"], -9, "checked before already paid");
-    assert_eq!(app.balance(buyer.id).await, (0, 0));
-    assert_eq!(order_of(&app, order).await.status, order::Status::Cancelled);
-    assert_eq!(app.platform(PlatformAccount::ProviderClearing).await, 0);
+    assert_eq!(click(&app, "complete", &failed).await["error"], -4);
+    assert_eq!(app.events().await, events);
+    assert_eq!(app.balance(buyer.id).await, (0, ORDER_TOTAL));
+    assert_eq!(order_of(&app, order).await.status, order::Status::Paid);
+    // A failed prepare repeated for a waiting transaction cancels it too.
+    let (order2, _) = placed_order(&app, &buyer).await;
+    let id2 = order2.to_string();
+    let v = click(&app, "prepare", &click_fields("7003", &id2, "118000.00", 0, None)).await;
+    assert_eq!(v["error"], 0);
+    let failed = set(&click_fields("7003", &id2, "118000.00", 0, None), "error", "-1");
+    assert_eq!(click(&app, "prepare", &failed).await["error"], -9);
+    assert_eq!(payment_of(&app, Provider::Click, "7003").await.status, payment::Status::Cancelled);
+    assert_eq!(order_of(&app, order2).await.awaiting_payment, None);
     app.assert_books_balance().await;
 }
 

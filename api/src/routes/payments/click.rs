@@ -4,7 +4,13 @@
 //! cancelled), already paid (-4), amount (-2). A repeated callback answers as the first did:
 //! answers are built from the payment stream.
 //!
-//! `merchant_trans_id` is a user id (a top-up of their wallet) or an order id.
+//! `merchant_trans_id` is a user id (a top-up of their wallet) or an order id. Amounts must be
+//! whole tiyin and, on complete and for orders, exactly what is owed: the spec's "within 0.01"
+//! would let the books and the money differ by a tiyin.
+//!
+//! Click's `error` is not signed, so a replayed complete could carry a forged failure. It
+//! cancels only a transaction not yet performed; for a performed one nothing moves and the
+//! answer is -4 (the payment stands; a refund goes through Click's own channel and finance).
 //! `merchant_prepare_id` and `merchant_confirm_id` are one number derived from the payment's
 //! stream id (below 2^53, so JavaScript reads it exactly).
 
@@ -17,7 +23,7 @@ use bozor_domain::payment::{self, payment_id_for, CancelReason, Payment, Status,
 use bozor_domain::user::{self, UserAggregate};
 use bozor_domain::wallet::Provider;
 use bozor_domain::{DomainError, Money};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Utc};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -132,9 +138,18 @@ pub fn micro_sum(amount: &str) -> Option<i128> {
     Some(whole.parse::<i128>().ok()? * 1_000_000 + frac_padded.parse::<i128>().ok()?)
 }
 
-/// True when `amount` is within 0.01 sum (one tiyin) of `tiyin`.
+/// An amount as Click sends it in whole tiyin; None for a malformed one or a fraction of a tiyin.
+pub fn whole_tiyin(amount: &str) -> Option<i64> {
+    let micro = micro_sum(amount)?;
+    if micro % 10_000 != 0 {
+        return None;
+    }
+    i64::try_from(micro / 10_000).ok()
+}
+
+/// True when `amount` is exactly `tiyin`.
 pub fn amount_matches(amount: &str, tiyin: Money) -> bool {
-    micro_sum(amount).is_some_and(|m| (m - i128::from(tiyin.tiyin()) * 10_000).abs() <= 10_000)
+    whole_tiyin(amount) == Some(tiyin.tiyin())
 }
 
 /// `sign_time` ("2024-01-15 12:30:45", Tashkent time) as Unix milliseconds.
@@ -155,7 +170,8 @@ fn read(s: &AppState, body: &[u8], complete: bool) -> Result<Callback, (Callback
     let present = needed.into_iter().all(|f| c.fields.contains_key(f));
     let numeric = c.get("click_trans_id").parse::<i64>().is_ok_and(|n| n > 0)
         && c.get("error").parse::<i64>().is_ok()
-        && c.get("action").parse::<i64>().is_ok();
+        && c.get("action").parse::<i64>().is_ok()
+        && sign_time_ms(c.get("sign_time")).is_some();
     if !present || !numeric {
         return Err((c, ClickError::ErrorInRequest));
     }
@@ -236,12 +252,14 @@ async fn prepare_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<(),
     };
     let tx = c.get("click_trans_id");
     let id = payment_id_for(Provider::Click, tx);
+    let failed = c.get("error").parse::<i64>().unwrap_or(0) < 0;
     match load(s, id).await {
         Err(e) => return (None, Err(e)),
+        Ok(Some(p)) if failed && p.target == target => return (Some(prepare_id(id)), cancel(s, &p).await),
         Ok(Some(p)) => return (Some(prepare_id(id)), known_prepare(&p, target)),
         Ok(None) => {}
     }
-    if c.get("error").parse::<i64>().unwrap_or(0) < 0 {
+    if failed {
         return (None, Err(ClickError::TransactionCancelled));
     }
     let amount = match &order {
@@ -260,7 +278,7 @@ async fn prepare_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<(),
             None => return (None, Err(ClickError::IncorrectAmount)),
         },
     };
-    let Some(time_ms) = sign_time_ms(c.get("sign_time")) else { return (None, Err(ClickError::ErrorInRequest)) };
+    let time_ms = sign_time_ms(c.get("sign_time")).expect("checked by read");
     let meta = provider_meta(Provider::Click, "click_prepare", Utc::now());
     match s.commands.create_payment(&meta, Provider::Click, tx, target, amount, time_ms).await {
         Ok(_) => (Some(prepare_id(id)), Ok(())),
@@ -277,11 +295,9 @@ async fn prepare_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<(),
     }
 }
 
-/// A top-up's amount, rounded to the tiyin; positive and within the limits.
+/// A top-up's amount: whole tiyin, positive and within the limits.
 fn top_up_amount(amount: &str) -> Option<Money> {
-    let micro = micro_sum(amount)?;
-    let tiyin = i64::try_from((micro + 5_000) / 10_000).ok()?;
-    Money::from_tiyin(tiyin).ok().filter(|m| !m.is_zero() && m.within_limit().is_ok())
+    Money::from_tiyin(whole_tiyin(amount)?).ok().filter(|m| !m.is_zero() && m.within_limit().is_ok())
 }
 
 fn refusal(e: &DomainError) -> ClickError {
@@ -339,7 +355,7 @@ async fn complete_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<()
     let confirm = Some(prepare_id(id));
     let now = Utc::now();
     if c.get("error").parse::<i64>().unwrap_or(0) < 0 {
-        return (confirm, cancel(s, &p, now).await);
+        return (confirm, cancel(s, &p).await);
     }
     match p.status {
         Status::Performed => return (confirm, Ok(())),
@@ -373,23 +389,32 @@ async fn complete_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<()
     }
 }
 
-/// Click says the card payment failed: the transaction is cancelled (after a perform, its
-/// money goes back). -9 once it is cancelled; -7 when a performed payment cannot be taken back.
-async fn cancel(s: &AppState, p: &Payment, now: DateTime<Utc>) -> Result<(), ClickError> {
-    if matches!(p.status, Status::Cancelled | Status::Refunded) {
-        return Err(ClickError::TransactionCancelled);
+/// Click says the card payment failed (`error < 0`): a transaction not yet performed is
+/// cancelled and answers -9. A performed one stays as it is and answers -4: `error` is not
+/// covered by the signature, so a replayed success with a forged failure must move nothing.
+async fn cancel(s: &AppState, p: &Payment) -> Result<(), ClickError> {
+    match p.status {
+        Status::Cancelled | Status::Refunded => return Err(ClickError::TransactionCancelled),
+        Status::Performed => {
+            tracing::warn!(payment_id = %p.id, "click reported a failure for a performed payment: nothing moved");
+            return Err(ClickError::AlreadyPaid);
+        }
+        Status::Created => {}
     }
-    let meta = provider_meta(Provider::Click, "click_cancel", now);
+    let meta = provider_meta(Provider::Click, "click_cancel", Utc::now());
     match s.commands.cancel_payment(&meta, p.id, CancelReason::DebitError).await {
         Ok(_) => Err(ClickError::TransactionCancelled),
-        Err(CommandError::Domain(DomainError::PaymentNotReversible { .. })) => Err(ClickError::FailedToUpdateUser),
-        Err(CommandError::Domain(_)) => match load(s, p.id).await {
+        Err(e) => match load(s, p.id).await {
+            // A twin callback cancelled it first.
             Ok(Some(p)) if matches!(p.status, Status::Cancelled | Status::Refunded) => {
                 Err(ClickError::TransactionCancelled)
             }
-            _ => Err(ClickError::FailedToUpdateUser),
+            Ok(Some(p)) if p.status == Status::Performed => Err(ClickError::AlreadyPaid),
+            _ => {
+                tracing::warn!(payment_id = %p.id, error = %e, "click: cancel failed");
+                Err(ClickError::FailedToUpdateUser)
+            }
         },
-        Err(_) => Err(ClickError::FailedToUpdateUser),
     }
 }
 
@@ -429,10 +454,12 @@ mod tests {
             assert_eq!(micro_sum(bad), None, "{bad}");
         }
         assert!(amount_matches("1000.00", m(100_000)));
-        assert!(amount_matches("1000.01", m(100_000)));
-        assert!(!amount_matches("1000.02", m(100_000)));
-        assert!(!amount_matches("999.98", m(100_000)));
-        assert_eq!(top_up_amount("15.005"), Some(m(1_501)));
+        assert!(amount_matches("1000", m(100_000)));
+        assert!(amount_matches("1000.0000", m(100_000)));
+        assert!(!amount_matches("1000.01", m(100_000)), "not one tiyin off");
+        assert!(!amount_matches("999.995", m(100_000)));
+        assert_eq!(top_up_amount("15.01"), Some(m(1_501)));
+        assert_eq!(top_up_amount("15.005"), None, "no fractions of a tiyin");
         assert_eq!(top_up_amount("0.00"), None);
     }
 

@@ -269,14 +269,15 @@ fn created_answer(p: &Payment) -> Value {
 
 async fn create(s: &AppState, params: &Value, now: DateTime<Utc>) -> Result<Value, RpcError> {
     let (tx, time) = (tx_id(params)?, int(params, "time")?);
+    // Payme's times are 13-digit Unix milliseconds.
+    if !(1_000_000_000_000..10_000_000_000_000).contains(&time) {
+        return Err(bad_request("time"));
+    }
     let id = payment_id_for(Provider::Payme, &tx);
     if let Some(p) = load(s, id).await? {
         return known_create(s, &p, now).await;
     }
     let (amount, target) = (amount(params)?, target(params)?);
-    if time <= 0 {
-        return Err(bad_request("time"));
-    }
     let meta = provider_meta(Provider::Payme, "payme_create_transaction", now);
     match s.commands.create_payment(&meta, Provider::Payme, &tx, target, amount, time).await {
         Ok(_) => Ok(created_answer(&existing(s, id).await?)),
