@@ -57,6 +57,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("payment_pending", 409, "a provider payment of the order is in progress"),
     ("amount_mismatch", 422, "the amount is not what the order costs"),
     ("payment_not_reversible", 409, "a performed provider payment can no longer be taken back"),
+    ("payment_expired", 409, "a provider payment stayed created past the provider's timeout"),
     ("withdrawal_below_minimum", 422, "a withdrawal below BOZOR_WITHDRAW_MIN"),
     ("withdrawal_daily_limit", 422, "the day's withdrawals would exceed BOZOR_WITHDRAW_DAILY_MAX"),
     ("provider_not_configured", 503, "the payment provider's settings are not set on this server"),

@@ -97,8 +97,14 @@ impl CommandService {
         .await
     }
 
-    /// The provider charged the card: the money goes where the payment's target says.
-    pub async fn perform_payment(&self, meta: &CommandMeta, payment_id: Uuid) -> Result<Outcome, CommandError> {
+    /// The provider charged the card: the money goes where the payment's target says. With
+    /// `timeout_ms`, a payment older than that (by the provider's time) is refused as expired.
+    pub async fn perform_payment(
+        &self,
+        meta: &CommandMeta,
+        payment_id: Uuid,
+        timeout_ms: Option<i64>,
+    ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
         self.run(
             meta,
@@ -107,7 +113,7 @@ impl CommandService {
                 load_payment_world(&mut l, payment_id).await?;
                 Ok(l)
             },
-            |uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal),
+            |uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal, timeout_ms),
         )
         .await
     }

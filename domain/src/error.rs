@@ -76,6 +76,9 @@ pub enum DomainError {
     /// A performed provider payment can no longer be taken back.
     #[error("the payment cannot be reversed: {reason}")]
     PaymentNotReversible { reason: &'static str },
+    /// A provider payment stayed created past the provider's timeout: it can only be cancelled.
+    #[error("the payment expired before it was performed")]
+    PaymentExpired,
     /// A withdrawal below the configured minimum.
     #[error("withdrawals are at least {min}")]
     WithdrawalBelowMinimum { min: Money },
@@ -118,6 +121,7 @@ impl DomainError {
             DomainError::PaymentPending => "payment_pending",
             DomainError::AmountMismatch { .. } => "amount_mismatch",
             DomainError::PaymentNotReversible { .. } => "payment_not_reversible",
+            DomainError::PaymentExpired => "payment_expired",
             DomainError::WithdrawalBelowMinimum { .. } => "withdrawal_below_minimum",
             DomainError::WithdrawalDailyLimit { .. } => "withdrawal_daily_limit",
         }
@@ -155,6 +159,7 @@ impl DomainError {
         "payment_not_reversible",
         "withdrawal_below_minimum",
         "withdrawal_daily_limit",
+        "payment_expired",
     ];
 }
 

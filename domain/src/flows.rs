@@ -766,9 +766,10 @@ pub fn perform_payment(
     ctx: &Context,
     payment_id: Uuid,
     journal_id: Uuid,
+    timeout_ms: Option<i64>,
 ) -> Result<(), DomainError> {
     let p = payment_data(uow, payment_id)?;
-    uow.payments.exec(payment_id, &payment::Command::Perform { journal_id }, ctx)?;
+    uow.payments.exec(payment_id, &payment::Command::Perform { journal_id, timeout_ms }, ctx)?;
     let order_id = match p.target {
         Target::Wallet { user_id } => {
             return deposit(uow, ctx, user_id, p.amount, p.provider, &p.provider_tx_id, journal_id);

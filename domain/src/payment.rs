@@ -179,7 +179,9 @@ pub enum Command {
         provider_time_ms: i64,
     },
     /// The money arrived; `journal_id` names the postings that put it where the target says.
-    Perform { journal_id: Uuid },
+    /// With `timeout_ms` (Payme's 12 h), a payment created longer ago than that by the
+    /// provider's own time is refused as expired.
+    Perform { journal_id: Uuid, timeout_ms: Option<i64> },
     /// Before perform nothing moves; after it, `journal_id` names the refund's postings.
     Cancel { reason: CancelReason, journal_id: Uuid },
 }
@@ -279,8 +281,11 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
     };
     match command {
         Command::Create { .. } => unreachable!("handled above"),
-        Command::Perform { journal_id } => {
+        Command::Perform { journal_id, timeout_ms } => {
             require(p, "perform", p.status == Status::Created)?;
+            if timeout_ms.is_some_and(|t| ctx.now.timestamp_millis().saturating_sub(p.provider_time_ms) > t) {
+                return Err(DomainError::PaymentExpired);
+            }
             Ok(vec![Event::PaymentPerformed { journal_id: *journal_id, at }])
         }
         Command::Cancel { reason, journal_id } => {

@@ -54,7 +54,7 @@ fn create_perform_and_cancel_walk_payme_states() {
     assert_eq!(status(&h), Status::Created);
     assert_eq!(Status::Created.payme_state(), 1);
     let s = given::<PaymentAggregate>(&h);
-    h.extend(decide(&s, &C::Perform { journal_id: Uuid::new_v4() }, &ctx(&payme())).unwrap());
+    h.extend(decide(&s, &C::Perform { journal_id: Uuid::new_v4(), timeout_ms: None }, &ctx(&payme())).unwrap());
     assert_eq!(status(&h), Status::Performed);
     let s = given::<PaymentAggregate>(&h);
     let cancel = C::Cancel { reason: CancelReason::Refund, journal_id: Uuid::new_v4() };
@@ -98,7 +98,7 @@ fn create_fails_for_people_bad_ids_amounts_and_twice() {
 #[test]
 fn perform_and_cancel_fail_when_missing_or_finished() {
     let sys = ctx(&payme());
-    let perform = C::Perform { journal_id: Uuid::new_v4() };
+    let perform = C::Perform { journal_id: Uuid::new_v4(), timeout_ms: None };
     let cancel = C::Cancel { reason: CancelReason::Unknown, journal_id: Uuid::new_v4() };
     assert_eq!(refused(decide(&State::Initial, &perform, &sys)), "payment_not_found");
     let mut h = created("a4");
@@ -180,7 +180,7 @@ fn an_order_payment_funds_the_escrow_straight_into_held_money() {
         let total = w.total;
         start(&mut w, "o1", target, total)
     };
-    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4()).unwrap();
+    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4(), None).unwrap();
     let buyer = Owner::User { user_id: w.buyer.id };
     assert_eq!(balances(&w, buyer), (0, w.total), "never available, held by the escrow");
     let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, w.buyer.id);
@@ -232,7 +232,7 @@ fn topped_up() -> (World, Uuid) {
     let mut w = world();
     let target = Target::Wallet { user_id: w.buyer.id };
     let id = start(&mut w, "t1", target, 5_000);
-    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4()).unwrap();
+    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4(), None).unwrap();
     assert_eq!(balances(&w, Owner::User { user_id: w.buyer.id }), (5_000, 0));
     (w, id)
 }
@@ -287,7 +287,7 @@ fn withdrawals_keep_the_minimum_and_the_daily_limit() {
     let user = w.buyer.clone();
     let target = Target::Wallet { user_id: user.id };
     let id = start(&mut w, "t2", target, 100_000);
-    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4()).unwrap();
+    flows::perform_payment(&mut w.uow, &sys(), id, Uuid::new_v4(), None).unwrap();
     let card = Card::parse("8600 1234 5678 9012", "Ali Valiyev").unwrap();
     assert_eq!(card.mask(), "8600 12** **** 9012");
     let limits = WithdrawalLimits { min: m(1_000), per_day_max: m(30_000) };
@@ -327,7 +327,7 @@ fn an_abandoned_payment_stops_holding_the_order_after_thirty_minutes() {
     flows::create_payment(&mut w.uow, &at(31), later, Provider::Click, "88", target, m(total), 1).unwrap();
     // The first one, performed late after all, no longer pays the order.
     let first = payment_id_for(Provider::Payme, "a1");
-    let r = flows::perform_payment(&mut w.uow, &at(40), first, Uuid::new_v4());
+    let r = flows::perform_payment(&mut w.uow, &at(40), first, Uuid::new_v4(), None);
     assert_eq!(refused(r), "invalid_transition");
 }
 
@@ -349,4 +349,19 @@ fn a_held_deposit_is_never_repeated() {
     assert_eq!(refused(wallet::decide(&s, &held(Uuid::new_v4()), &sys())), "already_exists");
     let buyer = actor(Uuid::new_v4(), &[Role::Admin]);
     assert_eq!(refused(wallet::decide(&wallet::State::Initial, &held(Uuid::new_v4()), &ctx(&buyer))), "forbidden");
+}
+
+#[test]
+fn perform_with_a_timeout_refuses_a_payment_created_longer_ago_by_the_providers_time() {
+    let h = created("late"); // provider time 1 761 989 400 000 ms
+    let s = given::<PaymentAggregate>(&h);
+    let State::Exists(p) = &s else { panic!() };
+    let at_ms = |ms: i64| Context { now: chrono::DateTime::from_timestamp_millis(ms).unwrap(), actor: payme() };
+    let perform = |timeout_ms| C::Perform { journal_id: Uuid::new_v4(), timeout_ms };
+    let twelve_hours = 43_200_000;
+    let edge = at_ms(p.provider_time_ms + twelve_hours);
+    assert!(decide(&s, &perform(Some(twelve_hours)), &edge).is_ok(), "12 h exactly is still in time");
+    let past = at_ms(p.provider_time_ms + twelve_hours + 1);
+    assert_eq!(refused(decide(&s, &perform(Some(twelve_hours)), &past)), "payment_expired");
+    assert!(decide(&s, &perform(None), &past).is_ok(), "no timeout: Click's");
 }

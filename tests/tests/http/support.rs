@@ -398,7 +398,7 @@ pub async fn provider_top_up(app: &TestApp, user_id: Uuid, tiyin: i64) {
     let time = chrono::Utc::now().timestamp_millis();
     let target = Target::Wallet { user_id };
     commands.create_payment(&meta, Provider::Payme, &tx, target, amount, time).await.expect("created");
-    commands.perform_payment(&meta, payment_id_for(Provider::Payme, &tx)).await.expect("performed");
+    commands.perform_payment(&meta, payment_id_for(Provider::Payme, &tx), None).await.expect("performed");
 }
 
 /// The `bozor` binary the test command builds.

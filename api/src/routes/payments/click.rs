@@ -366,7 +366,7 @@ async fn complete_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<()
         return (confirm, Err(ClickError::IncorrectAmount));
     }
     let meta = provider_meta(Provider::Click, "click_complete", now);
-    match s.commands.perform_payment(&meta, id).await {
+    match s.commands.perform_payment(&meta, id, None).await {
         Ok(_) => (confirm, Ok(())),
         Err(CommandError::Domain(e)) => match load(s, id).await {
             Ok(Some(p)) if p.status == Status::Performed => (confirm, Ok(())),

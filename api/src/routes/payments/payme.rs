@@ -263,10 +263,13 @@ async fn check_perform(s: &AppState, params: &Value, now: DateTime<Utc>) -> Resu
     Ok(json!({ "allow": true }))
 }
 
-fn created_answer(p: &Payment) -> Value {
-    json!({ "create_time": ms(p.created_at), "transaction": p.id.to_string(), "state": p.status.payme_state() })
+fn created_answer(id: Uuid, create_time: DateTime<Utc>) -> Value {
+    json!({ "create_time": ms(create_time), "transaction": id.to_string(), "state": Status::Created.payme_state() })
 }
 
+/// A new transaction is created in one command (which refuses a known id); only a known id
+/// is read back, to answer as it first did. The answer's times are the command's own `now`,
+/// which the events store, so a repeat built from the stream is byte-identical.
 async fn create(s: &AppState, params: &Value, now: DateTime<Utc>) -> Result<Value, RpcError> {
     let (tx, time) = (tx_id(params)?, int(params, "time")?);
     // Payme's times are 13-digit Unix milliseconds.
@@ -274,14 +277,10 @@ async fn create(s: &AppState, params: &Value, now: DateTime<Utc>) -> Result<Valu
         return Err(bad_request("time"));
     }
     let id = payment_id_for(Provider::Payme, &tx);
-    if let Some(p) = load(s, id).await? {
-        return known_create(s, &p, now).await;
-    }
     let (amount, target) = (amount(params)?, target(params)?);
     let meta = provider_meta(Provider::Payme, "payme_create_transaction", now);
     match s.commands.create_payment(&meta, Provider::Payme, &tx, target, amount, time).await {
-        Ok(_) => Ok(created_answer(&existing(s, id).await?)),
-        // A twin call created it first: answer as it did.
+        Ok(_) => Ok(created_answer(id, now)),
         Err(CommandError::Domain(DomainError::AlreadyExists { what: "payment" })) => {
             known_create(s, &existing(s, id).await?, now).await
         }
@@ -296,44 +295,39 @@ async fn known_create(s: &AppState, p: &Payment, now: DateTime<Utc>) -> Result<V
     if expired(p, now) {
         return Err(time_out(s, p, now).await);
     }
-    Ok(created_answer(p))
+    Ok(created_answer(p.id, p.created_at))
 }
 
-fn performed_answer(p: &Payment) -> Value {
-    json!({ "transaction": p.id.to_string(), "perform_time": ms_or_zero(p.performed_at), "state": p.status.payme_state() })
+fn performed_answer(id: Uuid, perform_time: DateTime<Utc>) -> Value {
+    json!({ "transaction": id.to_string(), "perform_time": ms(perform_time), "state": Status::Performed.payme_state() })
 }
 
+/// One command performs a waiting transaction (refusing an expired one); any refusal is
+/// answered from what the stream then says.
 async fn perform(s: &AppState, params: &Value, now: DateTime<Utc>) -> Result<Value, RpcError> {
     let id = payment_id_for(Provider::Payme, &tx_id(params)?);
+    let meta = provider_meta(Provider::Payme, "payme_perform_transaction", now);
+    let refused = match s.commands.perform_payment(&meta, id, Some(TIMEOUT_MS)).await {
+        Ok(_) => return Ok(performed_answer(id, now)),
+        Err(CommandError::Domain(e)) => e,
+        Err(e) => return Err(internal(e)),
+    };
     let p = existing(s, id).await?;
     match p.status {
-        Status::Performed => return Ok(performed_answer(&p)),
-        Status::Cancelled | Status::Refunded => return Err(cannot_perform()),
-        Status::Created if expired(&p, now) => return Err(time_out(s, &p, now).await),
-        Status::Created => {}
-    }
-    let meta = provider_meta(Provider::Payme, "payme_perform_transaction", now);
-    match s.commands.perform_payment(&meta, id).await {
-        Ok(_) => Ok(performed_answer(&existing(s, id).await?)),
-        Err(CommandError::Domain(e)) => {
-            let p = existing(s, id).await?;
-            match p.status {
-                // A twin call performed it first.
-                Status::Performed => Ok(performed_answer(&p)),
-                Status::Cancelled | Status::Refunded => Err(cannot_perform()),
-                Status::Created => {
-                    // The target can no longer take the money (the order was cancelled, ...):
-                    // the transaction is cancelled so Payme does not charge the card.
-                    tracing::info!(payment_id = %id, error = %e, "payme: perform refused, cancelling");
-                    let meta = provider_meta(Provider::Payme, "payme_cancel_transaction", now);
-                    match s.commands.cancel_payment(&meta, id, CancelReason::ExecutionError).await {
-                        Ok(_) | Err(CommandError::Domain(_)) => Err(cannot_perform()),
-                        Err(e) => Err(internal(e)),
-                    }
-                }
+        // Performed before, or by a twin call just now.
+        Status::Performed => Ok(performed_answer(id, p.performed_at.unwrap_or(p.created_at))),
+        Status::Cancelled | Status::Refunded => Err(cannot_perform()),
+        Status::Created if matches!(refused, DomainError::PaymentExpired) => Err(time_out(s, &p, now).await),
+        Status::Created => {
+            // The target can no longer take the money (the order was cancelled, ...): the
+            // transaction is cancelled so Payme does not charge the card.
+            tracing::info!(payment_id = %id, error = %refused, "payme: perform refused, cancelling");
+            let meta = provider_meta(Provider::Payme, "payme_cancel_transaction", now);
+            match s.commands.cancel_payment(&meta, id, CancelReason::ExecutionError).await {
+                Ok(_) | Err(CommandError::Domain(_)) => Err(cannot_perform()),
+                Err(e) => Err(internal(e)),
             }
         }
-        Err(e) => Err(internal(e)),
     }
 }
 
