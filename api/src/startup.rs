@@ -154,9 +154,10 @@ pub const WORKER_POOL_MAX: usize = 8;
 
 /// A pool for the read side's workers, apart from the requests' pool: a flood of requests can
 /// make requests wait (and answer 503), never stop the projectors that would end the flood's
-/// `min_position` waits.
+/// `min_position` waits. Its commits are asynchronous (see `db::read_side_pool`): nothing on it
+/// writes what the event store does not hold.
 pub fn worker_pool(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
-    Ok(db::pool(&settings.database_url, WORKER_POOL_MAX)?)
+    Ok(db::read_side_pool(&settings.database_url, WORKER_POOL_MAX)?)
 }
 
 /// Opens the requests' pool and brings the schema up to date.

@@ -32,6 +32,23 @@ pub fn pool_for_requests(url: &str, size_max: usize, wait: std::time::Duration) 
         .map_err(|e| DbError::Build(e.to_string()))
 }
 
+/// `pool` for the read side: its commits do not wait for the WAL to reach the disk
+/// (`synchronous_commit = off`). What it writes (read models, their checkpoints and applied
+/// versions, together in each transaction) is derived from the event store: a crash can lose
+/// the last few milliseconds of it, never half a transaction, and the projectors then apply
+/// those events again from the older checkpoint. Every command would otherwise pay for one
+/// disk flush per projector.
+pub fn read_side_pool(url: &str, size_max: usize) -> Result<Pool, DbError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(DbError::Url)?;
+    let options = match config.get_options() {
+        Some(o) if !o.trim().is_empty() => format!("{o} -c synchronous_commit=off"),
+        _ => "-c synchronous_commit=off".to_owned(),
+    };
+    config.options(&options);
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager).max_size(size_max).build().map_err(|e| DbError::Build(e.to_string()))
+}
+
 fn builder(url: &str, size_max: usize) -> Result<deadpool_postgres::PoolBuilder, DbError> {
     let config = tokio_postgres::Config::from_str(url).map_err(DbError::Url)?;
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });

@@ -27,6 +27,9 @@ use crate::store::{AppendRequest, EventStore, IdempotencyWrite, StoreError, Stre
 /// backoff between them, a command waits at most about 0.6 s in all before answering 409.
 pub const ATTEMPTS_MAX: u32 = 16;
 
+/// Wallet streams are snapshotted at least every this many events (see `request`).
+pub const WALLET_SNAPSHOT_EVERY_MAX: i64 = 20;
+
 /// Who sends a command, when, and under which client guarantees.
 #[derive(Debug, Clone)]
 pub struct CommandMeta {
@@ -368,7 +371,12 @@ impl CommandService {
         let every = self.store.snapshot_every();
         let snapshots = streams
             .iter()
-            .filter(|s| (s.expected + s.events.len() as i64) / every > s.expected / every)
+            .filter(|s| {
+                // Wallets are the hot streams (platform shards take a posting in every payment)
+                // and their state is small: snapshotted more often, a load reads fewer events.
+                let every = if s.stream_type == "wallet" { every.min(WALLET_SNAPSHOT_EVERY_MAX) } else { every };
+                (s.expected + s.events.len() as i64) / every > s.expected / every
+            })
             .map(|s| s.stream_id)
             .collect();
         let metadata = json!({

@@ -171,7 +171,8 @@ pub struct Wallet {
     pub held: i64,
     /// Open holds by id (escrow id or withdrawal id).
     pub holds: BTreeMap<Uuid, Money>,
-    /// Deposits seen, by `provider:transaction id`, to make deposits idempotent.
+    /// Manual deposits seen, by `manual:transaction id`, to make them idempotent (a provider's
+    /// transactions are idempotent through their payment streams; older states list them too).
     pub deposits: BTreeMap<String, Money>,
     /// Every withdrawal id this wallet has used: an id names one withdrawal for good.
     #[serde(default)]
@@ -572,11 +573,13 @@ pub fn evolve(state: State, event: &Event) -> State {
     w.available = w.available.saturating_add(posting.available);
     w.held = w.held.saturating_add(posting.held);
     match event {
-        Event::FundsDeposited { amount, provider, provider_tx_id, .. } => {
-            w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
+        // Payme's and Click's transactions are payment streams of their own, each performed
+        // once: remembering them here too would grow every wallet's state (and snapshot, and
+        // read-model row) with each top-up. Manual credits have no such stream.
+        Event::FundsDeposited { amount, provider: Provider::Manual, provider_tx_id, .. } => {
+            w.deposits.insert(deposit_key(Provider::Manual, provider_tx_id), *amount);
         }
-        Event::DepositHeld { hold_id, amount, provider, provider_tx_id, .. } => {
-            w.deposits.insert(deposit_key(*provider, provider_tx_id), *amount);
+        Event::DepositHeld { hold_id, amount, .. } => {
             w.holds.insert(*hold_id, *amount);
         }
         Event::FundsHeld { hold_id, amount, reason, at, .. } => {

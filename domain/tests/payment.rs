@@ -332,7 +332,7 @@ fn an_abandoned_payment_stops_holding_the_order_after_thirty_minutes() {
 }
 
 #[test]
-fn a_held_deposit_is_never_repeated() {
+fn an_escrow_is_funded_by_one_held_deposit_only() {
     let owner = Owner::User { user_id: Uuid::new_v4() };
     let held = |hold: Uuid| wallet::Command::DepositHeld {
         owner,
@@ -343,10 +343,11 @@ fn a_held_deposit_is_never_repeated() {
         provider_tx_id: "9".into(),
         reason: wallet::Reason::Escrow { order_id: Uuid::nil() },
     };
-    let h = wallet::decide(&wallet::State::Initial, &held(Uuid::new_v4()), &sys()).unwrap();
+    let escrow = Uuid::new_v4();
+    let h = wallet::decide(&wallet::State::Initial, &held(escrow), &sys()).unwrap();
     let s = given::<bozor_domain::wallet::WalletAggregate>(&h);
     assert_eq!(s.held(), 100);
-    assert_eq!(refused(wallet::decide(&s, &held(Uuid::new_v4()), &sys())), "already_exists");
+    assert_eq!(refused(wallet::decide(&s, &held(escrow), &sys())), "already_exists", "one escrow, one hold");
     let buyer = actor(Uuid::new_v4(), &[Role::Admin]);
     assert_eq!(refused(wallet::decide(&wallet::State::Initial, &held(Uuid::new_v4()), &ctx(&buyer))), "forbidden");
 }

@@ -21,12 +21,14 @@ fn admin() -> Actor {
     actor(Uuid::new_v4(), &[Role::Admin])
 }
 
+/// An admin's manual credit: idempotent by its reference in the wallet itself (a provider's
+/// transactions are idempotent through their payment streams).
 fn deposit(owner: Owner, amount: i64, tx: &str) -> C {
     C::Deposit {
         owner,
         journal_id: Uuid::new_v4(),
         amount: m(amount),
-        provider: Provider::Payme,
+        provider: Provider::Manual,
         provider_tx_id: tx.into(),
     }
 }

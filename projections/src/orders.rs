@@ -84,8 +84,8 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
     tx.execute(
         "UPDATE orders_view o SET escrow_status = x.state->>'status',
                                   release_due_at = (x.state->>'release_due_at')::timestamptz
-         FROM escrows_view x WHERE x.order_id = o.order_id AND o.order_id = $1 AND o.escrow_status IS NULL",
-        &[&o.id],
+         FROM escrows_view x WHERE x.escrow_id = $2 AND o.order_id = $1 AND o.escrow_status IS NULL",
+        &[&o.id, &bozor_domain::flows::escrow_id_for(o.id)],
     )
     .await?;
     Ok(())
