@@ -106,6 +106,17 @@ impl CommandService {
         timeout_ms: Option<i64>,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
+        self.on_payment(meta, payment_id, &|uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal, timeout_ms))
+            .await
+    }
+
+    /// Runs `flow` on a payment and every stream its perform or cancel may touch.
+    async fn on_payment(
+        &self,
+        meta: &CommandMeta,
+        payment_id: Uuid,
+        flow: &(dyn Fn(&mut flows::UnitOfWork, &bozor_domain::Context) -> Result<(), bozor_domain::DomainError> + Sync),
+    ) -> Result<Outcome, CommandError> {
         self.run(
             meta,
             payment_id,
@@ -113,7 +124,7 @@ impl CommandService {
                 load_payment_world(&mut l, payment_id).await?;
                 Ok(l)
             },
-            |uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal, timeout_ms),
+            flow,
         )
         .await
     }
@@ -126,15 +137,7 @@ impl CommandService {
         reason: CancelReason,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
-        self.run(
-            meta,
-            payment_id,
-            move |mut l: Loader| async move {
-                load_payment_world(&mut l, payment_id).await?;
-                Ok(l)
-            },
-            |uow, ctx| flows::cancel_payment(uow, ctx, payment_id, reason, journal),
-        )
-        .await
+        self.on_payment(meta, payment_id, &|uow, ctx| flows::cancel_payment(uow, ctx, payment_id, reason, journal))
+            .await
     }
 }

@@ -233,14 +233,25 @@ async fn body_bytes(s: &AppState, mut body: web::Payload) -> Option<web::BytesMu
 
 /// `POST /v1/payments/click/prepare`: Click asks whether it may charge the card.
 pub async fn prepare(s: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    let bytes = body_bytes(&s, body).await.unwrap_or_default();
-    let c = match read(&s, &bytes, false) {
+    handle(&s, body, false).await
+}
+
+/// `POST /v1/payments/click/complete`: Click charged the card (or failed to: `error < 0`).
+pub async fn complete(s: web::Data<AppState>, body: web::Payload) -> HttpResponse {
+    handle(&s, body, true).await
+}
+
+/// Reads and checks a callback, then runs its action's steps; always answers 200 with Click's
+/// fields.
+async fn handle(s: &AppState, body: web::Payload, complete: bool) -> HttpResponse {
+    let bytes = body_bytes(s, body).await.unwrap_or_default();
+    let c = match read(s, &bytes, complete) {
         Ok(c) => c,
         Err((c, e)) => return answer(&c, None, Err(e)),
     };
-    let (id, outcome) = prepare_checked(&s, &c).await;
+    let (id, outcome) = if complete { complete_checked(s, &c).await } else { prepare_checked(s, &c).await };
     if let Err(e) = outcome {
-        tracing::info!(code = e as i32, "click prepare refused");
+        tracing::info!(code = e as i32, complete, "click callback refused");
     }
     answer(&c, id, outcome)
 }
@@ -325,20 +336,6 @@ fn known_prepare(p: &Payment, target: Target) -> Result<(), ClickError> {
         Status::Performed => Err(ClickError::AlreadyPaid),
         Status::Cancelled | Status::Refunded => Err(ClickError::TransactionCancelled),
     }
-}
-
-/// `POST /v1/payments/click/complete`: Click charged the card (or failed to: `error < 0`).
-pub async fn complete(s: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    let bytes = body_bytes(&s, body).await.unwrap_or_default();
-    let c = match read(&s, &bytes, true) {
-        Ok(c) => c,
-        Err((c, e)) => return answer(&c, None, Err(e)),
-    };
-    let (id, outcome) = complete_checked(&s, &c).await;
-    if let Err(e) = outcome {
-        tracing::info!(code = e as i32, "click complete refused");
-    }
-    answer(&c, id, outcome)
 }
 
 async fn complete_checked(s: &AppState, c: &Callback) -> (Option<i64>, Result<(), ClickError>) {
