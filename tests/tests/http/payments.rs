@@ -626,3 +626,35 @@ async fn reconciliation_lists_provider_transactions_with_their_journal_lines() {
     app.get_as(&auditor, "/v1/payments/transactions?provider=visa").await.err(400, "invalid_query");
     app.get_as(&auditor, "/v1/payments/transactions?from=yesterday").await.err(400, "invalid_query");
 }
+
+#[tokio::test]
+async fn odd_bodies_and_a_database_that_went_away_get_the_providers_own_errors() {
+    let app = app().await;
+    // Larger than BOZOR_BODY_BYTES_MAX: still HTTP 200, an invalid request.
+    let big = format!(r#"{{"method": "CheckTransaction", "params": {{"id": "{}"}}, "id": 1}}"#, "x".repeat(70_000));
+    let (status, text) = payme_raw(&app, Some(&basic("Paycom", PAYME_KEY)), big.as_bytes()).await;
+    assert_eq!((status, code(&serde_json::from_str(&text).unwrap())), (200, -32600));
+    let (_, text) = payme_raw(&app, Some(&basic("Paycom", PAYME_KEY)), b"\xff\xfe{").await;
+    assert_eq!(code(&serde_json::from_str(&text).unwrap()), -32700);
+    for body in [&b"\xff\xfe=%%&&=="[..], b"", b"click_trans_id=1&click_trans_id=2"] {
+        let res =
+            app.http.post(format!("{}/v1/payments/click/prepare", app.base)).body(body.to_vec()).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"], -8, "{body:?}");
+    }
+    // The database goes away: Payme hears -32400 (a system error), still with HTTP 200.
+    let admin = tokio_postgres::connect(&bozor_commands::testing::admin_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(admin.1);
+    let name = app.db.name.clone();
+    admin.0.batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")).await.unwrap();
+    admin
+        .0
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", &[&name])
+        .await
+        .unwrap();
+    let params = json!({ "id": "down", "time": now_ms(), "amount": 100, "account": { "wallet_id": Uuid::new_v4() } });
+    assert_eq!(code(&payme(&app, "CreateTransaction", params).await), -32400);
+    assert_eq!(code(&payme(&app, "CheckTransaction", json!({ "id": "down" })).await), -32400);
+    admin.0.batch_execute(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")).await.unwrap();
+}
