@@ -64,6 +64,33 @@ pub struct Settings {
     pub searches_at_once: usize,
     /// Payment providers and payout limits.
     pub payments: PaymentSettings,
+    /// `BOZOR_ORDER_UNPAID_TTL` (default 30 minutes): an order not paid for this long is
+    /// cancelled by the scheduler and its reservations released.
+    pub unpaid_ttl: chrono::Duration,
+    /// `BOZOR_TEST_CLOCK_OFFSET_SECONDS` (tests only; production refuses it): the scheduler's
+    /// clock runs this far ahead, so a test of the binary sees a deadline pass without waiting.
+    pub clock_offset: chrono::Duration,
+}
+
+/// Parses a duration: a number with `s`, `m` or `h`, or a plain number of minutes.
+fn duration(name: &'static str, default: chrono::Duration) -> Result<chrono::Duration, ConfigError> {
+    let Ok(value) = std::env::var(name) else { return Ok(default) };
+    let v = value.trim();
+    let (number, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c),
+        _ => (v, 'm'),
+    };
+    let n: i64 = number.parse().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(|| ConfigError {
+        name,
+        value: value.clone(),
+        hint: "a duration like 30m, 45s or 2h (a plain number is minutes)",
+    })?;
+    match unit {
+        's' => Ok(chrono::Duration::seconds(n)),
+        'm' => Ok(chrono::Duration::minutes(n)),
+        'h' => Ok(chrono::Duration::hours(n)),
+        _ => Err(ConfigError { name, value, hint: "a duration like 30m, 45s or 2h" }),
+    }
 }
 
 /// Payme's Merchant API: `BOZOR_PAYME_MERCHANT_ID` and `BOZOR_PAYME_KEY` (the key Payme's
@@ -218,6 +245,8 @@ impl Settings {
             suggest_cache: true,
             searches_at_once: 4,
             payments: PaymentSettings::development(),
+            unpaid_ttl: chrono::Duration::minutes(30),
+            clock_offset: chrono::Duration::zero(),
         }
     }
 
@@ -296,6 +325,12 @@ impl Settings {
             },
             searches_at_once: var("BOZOR_SEARCHES_AT_ONCE", 2 * cores, "a number of searches, 1 to 1000")?,
             payments: PaymentSettings::from_env()?,
+            unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30))?,
+            clock_offset: chrono::Duration::seconds(var(
+                "BOZOR_TEST_CLOCK_OFFSET_SECONDS",
+                0,
+                "seconds, -10^9 to 10^9 (tests only)",
+            )?),
             suggest_cache: match std::env::var("BOZOR_SUGGEST_CACHE").as_deref() {
                 Ok("off") => false,
                 Ok("on") | Err(_) => true,
@@ -350,7 +385,14 @@ impl Settings {
                 return bad("BOZOR_KAFKA_TOPIC_PREFIX", k.topic_prefix.clone(), "letters, digits, '.', '_', '-'");
             }
         }
+        let offset = settings.clock_offset.num_seconds();
+        if !(-1_000_000_000..=1_000_000_000).contains(&offset) {
+            return bad("BOZOR_TEST_CLOCK_OFFSET_SECONDS", offset.to_string(), "-10^9 to 10^9 seconds");
+        }
         if settings.production {
+            if offset != 0 {
+                return bad("BOZOR_TEST_CLOCK_OFFSET_SECONDS", offset.to_string(), "tests only: production refuses it");
+            }
             check_production(&settings.auth)?;
         }
         Ok(settings)

@@ -28,6 +28,10 @@ enum Command {
     /// Run search-sync only: the search projection (from Kafka when BOZOR_KAFKA_BROKERS is set,
     /// else from the event store) and, with BOZOR_MEILI_URL, the push to Meilisearch.
     SearchSync,
+    /// Run the scheduler only: the timers projection (from Kafka when BOZOR_KAFKA_BROKERS is
+    /// set, else from the event store) and the firing of due timers (escrow auto-release, listing
+    /// auto-approval, unpaid-order expiry). One is active at a time; start a second as a standby.
+    Scheduler,
     /// Rebuild a read model blue/green from the event store, then exit. `search` also builds a
     /// fresh Meilisearch index and swaps it in when BOZOR_MEILI_URL is set.
     Rebuild { name: String },
@@ -216,6 +220,25 @@ async fn main() {
                 kafka = settings.kafka.is_some(),
                 meilisearch = meili.is_some(),
                 "search-sync running; stop with Ctrl-C"
+            );
+            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
+            projectors.stop().await;
+        }
+        Command::Scheduler => {
+            let requests = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
+            let commands =
+                bozor_commands::CommandService::new(bozor_commands::EventStore::new(requests, settings.snapshot_every));
+            let timers: Vec<std::sync::Arc<dyn bozor_projections::Projection>> =
+                vec![std::sync::Arc::new(bozor_projections::timers::TimersProjection)];
+            let scheduler = bozor_api::startup::scheduler(&settings, &pool, &commands);
+            let projectors = bozor_api::startup::Projectors::start(&pool, timers, settings.kafka.as_ref(), None, None)
+                .with_scheduler(scheduler);
+            tracing::info!(
+                kafka = settings.kafka.is_some(),
+                unpaid_ttl_secs = settings.unpaid_ttl.num_seconds(),
+                clock_offset_secs = settings.clock_offset.num_seconds(),
+                "scheduler running; stop with Ctrl-C"
             );
             tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
             projectors.stop().await;

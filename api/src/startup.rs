@@ -113,6 +113,13 @@ impl Projectors {
         self
     }
 
+    /// Also runs `scheduler` (active, or standby while another holds the lock).
+    pub fn with_scheduler(mut self, scheduler: crate::scheduler::Scheduler) -> Projectors {
+        let rx = self.stop.subscribe();
+        self.tasks.push(tokio::spawn(async move { scheduler.run(rx).await }));
+        self
+    }
+
     /// Also pushes the search projection's changes to Meilisearch (when configured), calling
     /// `on_pushed` after each batch the engine took.
     pub fn with_meili_sync(
@@ -158,6 +165,23 @@ pub const WORKER_POOL_MAX: usize = 8;
 /// writes what the event store does not hold.
 pub fn worker_pool(settings: &Settings) -> Result<deadpool_postgres::Pool, StartError> {
     Ok(db::read_side_pool(&settings.database_url, WORKER_POOL_MAX)?)
+}
+
+/// The scheduler of these settings: its clock is the system's, moved by
+/// `BOZOR_TEST_CLOCK_OFFSET_SECONDS` (zero outside tests).
+pub fn scheduler(
+    settings: &Settings,
+    workers: &deadpool_postgres::Pool,
+    commands: &CommandService,
+) -> crate::scheduler::Scheduler {
+    let clock = std::sync::Arc::new(crate::clock::SystemClock { offset: settings.clock_offset });
+    crate::scheduler::Scheduler::new(
+        &settings.database_url,
+        workers.clone(),
+        commands.clone(),
+        clock,
+        settings.unpaid_ttl,
+    )
 }
 
 /// Opens the requests' pool and brings the schema up to date.
@@ -275,6 +299,7 @@ impl Application {
                 meili.as_ref(),
                 std::sync::Arc::new(move || suggestions.invalidate()),
             );
+            let read_side = read_side.with_scheduler(scheduler(&settings, &workers, &commands));
             match &settings.kafka {
                 Some(kafka) => read_side.with_relay(&settings.database_url, kafka, Some(commands.appended())),
                 None => read_side,

@@ -217,6 +217,16 @@ impl CommandService {
         self.on_order(meta, order_id, &|uow, ctx| flows::cancel(uow, ctx, order_id, &reason, journal)).await
     }
 
+    /// The scheduler cancels an order left unpaid for `unpaid_ttl`.
+    pub async fn expire_order(
+        &self,
+        meta: &CommandMeta,
+        order_id: Uuid,
+        unpaid_ttl: chrono::Duration,
+    ) -> Result<Outcome, CommandError> {
+        self.on_order(meta, order_id, &|uow, ctx| flows::expire_unpaid(uow, ctx, order_id, unpaid_ttl)).await
+    }
+
     /// The buyer asks to return delivered goods.
     pub async fn request_return(
         &self,

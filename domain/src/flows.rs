@@ -390,6 +390,22 @@ pub fn cancel(
     Ok(())
 }
 
+/// The scheduler cancels an order left unpaid for `unpaid_ttl`: its reservations go back.
+/// Needs the order and its listings loaded.
+pub fn expire_unpaid(
+    uow: &mut UnitOfWork,
+    ctx: &Context,
+    order_id: Uuid,
+    unpaid_ttl: chrono::Duration,
+) -> Result<(), DomainError> {
+    let o = order_data(uow, order_id)?;
+    uow.orders.exec(order_id, &order::Command::Expire { unpaid_ttl }, ctx)?;
+    for listing_id in order_listings(&o) {
+        uow.listings.exec(listing_id, &listing::Command::ReleaseReservation { order_id }, ctx)?;
+    }
+    Ok(())
+}
+
 /// The buyer asks to return delivered goods: the automatic release stops.
 pub fn request_return(uow: &mut UnitOfWork, ctx: &Context, order_id: Uuid, reason: &str) -> Result<(), DomainError> {
     uow.orders.exec(order_id, &order::Command::RequestReturn { reason: reason.to_owned() }, ctx)?;

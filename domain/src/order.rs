@@ -264,6 +264,11 @@ pub enum Command {
     AbandonPayment {
         payment_id: Uuid,
     },
+    /// The scheduler cancels an order left unpaid for `unpaid_ttl` (none of its provider
+    /// payments in progress).
+    Expire {
+        unpaid_ttl: chrono::Duration,
+    },
     /// That transaction was performed: the order is paid.
     PayThroughProvider {
         escrow_id: Uuid,
@@ -441,6 +446,19 @@ pub fn decide(state: &State, command: &Command, ctx: &Context) -> Result<Vec<Eve
                 return Ok(vec![]);
             }
             Ok(vec![Event::PaymentAbandoned { payment_id: *payment_id, at }])
+        }
+        Command::Expire { unpaid_ttl } => {
+            system(ctx)?;
+            require(o, "expire", o.status == Status::Placed)?;
+            if o.pending_payment(at).is_some() {
+                return Err(DomainError::PaymentPending);
+            }
+            if at < o.placed_at + *unpaid_ttl {
+                return Err(DomainError::NotDue);
+            }
+            let minutes = unpaid_ttl.num_minutes();
+            let reason = format!("not paid within {minutes} minutes");
+            Ok(vec![Event::OrderCancelled { by: me, reason, refunded: false, at }])
         }
         Command::PayThroughProvider { escrow_id, payment_id } => {
             system(ctx)?;

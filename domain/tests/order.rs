@@ -416,3 +416,26 @@ fn a_buyer_who_is_an_admin_does_not_refund_their_own_order() {
     assert_eq!(refused(decide(&s, &C::Refund { amount: m(1) }, &ctx(&admin_buyer))), "forbidden");
     assert!(decide(&s, &C::Refund { amount: m(1) }, &ctx(&w.admin)).is_ok());
 }
+
+#[test]
+fn expire_cancels_an_unpaid_order_once_its_time_is_up_and_never_a_paid_or_paying_one() {
+    let w = w();
+    let ttl = chrono::Duration::minutes(30);
+    let expire = C::Expire { unpaid_ttl: ttl };
+    let placed = state(&w, false, Status::Placed);
+    assert_eq!(refused(decide(&placed, &expire, &ctx(&w.buyer))), "forbidden");
+    let at = |minutes: i64| bozor_domain::Context {
+        now: t0() + chrono::Duration::minutes(minutes),
+        actor: w.system.clone(),
+    };
+    assert_eq!(refused(decide(&placed, &expire, &at(29))), "not_due");
+    let events = decide(&placed, &expire, &at(30)).unwrap();
+    assert!(matches!(&events[..], [E::OrderCancelled { refunded: false, .. }]));
+    assert_eq!(refused(decide(&state(&w, false, Status::Paid), &expire, &at(60))), "invalid_transition");
+    // A provider payment in progress holds it (for PAYMENT_WAIT_MAX at most).
+    let mut h = history(&w, false, Status::Placed);
+    h.push(E::PaymentAwaited { payment_id: Uuid::new_v4(), at: t0() + chrono::Duration::minutes(25) });
+    let paying = given::<OrderAggregate>(&h);
+    assert_eq!(refused(decide(&paying, &expire, &at(40))), "payment_pending");
+    assert!(decide(&paying, &expire, &at(56)).is_ok());
+}

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "list_indexes", sql: include_str!("../migrations/0011_list_indexes.sql") },
     Migration { version: 12, name: "search", sql: include_str!("../migrations/0012_search.sql") },
     Migration { version: 13, name: "payments", sql: include_str!("../migrations/0013_payments.sql") },
+    Migration { version: 14, name: "timers", sql: include_str!("../migrations/0014_timers.sql") },
 ];
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub fn tables_of(projection: &str) -> &'static [&'static str] {
         "wallets" => &["wallets_view", "wallet_ledger", "withdrawals_view"],
         "users" => &["users_view"],
         "payments" => &["payments_view"],
+        "timers" => &["timers"],
         _ => &[],
     }
 }

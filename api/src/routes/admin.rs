@@ -1,4 +1,4 @@
-//! Admin: projection status and blue/green rebuilds. Admins only.
+//! Admin: projection status, blue/green rebuilds and the scheduler's timers. Admins only.
 
 use actix_web::{web, HttpResponse};
 use bozor_domain::Role;
@@ -11,7 +11,38 @@ use crate::errors::ApiError;
 /// Registers the admin routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/projections", web::get().to(list))
-        .route("/admin/projections/{name}/rebuild", web::post().to(rebuild));
+        .route("/admin/projections/{name}/rebuild", web::post().to(rebuild))
+        .route("/admin/timers", web::get().to(timers));
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimersQuery {
+    /// `failing` (default: pending after a failed attempt), `pending`, `fired`, `cancelled`, `moot`.
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/admin/timers?state=failing`: the scheduler's timers by state, each with its
+/// attempts and last error.
+async fn timers(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    admin(&actor)?;
+    let q: TimersQuery = super::queries::query(&req)?;
+    let which = q.state.as_deref().unwrap_or("failing");
+    if !["failing", "pending", "fired", "cancelled", "moot"].contains(&which) {
+        return Err(ApiError::new("invalid_query", "state is failing, pending, fired, cancelled or moot"));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=bozor_projections::timers::PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::new("invalid_query", "limit is 1 to 100"));
+    }
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    let items = bozor_projections::timers::list(&client, which, limit).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
 fn admin(actor: &Actor) -> Result<(), ApiError> {

@@ -48,7 +48,7 @@ async fn admin_endpoints_are_for_admins() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(names, vec!["listings", "orders", "payments", "search", "users", "wallets"]);
+    assert_eq!(names, vec!["listings", "orders", "payments", "search", "timers", "users", "wallets"]);
     app.post(&User::seller("pro"), "/v1/admin/projections/listings/rebuild", json!({})).await.err(403, "forbidden");
     app.post(&admin, "/v1/admin/projections/nothing/rebuild", json!({})).await.err(404, "projection_not_found");
 }

@@ -16,6 +16,7 @@ mod payments;
 mod plans;
 mod queries;
 mod scale_out;
+mod scheduler;
 mod search;
 mod support;
 mod wallets;
