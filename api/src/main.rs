@@ -128,6 +128,12 @@ enum Bench {
         #[arg(long)]
         reuse: bool,
     },
+    /// Submit N listings (untimed), then time the scheduler firing their auto-approvals with a
+    /// clock moved 49 hours on; checks none fired twice. Use a database of its own.
+    Scheduler {
+        #[arg(long, default_value_t = 100_000)]
+        timers: usize,
+    },
     /// Provider callbacks (Payme Create+Perform pairs, each a new transaction) against order
     /// payments from a wallet, through the HTTP API from concurrent clients.
     Payments {
@@ -341,6 +347,13 @@ async fn main() {
                 fail("--listings is 30 to 2 000 000, --seconds 1 to 600 and --clients 1 to 1000");
             }
             let report = bench::search::run(&settings, listings, clients, seconds).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Scheduler { timers } } => {
+            if !(1..=10_000_000).contains(&timers) {
+                fail("--timers is 1 to 10000000");
+            }
+            let report = bench::scheduler::run(&settings, timers).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Payments { clients, per_client } } => {

@@ -4,6 +4,7 @@
 
 pub mod payments;
 pub mod queries;
+pub mod scheduler;
 pub mod search;
 
 use std::time::{Duration, Instant};
