@@ -68,6 +68,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("projection_behind", 409, "the read model has not reached min_position yet; retry"),
     ("projection_not_found", 404, "no projection of that name"),
     ("rebuild_in_progress", 409, "the projection is being rebuilt already"),
+    ("audit_in_progress", 409, "a ledger audit is running in this process; retry after it"),
     // Infrastructure.
     ("unavailable", 503, "the database or the search engine cannot be reached; retry later"),
     ("internal", 500, "a bug: reported in the server's log"),

@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         what: Admin,
     },
+    /// Finance audit: replay the ledger from the event store and check it.
+    Audit {
+        #[command(subcommand)]
+        what: Audit,
+    },
     /// Mint an access token with the configured BOZOR_JWT_SECRET (operators, scripted tests).
     Token {
         /// The user the token speaks for.
@@ -93,6 +98,22 @@ enum Admin {
         plan: Option<String>,
         #[arg(long)]
         district: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Audit {
+    /// Replay every wallet and payment stream from the event store (never the read models):
+    /// hash chains and heads, journals summing to zero, no negative balance, held money equal
+    /// to its holds, balances equal to the wallets read model, and a trial balance. Exits 1
+    /// when it finds a discrepancy.
+    Ledger {
+        /// Replay to a past point: a global position, or an RFC 3339 time.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The whole report as JSON (default: a summary).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -166,6 +187,43 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
+}
+
+/// The audit's summary for a terminal.
+fn print_ledger(r: &bozor_commands::audit::LedgerReport) {
+    let t = &r.trial_balance;
+    println!("ledger audit{}", r.as_of.map_or(String::new(), |a| format!(" as of {a:?}")));
+    println!(
+        "  {} events, {} wallets, {} payments, {} journals in {:.2} s ({} events/s)",
+        r.events, r.wallets, r.payments, r.journals, r.seconds, r.events_per_sec
+    );
+    println!("  trial balance (tiyin):");
+    println!("    users available      {:>22}", t.users_available);
+    println!(
+        "    users held           {:>22}  (escrows {}, withdrawals {})",
+        t.users_held, t.held_by_escrows, t.held_by_withdrawals
+    );
+    println!("    platform revenue     {:>22}", t.platform_revenue);
+    println!("    provider clearing    {:>22}", t.provider_clearing);
+    println!("    payout clearing      {:>22}", t.payout_clearing);
+    println!("    total                {:>22}", t.total);
+    if r.read_model_behind > 0 {
+        println!("  {} wallets' read-model rows had not caught up and were not compared", r.read_model_behind);
+    }
+    if r.ok {
+        println!("  OK: no discrepancy");
+        return;
+    }
+    println!("  {} discrepancies:", r.discrepancies_total);
+    for d in &r.discrepancies {
+        let at = match (d.stream_id, d.version) {
+            (Some(s), Some(v)) => format!("stream {s} version {v}"),
+            (Some(s), None) => format!("stream {s}"),
+            _ => "the books".to_owned(),
+        };
+        let event = d.event_id.map_or(String::new(), |e| format!(" event {e}"));
+        println!("    {}: {at}{event}: {}", d.kind, d.detail);
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ! {
@@ -288,6 +346,26 @@ async fn main() {
             let size = bozor_api::seed::DemoSize { listings, seed, concurrency: 16 };
             let report = bozor_api::seed::demo(&pool, size).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Audit { what: Audit::Ledger { as_of, json } } => {
+            let as_of = as_of.map(|s| {
+                bozor_commands::audit::AsOf::parse(&s)
+                    .unwrap_or_else(|| fail(format!("--as-of {s:?} is neither a global position nor an RFC 3339 time")))
+            });
+            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            let (mut client, conn) = tokio_postgres::connect(&settings.database_url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            tokio::spawn(conn);
+            let report = bozor_commands::audit::ledger(&mut client, as_of).await.unwrap_or_else(|e| fail(e));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                print_ledger(&report);
+            }
+            if !report.ok {
+                std::process::exit(1);
+            }
         }
         Command::Admin { what: Admin::Grant { user, phone, role, plan, district } } => {
             let pool = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));

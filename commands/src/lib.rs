@@ -2,6 +2,7 @@
 //! relay that fans the store out to Kafka.
 
 pub mod accounts;
+pub mod audit;
 pub mod db;
 pub mod fault;
 pub mod handlers;

@@ -21,7 +21,37 @@ pub const PAGE_SECONDS_MAX: std::time::Duration = std::time::Duration::from_secs
 
 /// Registers the audit routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit/events", web::get().to(events));
+    cfg.route("/audit/events", web::get().to(events)).route("/audit/ledger", web::get().to(ledger));
+}
+
+/// One ledger audit at a time per process: it reads the whole log on one connection.
+static LEDGER_AUDITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerQuery {
+    /// A global position, or an RFC 3339 time.
+    as_of: Option<String>,
+}
+
+/// `GET /v1/audit/ledger?as_of=`: the ledger replayed from the event store and checked (see
+/// `bozor_commands::audit`), as JSON. Auditors and admins; one at a time (409 otherwise).
+async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
+    authz::any_of(&actor, authz::AUDIT_READERS, "only auditors and admins audit the ledger")?;
+    let q: LedgerQuery = super::queries::query(&req)?;
+    let as_of = match q.as_of.as_deref() {
+        None => None,
+        Some(s) => Some(
+            bozor_commands::audit::AsOf::parse(s)
+                .ok_or_else(|| ApiError::new("invalid_query", "as_of is a global position or an RFC 3339 time"))?,
+        ),
+    };
+    let _turn = LEDGER_AUDITS.try_acquire().map_err(|_| {
+        ApiError::new("audit_in_progress", "a ledger audit is running; retry when it ends").retry_after(5)
+    })?;
+    let mut client = state.workers.get().await.map_err(unavailable)?;
+    let report = bozor_commands::audit::ledger(&mut client, as_of).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod attacker;
+mod audit_ledger;
 mod auth;
 mod authz;
 mod bad_input;

@@ -1,0 +1,431 @@
+//! The finance auditor's ledger replay: every wallet and payment stream read back from the
+//! event store (never from read models) in one consistent snapshot, and checked:
+//! - each stream's versions run 1, 2, 3... and its hash chain holds; the `streams` table's
+//!   head (version and hash) is its last event's;
+//! - every journal sums to zero over the wallet streams it touches (a journal is written in
+//!   one transaction, so the check needs one transaction's postings at a time);
+//! - no user balance ever went negative, and each wallet's held balance is what its open holds
+//!   add up to;
+//! - replayed balances equal the wallets read model (where the read model has caught up);
+//! - a trial balance per account type sums to zero.
+//!
+//! Every discrepancy names the stream, the version and the event. Memory grows with the number
+//! of wallets (their balances), never with the number of events: rows are streamed.
+//!
+//! `as_of` replays only the events at or before a position, or recorded at or before a time:
+//! the balances and trial balance then. The head and read-model checks describe the present
+//! and are skipped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bozor_domain::aggregate::decode;
+use bozor_domain::wallet::{self, Owner, PlatformAccount};
+use chrono::{DateTime, Utc};
+use futures_util::{pin_mut, TryStreamExt};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::hash::GENESIS;
+use crate::store::StoredEvent;
+
+/// Discrepancies listed at most; the count goes on past it.
+pub const DISCREPANCIES_MAX: usize = 1_000;
+
+/// The point in the past to replay to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AsOf {
+    /// Events at or before this global position.
+    Position { position: i64 },
+    /// Events recorded at or before this time.
+    Time { time: DateTime<Utc> },
+}
+
+impl AsOf {
+    /// A position (digits) or an RFC 3339 time. None when it is neither.
+    pub fn parse(s: &str) -> Option<AsOf> {
+        if let Ok(position) = s.parse::<i64>() {
+            return (position >= 0).then_some(AsOf::Position { position });
+        }
+        DateTime::parse_from_rfc3339(s).ok().map(|t| AsOf::Time { time: t.with_timezone(&Utc) })
+    }
+}
+
+/// One thing found wrong, pointing at where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discrepancy {
+    /// `version_gap`, `hash_mismatch`, `head_mismatch`, `undecodable_event`, `journal_unbalanced`,
+    /// `negative_balance`, `held_mismatch`, `read_model_mismatch`.
+    pub kind: &'static str,
+    pub stream_id: Option<Uuid>,
+    pub version: Option<i64>,
+    pub event_id: Option<Uuid>,
+    pub global_position: Option<i64>,
+    pub detail: String,
+}
+
+/// Totals per kind of account, in tiyin. They sum to zero on sound books.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrialBalance {
+    pub users_available: i64,
+    /// Held by escrows and pending withdrawals.
+    pub users_held: i64,
+    /// Of `users_held`: what escrows hold.
+    pub held_by_escrows: i64,
+    /// Of `users_held`: what pending withdrawals hold.
+    pub held_by_withdrawals: i64,
+    pub platform_revenue: i64,
+    pub provider_clearing: i64,
+    pub payout_clearing: i64,
+    /// The sum of the account balances above (not counting the two "of which" lines): zero.
+    pub total: i64,
+}
+
+/// What the audit found.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerReport {
+    pub as_of: Option<AsOf>,
+    /// True when no discrepancy was found.
+    pub ok: bool,
+    pub wallets: usize,
+    pub payments: usize,
+    pub events: u64,
+    pub journals: u64,
+    /// Wallets whose read-model row has not caught up with the log yet (not compared).
+    pub read_model_behind: usize,
+    pub trial_balance: TrialBalance,
+    pub discrepancies_total: usize,
+    pub discrepancies: Vec<Discrepancy>,
+    pub seconds: f64,
+    pub events_per_sec: f64,
+}
+
+/// Why the audit could not run (a broken ledger is a report, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// A wallet as replayed.
+#[derive(Default)]
+struct Replayed {
+    owner: Option<Owner>,
+    available: i64,
+    held: i64,
+    version: i64,
+    /// Open holds: id -> (amount, held for an escrow).
+    holds: HashMap<Uuid, (i64, bool)>,
+}
+
+/// The audit's state across the stream pass.
+struct Audit {
+    found: Vec<Discrepancy>,
+    found_total: usize,
+    events: u64,
+    journals: u64,
+    wallets: HashMap<Uuid, Replayed>,
+    payments: usize,
+}
+
+impl Audit {
+    fn report(&mut self, d: Discrepancy) {
+        self.found_total += 1;
+        if self.found.len() < DISCREPANCIES_MAX {
+            self.found.push(d);
+        }
+    }
+
+    fn at(&mut self, kind: &'static str, e: &StoredEvent, detail: String) {
+        self.report(Discrepancy {
+            kind,
+            stream_id: Some(e.stream_id),
+            version: Some(e.version),
+            event_id: Some(e.event_id),
+            global_position: Some(e.global_position),
+            detail,
+        });
+    }
+}
+
+fn bound(as_of: Option<AsOf>) -> (String, Option<i64>, Option<DateTime<Utc>>) {
+    match as_of {
+        None => (String::new(), None, None),
+        Some(AsOf::Position { position }) => (" AND e.global_position <= $1".into(), Some(position), None),
+        Some(AsOf::Time { time }) => (" AND e.recorded_at <= $1".into(), None, Some(time)),
+    }
+}
+
+const COLUMNS: &str = "e.global_position, e.tx_id::text, e.stream_type, e.stream_id, e.version, e.event_id, \
+                       e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at, e.hash";
+
+/// Runs the audit on a connection of its own (a read-only, repeatable-read transaction).
+pub async fn ledger(client: &mut tokio_postgres::Client, as_of: Option<AsOf>) -> Result<LedgerReport, AuditError> {
+    let started = std::time::Instant::now();
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
+    let mut audit =
+        Audit { found: vec![], found_total: 0, events: 0, journals: 0, wallets: HashMap::new(), payments: 0 };
+    streams_pass(&tx, as_of, &mut audit).await?;
+    journals_pass(&tx, as_of, &mut audit).await?;
+    let read_model_behind = if as_of.is_none() { read_model_pass(&tx, &mut audit).await? } else { 0 };
+    tx.commit().await?;
+    let trial_balance = trial_balance(&audit);
+    if trial_balance.total != 0 {
+        audit.report(Discrepancy {
+            kind: "trial_balance_nonzero",
+            stream_id: None,
+            version: None,
+            event_id: None,
+            global_position: None,
+            detail: format!("the accounts sum to {} tiyin, not 0", trial_balance.total),
+        });
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(LedgerReport {
+        as_of,
+        ok: audit.found_total == 0,
+        wallets: audit.wallets.len(),
+        payments: audit.payments,
+        events: audit.events,
+        journals: audit.journals,
+        read_model_behind,
+        trial_balance,
+        discrepancies_total: audit.found_total,
+        discrepancies: audit.found,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        events_per_sec: (audit.events as f64 / seconds.max(1e-9)).round(),
+    })
+}
+
+/// Stream by stream, in version order: versions, hash chains, heads, and the wallets' balances.
+async fn streams_pass(
+    tx: &tokio_postgres::Transaction<'_>,
+    as_of: Option<AsOf>,
+    audit: &mut Audit,
+) -> Result<(), AuditError> {
+    let (clause, position, time) = bound(as_of);
+    let sql = format!(
+        "SELECT {COLUMNS}, s.version, s.hash FROM events e JOIN streams s ON s.stream_id = e.stream_id
+         WHERE e.stream_type IN ('wallet', 'payment'){clause} ORDER BY e.stream_id, e.version"
+    );
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match (&position, &time) {
+        (Some(p), _) => vec![p],
+        (_, Some(t)) => vec![t],
+        _ => vec![],
+    };
+    let rows = tx.query_raw(&sql, params).await?;
+    pin_mut!(rows);
+    let mut current: Option<Reading> = None;
+    while let Some(row) = rows.try_next().await? {
+        let e = StoredEvent::from_row(&row);
+        let (head_version, head_hash): (i64, Vec<u8>) = (row.get(12), row.get(13));
+        audit.events += 1;
+        if current.as_ref().is_none_or(|c| c.stream != e.stream_id) {
+            if let Some(done) = current.take() {
+                check_head(audit, done, as_of);
+            }
+            current = Some(Reading { stream: e.stream_id, version: 0, hash: GENESIS, head_version, head_hash });
+            if e.stream_type == "payment" {
+                audit.payments += 1;
+            }
+        }
+        let c = current.as_mut().expect("set above");
+        if e.version != c.version + 1 {
+            audit.at("version_gap", &e, format!("version {} follows version {}", e.version, c.version));
+        }
+        let expected = e.recompute_hash(&c.hash);
+        if e.hash.as_slice() != expected {
+            audit.at("hash_mismatch", &e, "the event's hash does not follow from its fields and the one before".into());
+        }
+        // Chain on the stored hash, so one edited event is reported once, not once per event after it.
+        c.hash = e.hash.as_slice().try_into().unwrap_or(expected);
+        c.version = e.version;
+        if e.stream_type == "wallet" {
+            replay_wallet(audit, &e);
+        }
+    }
+    if let Some(done) = current.take() {
+        check_head(audit, done, as_of);
+    }
+    Ok(())
+}
+
+/// The stream being read: its id, last version and chain hash, and the head the streams table has.
+struct Reading {
+    stream: Uuid,
+    version: i64,
+    hash: [u8; 32],
+    head_version: i64,
+    head_hash: Vec<u8>,
+}
+
+fn check_head(audit: &mut Audit, r: Reading, as_of: Option<AsOf>) {
+    if as_of.is_some() {
+        return;
+    }
+    let Reading { stream, version, hash, head_version, head_hash } = r;
+    if head_version != version || head_hash.as_slice() != hash {
+        audit.report(Discrepancy {
+            kind: "head_mismatch",
+            stream_id: Some(stream),
+            version: Some(version),
+            event_id: None,
+            global_position: None,
+            detail: format!("the streams table says version {head_version}, the log ends at version {version}"),
+        });
+    }
+}
+
+/// Applies one wallet event's posting to the replayed balances, checking it as it goes.
+fn replay_wallet(audit: &mut Audit, e: &StoredEvent) {
+    let event: wallet::Event = match decode(&e.event_type, e.event_version, e.payload.clone()) {
+        Ok(ev) => ev,
+        Err(err) => return audit.at("undecodable_event", e, err.to_string()),
+    };
+    let w = audit.wallets.entry(e.stream_id).or_default();
+    w.version = e.version;
+    if let wallet::Event::WalletOpened { owner, .. } = &event {
+        w.owner = Some(*owner);
+    }
+    match &event {
+        wallet::Event::FundsHeld { hold_id, amount, reason, .. }
+        | wallet::Event::DepositHeld { hold_id, amount, reason, .. } => {
+            w.holds.insert(*hold_id, (amount.tiyin(), matches!(reason, wallet::Reason::Escrow { .. })));
+        }
+        wallet::Event::HoldReleased { hold_id, .. } | wallet::Event::HoldCaptured { hold_id, .. } => {
+            w.holds.remove(hold_id);
+        }
+        _ => {}
+    }
+    let Some(p) = event.posting() else { return };
+    w.available = w.available.saturating_add(p.available);
+    w.held = w.held.saturating_add(p.held);
+    let (available, held) = (w.available, w.held);
+    let holds: i64 = w.holds.values().map(|h| h.0).sum();
+    let may_go_negative = matches!(w.owner, Some(Owner::Platform { account: PlatformAccount::ProviderClearing, .. }));
+    if (available < 0 && !may_go_negative) || held < 0 {
+        audit.at("negative_balance", e, format!("available {available}, held {held} after this event"));
+    }
+    if holds != held {
+        audit.at("held_mismatch", e, format!("held is {held}, its open holds add up to {holds}"));
+    }
+}
+
+/// Transaction by transaction: every journal's postings sum to zero.
+async fn journals_pass(
+    tx: &tokio_postgres::Transaction<'_>,
+    as_of: Option<AsOf>,
+    audit: &mut Audit,
+) -> Result<(), AuditError> {
+    let (clause, position, time) = bound(as_of);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events e WHERE e.stream_type = 'wallet'{clause} ORDER BY e.tx_id, e.global_position"
+    );
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match (&position, &time) {
+        (Some(p), _) => vec![p],
+        (_, Some(t)) => vec![t],
+        _ => vec![],
+    };
+    let rows = tx.query_raw(&sql, params).await?;
+    pin_mut!(rows);
+    // One transaction's journals: id -> (sum, the first event of it).
+    let mut tx_id = None;
+    let mut open: BTreeMap<Uuid, (i64, StoredEvent)> = BTreeMap::new();
+    while let Some(row) = rows.try_next().await? {
+        let e = StoredEvent::from_row(&row);
+        if tx_id != Some(e.tx_id) {
+            close_journals(audit, &mut open);
+            tx_id = Some(e.tx_id);
+        }
+        let Ok(event) = decode::<wallet::Event>(&e.event_type, e.event_version, e.payload.clone()) else { continue };
+        if let Some(p) = event.posting() {
+            let entry = open.entry(p.journal_id).or_insert_with(|| (0, e.clone()));
+            entry.0 = entry.0.saturating_add(p.available).saturating_add(p.held);
+        }
+    }
+    close_journals(audit, &mut open);
+    Ok(())
+}
+
+fn close_journals(audit: &mut Audit, open: &mut BTreeMap<Uuid, (i64, StoredEvent)>) {
+    for (journal, (sum, first)) in std::mem::take(open) {
+        audit.journals += 1;
+        if sum != 0 {
+            audit.at("journal_unbalanced", &first, format!("journal {journal} sums to {sum} tiyin, not 0"));
+        }
+    }
+}
+
+/// Replayed balances against the wallets read model, where it has caught up.
+async fn read_model_pass(tx: &tokio_postgres::Transaction<'_>, audit: &mut Audit) -> Result<usize, AuditError> {
+    let rows = tx
+        .query_raw(
+            "SELECT wallet_id, available, held, version FROM wallets_view",
+            Vec::<&(dyn tokio_postgres::types::ToSql + Sync)>::new(),
+        )
+        .await?;
+    pin_mut!(rows);
+    let mut behind = 0;
+    let mut found = vec![];
+    while let Some(row) = rows.try_next().await? {
+        let (id, available, held, version): (Uuid, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        let Some(w) = audit.wallets.get(&id) else { continue };
+        if version != w.version {
+            behind += 1;
+            continue;
+        }
+        if available != w.available || held != w.held {
+            found.push(Discrepancy {
+                kind: "read_model_mismatch",
+                stream_id: Some(id),
+                version: Some(version),
+                event_id: None,
+                global_position: None,
+                detail: format!(
+                    "wallets_view says available {available}, held {held}; the log says {}, {}",
+                    w.available, w.held
+                ),
+            });
+        }
+    }
+    for d in found {
+        audit.report(d);
+    }
+    Ok(behind)
+}
+
+fn trial_balance(audit: &Audit) -> TrialBalance {
+    let mut t = TrialBalance::default();
+    for w in audit.wallets.values() {
+        match w.owner {
+            Some(Owner::User { .. }) | None => {
+                t.users_available += w.available;
+                t.users_held += w.held;
+                for (amount, escrow) in w.holds.values() {
+                    if *escrow {
+                        t.held_by_escrows += amount;
+                    } else {
+                        t.held_by_withdrawals += amount;
+                    }
+                }
+            }
+            Some(Owner::Platform { account, .. }) => {
+                let slot = match account {
+                    PlatformAccount::Revenue => &mut t.platform_revenue,
+                    PlatformAccount::ProviderClearing => &mut t.provider_clearing,
+                    PlatformAccount::PayoutClearing => &mut t.payout_clearing,
+                };
+                *slot += w.available + w.held;
+            }
+        }
+    }
+    t.total = t.users_available + t.users_held + t.platform_revenue + t.provider_clearing + t.payout_clearing;
+    t
+}
