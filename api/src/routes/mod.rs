@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod exports;
 pub mod health;
 pub mod listings;
 pub mod orders;
@@ -218,6 +219,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(search::configure)
                 .configure(orders::configure)
                 .configure(wallets::configure)
-                .configure(payments::configure),
+                .configure(payments::configure)
+                .configure(exports::configure),
         );
 }

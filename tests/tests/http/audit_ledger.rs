@@ -200,3 +200,61 @@ async fn an_edited_read_model_balance_is_found_against_the_log() {
     assert_eq!(kinds(&report), vec!["read_model_mismatch"], "{report:#}");
     assert_eq!(found(&report, "read_model_mismatch")["stream_id"], json!(wallet));
 }
+
+async fn text(app: &TestApp, user: &User, path: &str) -> (u16, String, String) {
+    let res =
+        app.http.get(format!("{}{path}", app.base)).header("Authorization", user.header.as_str()).send().await.unwrap();
+    let status = res.status().as_u16();
+    let kind = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, kind, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_journal_and_statements_export_as_csv_and_ndjson_and_balance() {
+    let app = spawn().await;
+    let (buyer, seller) = books(&app).await;
+    let auditor = User::new("auditor");
+    let (status, kind, csv) = text(&app, &auditor, "/v1/audit/journal").await;
+    assert_eq!((status, kind.starts_with("text/csv")), (200, true));
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "time,journal_id,account,debit,credit,cause,order_id,provider_tx_id");
+    let mut per_journal: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut rows = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 8, "{line}");
+        let (debit, credit): (i64, i64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
+        assert!((debit == 0) != (credit == 0), "one side per line: {line}");
+        *per_journal.entry(f[1].to_owned()).or_default() += credit - debit;
+        rows += 1;
+    }
+    assert!(rows > 10);
+    assert!(per_journal.values().all(|s| *s == 0), "every journal's debits equal its credits: {per_journal:?}");
+    assert!(csv.contains(",sale,"), "a sale line names its cause");
+    assert!(csv.contains("platform:provider_clearing#"), "platform accounts by shard");
+    let (_, kind, nd) = text(&app, &auditor, "/v1/audit/journal?format=ndjson&from=2000-01-01T00:00:00Z").await;
+    assert_eq!(kind, "application/x-ndjson");
+    assert_eq!(nd.lines().count(), rows);
+    for line in nd.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(v["account"].is_string() && v["debit"].is_i64());
+    }
+    let (_, _, none) = text(&app, &auditor, "/v1/audit/journal?from=2100-01-01T00:00:00Z").await;
+    assert_eq!(none.lines().count(), 1, "the header alone");
+    // A wallet statement: each line with the balances after it, ending at the balance.
+    let (status, _, st) = text(&app, &seller, &format!("/v1/wallets/{}/statement", seller.id)).await;
+    assert_eq!(status, 200);
+    let last: Vec<&str> = st.lines().last().unwrap().split(',').collect();
+    let (available, held) = app.balance(seller.id).await;
+    assert_eq!((last[5].parse::<i64>().unwrap(), last[6].parse::<i64>().unwrap()), (available, held));
+    assert!(st.contains("withdrawal"));
+    for (user, path, code) in [
+        (&buyer, "/v1/audit/journal".to_owned(), 403),
+        (&buyer, format!("/v1/wallets/{}/statement", seller.id), 403),
+        (&auditor, "/v1/audit/journal?format=xlsx".to_owned(), 400),
+        (&auditor, "/v1/audit/journal?from=2026-12-01T00:00:00Z&to=2026-01-01T00:00:00Z".to_owned(), 400),
+        (&seller, format!("/v1/wallets/{}/statement?format=ndjson", seller.id), 400),
+    ] {
+        assert_eq!(text(&app, user, &path).await.0, code, "{path}");
+    }
+}
