@@ -149,6 +149,12 @@ enum Bench {
         #[arg(long)]
         reuse: bool,
     },
+    /// Write about N wallet events in balanced journals (untimed), then time the ledger audit
+    /// over them and report the peak memory. Use a database of its own.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Submit N listings (untimed), then time the scheduler firing their auto-approvals with a
     /// clock moved 49 hours on; checks none fired twice. Use a database of its own.
     Scheduler {
@@ -353,11 +359,16 @@ async fn main() {
                     .unwrap_or_else(|| fail(format!("--as-of {s:?} is neither a global position nor an RFC 3339 time")))
             });
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
-            let (mut client, conn) = tokio_postgres::connect(&settings.database_url, tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| fail(e));
-            tokio::spawn(conn);
-            let report = bozor_commands::audit::ledger(&mut client, as_of).await.unwrap_or_else(|e| fail(e));
+            let connect = || async {
+                let (client, conn) = tokio_postgres::connect(&settings.database_url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap_or_else(|e| fail(e));
+                tokio::spawn(conn);
+                client
+            };
+            let (mut first, mut second) = (connect().await, connect().await);
+            let report =
+                bozor_commands::audit::ledger(&mut first, &mut second, as_of).await.unwrap_or_else(|e| fail(e));
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
@@ -425,6 +436,14 @@ async fn main() {
                 fail("--listings is 30 to 2 000 000, --seconds 1 to 600 and --clients 1 to 1000");
             }
             let report = bench::search::run(&settings, listings, clients, seconds).await.unwrap_or_else(|e| fail(e));
+            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+        }
+        Command::Bench { what: Bench::Audit { events } } => {
+            if !(100..=100_000_000).contains(&events) {
+                fail("--events is 100 to 100000000");
+            }
+            let mut report = bench::audit::run(&settings, events).await.unwrap_or_else(|e| fail(e));
+            report.audit.discrepancies.truncate(5);
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Scheduler { timers } } => {

@@ -35,7 +35,8 @@ pub const DISCREPANCIES_MAX: usize = 1_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AsOf {
-    /// Events at or before this global position.
+    /// The event at this global position and everything before it in the log's tail order
+    /// (transaction, then position), whole transactions.
     Position { position: i64 },
     /// Events recorded at or before this time.
     Time { time: DateTime<Utc> },
@@ -153,7 +154,15 @@ impl Audit {
 fn bound(as_of: Option<AsOf>) -> (String, Option<i64>, Option<DateTime<Utc>>) {
     match as_of {
         None => (String::new(), None, None),
-        Some(AsOf::Position { position }) => (" AND e.global_position <= $1".into(), Some(position), None),
+        // In the log's tail order, (transaction, position), and whole transactions: a journal is
+        // never cut in two (its postings share a transaction, not always neighbouring positions).
+        Some(AsOf::Position { position }) => (
+            " AND e.tx_id <= coalesce((SELECT tx_id FROM events WHERE global_position = $1),
+                                      (SELECT max(tx_id) FROM events WHERE global_position <= $1))"
+                .into(),
+            Some(position),
+            None,
+        ),
         Some(AsOf::Time { time }) => (" AND e.recorded_at <= $1".into(), None, Some(time)),
     }
 }
@@ -161,19 +170,38 @@ fn bound(as_of: Option<AsOf>) -> (String, Option<i64>, Option<DateTime<Utc>>) {
 const COLUMNS: &str = "e.global_position, e.tx_id::text, e.stream_type, e.stream_id, e.version, e.event_id, \
                        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at, e.hash";
 
-/// Runs the audit on a connection of its own (a read-only, repeatable-read transaction).
-pub async fn ledger(client: &mut tokio_postgres::Client, as_of: Option<AsOf>) -> Result<LedgerReport, AuditError> {
+fn empty() -> Audit {
+    Audit { found: vec![], found_total: 0, events: 0, journals: 0, wallets: HashMap::new(), payments: 0 }
+}
+
+/// Runs the audit on two connections of its own, which read one snapshot (the first exports
+/// it, the second imports it): the stream pass on the first and the journal pass on the second
+/// run at the same time.
+pub async fn ledger(
+    first: &mut tokio_postgres::Client,
+    second: &mut tokio_postgres::Client,
+    as_of: Option<AsOf>,
+) -> Result<LedgerReport, AuditError> {
     let started = std::time::Instant::now();
-    let tx = client
-        .build_transaction()
-        .read_only(true)
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .start()
-        .await?;
-    let mut audit =
-        Audit { found: vec![], found_total: 0, events: 0, journals: 0, wallets: HashMap::new(), payments: 0 };
-    streams_pass(&tx, as_of, &mut audit).await?;
-    journals_pass(&tx, as_of, &mut audit).await?;
+    let repeatable = tokio_postgres::IsolationLevel::RepeatableRead;
+    let tx = first.build_transaction().read_only(true).isolation_level(repeatable).start().await?;
+    let snapshot: String = tx.query_one("SELECT pg_export_snapshot()", &[]).await?.get(0);
+    let tx2 = second.build_transaction().read_only(true).isolation_level(repeatable).start().await?;
+    // A snapshot id is PostgreSQL's own text (hex digits and dashes).
+    tx2.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', ""))).await?;
+    let (mut audit, mut journals) = (empty(), empty());
+    let (streams, journal_check) =
+        tokio::join!(streams_pass(&tx, as_of, &mut audit), journals_pass(&tx2, as_of, &mut journals));
+    streams?;
+    journal_check?;
+    tx2.commit().await?;
+    audit.journals = journals.journals;
+    audit.found_total += journals.found_total;
+    for d in journals.found {
+        if audit.found.len() < DISCREPANCIES_MAX {
+            audit.found.push(d);
+        }
+    }
     let read_model_behind = if as_of.is_none() { read_model_pass(&tx, &mut audit).await? } else { 0 };
     tx.commit().await?;
     let trial_balance = trial_balance(&audit);
@@ -248,7 +276,7 @@ async fn streams_pass(
         c.hash = e.hash.as_slice().try_into().unwrap_or(expected);
         c.version = e.version;
         if e.stream_type == "wallet" {
-            replay_wallet(audit, &e);
+            replay_wallet(audit, e);
         }
     }
     if let Some(done) = current.take() {
@@ -284,11 +312,13 @@ fn check_head(audit: &mut Audit, r: Reading, as_of: Option<AsOf>) {
 }
 
 /// Applies one wallet event's posting to the replayed balances, checking it as it goes.
-fn replay_wallet(audit: &mut Audit, e: &StoredEvent) {
-    let event: wallet::Event = match decode(&e.event_type, e.event_version, e.payload.clone()) {
+fn replay_wallet(audit: &mut Audit, mut e: StoredEvent) {
+    let payload = std::mem::take(&mut e.payload);
+    let event: wallet::Event = match decode(&e.event_type, e.event_version, payload) {
         Ok(ev) => ev,
-        Err(err) => return audit.at("undecodable_event", e, err.to_string()),
+        Err(err) => return audit.at("undecodable_event", &e, err.to_string()),
     };
+    let e = &e;
     let w = audit.wallets.entry(e.stream_id).or_default();
     w.version = e.version;
     if let wallet::Event::WalletOpened { owner, .. } = &event {
@@ -325,8 +355,11 @@ async fn journals_pass(
     audit: &mut Audit,
 ) -> Result<(), AuditError> {
     let (clause, position, time) = bound(as_of);
+    // Only what a posting needs: the payload is decoded once, and the hash is not read.
     let sql = format!(
-        "SELECT {COLUMNS} FROM events e WHERE e.stream_type = 'wallet'{clause} ORDER BY e.tx_id, e.global_position"
+        "SELECT e.global_position, e.tx_id::text, e.stream_id, e.version, e.event_id, e.event_type, e.event_version,
+                e.payload
+         FROM events e WHERE e.stream_type = 'wallet'{clause} ORDER BY e.tx_id, e.global_position"
     );
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match (&position, &time) {
         (Some(p), _) => vec![p],
@@ -335,18 +368,29 @@ async fn journals_pass(
     };
     let rows = tx.query_raw(&sql, params).await?;
     pin_mut!(rows);
-    // One transaction's journals: id -> (sum, the first event of it).
-    let mut tx_id = None;
-    let mut open: BTreeMap<Uuid, (i64, StoredEvent)> = BTreeMap::new();
+    // One transaction's journals: id -> (sum, where the first of its postings is).
+    let mut tx_id: Option<String> = None;
+    let mut open: BTreeMap<Uuid, (i64, Place)> = BTreeMap::new();
     while let Some(row) = rows.try_next().await? {
-        let e = StoredEvent::from_row(&row);
-        if tx_id != Some(e.tx_id) {
+        let tx: String = row.get(1);
+        if tx_id.as_deref() != Some(tx.as_str()) {
             close_journals(audit, &mut open);
-            tx_id = Some(e.tx_id);
+            tx_id = Some(tx);
         }
-        let Ok(event) = decode::<wallet::Event>(&e.event_type, e.event_version, e.payload.clone()) else { continue };
+        let (event_type, event_version): (&str, i32) = (row.get(5), row.get(6));
+        let Ok(event) = decode::<wallet::Event>(event_type, event_version, row.get(7)) else { continue };
         if let Some(p) = event.posting() {
-            let entry = open.entry(p.journal_id).or_insert_with(|| (0, e.clone()));
+            let entry = open.entry(p.journal_id).or_insert_with(|| {
+                (
+                    0,
+                    Place {
+                        global_position: row.get(0),
+                        stream_id: row.get(2),
+                        version: row.get(3),
+                        event_id: row.get(4),
+                    },
+                )
+            });
             entry.0 = entry.0.saturating_add(p.available).saturating_add(p.held);
         }
     }
@@ -354,11 +398,26 @@ async fn journals_pass(
     Ok(())
 }
 
-fn close_journals(audit: &mut Audit, open: &mut BTreeMap<Uuid, (i64, StoredEvent)>) {
+/// Where an event is, for a discrepancy.
+struct Place {
+    global_position: i64,
+    stream_id: Uuid,
+    version: i64,
+    event_id: Uuid,
+}
+
+fn close_journals(audit: &mut Audit, open: &mut BTreeMap<Uuid, (i64, Place)>) {
     for (journal, (sum, first)) in std::mem::take(open) {
         audit.journals += 1;
         if sum != 0 {
-            audit.at("journal_unbalanced", &first, format!("journal {journal} sums to {sum} tiyin, not 0"));
+            audit.report(Discrepancy {
+                kind: "journal_unbalanced",
+                stream_id: Some(first.stream_id),
+                version: Some(first.version),
+                event_id: Some(first.event_id),
+                global_position: Some(first.global_position),
+                detail: format!("journal {journal} sums to {sum} tiyin, not 0"),
+            });
         }
     }
 }

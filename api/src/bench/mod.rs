@@ -2,6 +2,7 @@
 //! (hash chain, streams table, idempotency record) from concurrent writers, against
 //! `BOZOR_DATABASE_URL`. Ends by printing one JSON line with throughput and latency.
 
+pub mod audit;
 pub mod payments;
 pub mod queries;
 pub mod scheduler;

@@ -49,8 +49,9 @@ async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
     let _turn = LEDGER_AUDITS.try_acquire().map_err(|_| {
         ApiError::new("audit_in_progress", "a ledger audit is running; retry when it ends").retry_after(5)
     })?;
-    let mut client = state.workers.get().await.map_err(unavailable)?;
-    let report = bozor_commands::audit::ledger(&mut client, as_of).await.map_err(unavailable)?;
+    let mut first = state.workers.get().await.map_err(unavailable)?;
+    let mut second = state.workers.get().await.map_err(unavailable)?;
+    let report = bozor_commands::audit::ledger(&mut first, &mut second, as_of).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(report))
 }
 
