@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "payments", sql: include_str!("../migrations/0013_payments.sql") },
     Migration { version: 14, name: "timers", sql: include_str!("../migrations/0014_timers.sql") },
     Migration { version: 15, name: "exports", sql: include_str!("../migrations/0015_exports.sql") },
+    Migration { version: 16, name: "automatic", sql: include_str!("../migrations/0016_automatic.sql") },
 ];
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ impl Projection for ListingsProjection {
 
     fn version(&self) -> i32 {
         // 2: `sold_out`, `available` and `version` columns; stock counts units on hand.
-        2
+        // 3: `approved_automatically`.
+        3
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -140,6 +141,18 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         ],
     )
     .await?;
+    // Approved by the scheduler (48 h without a moderator): counted in the stats.
+    let automatic: Vec<Uuid> = events
+        .iter()
+        .filter(|e| {
+            e.event_type == "ListingApproved" && e.payload.get("automatic") == Some(&serde_json::Value::Bool(true))
+        })
+        .map(|e| e.stream_id)
+        .collect();
+    if !automatic.is_empty() {
+        tx.execute("UPDATE listings_view SET approved_automatically = true WHERE listing_id = ANY($1)", &[&automatic])
+            .await?;
+    }
     Ok(())
 }
 
@@ -454,8 +467,47 @@ pub struct SellerStats {
     pub completed_orders: i64,
     /// Goods total of completed orders, in tiyin.
     pub sales_tiyin: i64,
+    /// Of `completed_orders`: released by the scheduler 24 h after delivery (the buyer was silent).
+    pub completed_automatically: i64,
+    /// Their goods total, in tiyin.
+    pub released_automatically_tiyin: i64,
+    /// Listings the scheduler approved after 48 h without a moderator.
+    pub listings_approved_automatically: i64,
     /// Reviews do not exist yet: always null.
     pub rating: Option<f64>,
+}
+
+/// What the scheduler settled, platform-wide, for the admin overview.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settled {
+    pub listings_approved_automatically: i64,
+    pub orders_completed_automatically: i64,
+    /// Goods total of those orders, in tiyin.
+    pub released_automatically_tiyin: i64,
+    pub timers_pending: i64,
+    /// Pending after a failed attempt (see `GET /v1/admin/timers?state=failing`).
+    pub timers_failing: i64,
+}
+
+/// The platform-wide figures of what the scheduler settled.
+pub async fn settled(client: &tokio_postgres::Client) -> Result<Settled, ProjectionError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM listings_view WHERE approved_automatically),
+                    (SELECT count(*) FROM orders_view WHERE completed_automatically),
+                    (SELECT coalesce(sum(goods_total), 0)::bigint FROM orders_view WHERE completed_automatically),
+                    (SELECT count(*) FROM timers WHERE state = 'pending'),
+                    (SELECT count(*) FROM timers WHERE state = 'pending' AND attempts > 0)",
+            &[],
+        )
+        .await?;
+    Ok(Settled {
+        listings_approved_automatically: row.get(0),
+        orders_completed_automatically: row.get(1),
+        released_automatically_tiyin: row.get(2),
+        timers_pending: row.get(3),
+        timers_failing: row.get(4),
+    })
 }
 
 /// A seller's figures from the listings and orders read models.
@@ -464,7 +516,11 @@ pub async fn seller_stats(client: &tokio_postgres::Client, seller_id: Uuid) -> R
         .query_one(
             "SELECT (SELECT count(*) FROM listings_view WHERE seller_id = $1 AND status = 'active' AND NOT deleted),
                     (SELECT count(*) FROM orders_view WHERE seller_id = $1 AND status = 'completed'),
-                    (SELECT coalesce(sum(goods_total), 0)::bigint FROM orders_view WHERE seller_id = $1 AND status = 'completed')",
+                    (SELECT coalesce(sum(goods_total), 0)::bigint FROM orders_view WHERE seller_id = $1 AND status = 'completed'),
+                    (SELECT count(*) FROM orders_view WHERE seller_id = $1 AND completed_automatically),
+                    (SELECT coalesce(sum(goods_total), 0)::bigint FROM orders_view
+                     WHERE seller_id = $1 AND completed_automatically),
+                    (SELECT count(*) FROM listings_view WHERE seller_id = $1 AND approved_automatically)",
             &[&seller_id],
         )
         .await?;
@@ -473,6 +529,9 @@ pub async fn seller_stats(client: &tokio_postgres::Client, seller_id: Uuid) -> R
         active_listings: row.get(0),
         completed_orders: row.get(1),
         sales_tiyin: row.get(2),
+        completed_automatically: row.get(3),
+        released_automatically_tiyin: row.get(4),
+        listings_approved_automatically: row.get(5),
         rating: None,
     })
 }

@@ -27,7 +27,8 @@ impl Projection for OrdersProjection {
         // 2: the `version` column; order states carry the pick-up point.
         // 3: an escrow applied before its order's first event (Kafka: other topic) is copied
         //    onto the order's row when that row is created.
-        3
+        // 4: `completed_automatically`.
+        4
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
@@ -49,7 +50,7 @@ impl Projection for OrdersProjection {
 }
 
 async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let (state, _) =
+    let (state, event) =
         fold::<OrderAggregate>(tx, "SELECT state FROM orders_view WHERE order_id = $1 FOR UPDATE", e).await?;
     let order::State::Exists(o) = &state else { return Ok(()) };
     let district = match &o.fulfilment {
@@ -88,6 +89,9 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
         &[&o.id, &bozor_domain::flows::escrow_id_for(o.id)],
     )
     .await?;
+    if let order::Event::OrderCompleted { automatic: true, .. } = event {
+        tx.execute("UPDATE orders_view SET completed_automatically = true WHERE order_id = $1", &[&o.id]).await?;
+    }
     Ok(())
 }
 

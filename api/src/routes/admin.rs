@@ -12,7 +12,17 @@ use crate::errors::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/projections", web::get().to(list))
         .route("/admin/projections/{name}/rebuild", web::post().to(rebuild))
-        .route("/admin/timers", web::get().to(timers));
+        .route("/admin/timers", web::get().to(timers))
+        .route("/admin/overview", web::get().to(overview));
+}
+
+/// `GET /v1/admin/overview`: what the scheduler settled (listings approved and escrows
+/// released automatically) and how its timers stand.
+async fn overview(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
+    admin(&actor)?;
+    let client = state.commands.store().pool().get().await.map_err(unavailable)?;
+    let settled = bozor_projections::listings::settled(&client).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({ "settled": settled })))
 }
 
 #[derive(serde::Deserialize)]

@@ -87,6 +87,15 @@ async fn a_listing_nobody_moderates_is_approved_after_48_hours_once() {
     assert_eq!(scheduler.fire_due().await.unwrap().total(), 0, "fired once");
     assert_eq!(app.events().await, events);
     assert_eq!(timer_state(&app, &format!("listing_approval:{id}")).await.unwrap().0, "fired");
+    // Seller stats and the admin overview count what the scheduler settled.
+    let path = format!("/v1/sellers/{}/stats", seller.id);
+    wait_for("the stats to count the automatic approval", 10, || async {
+        app.get_as(&seller, &path).await.ok().body["listings_approved_automatically"] == 1
+    })
+    .await;
+    let overview = app.get_as(&User::new("admin"), "/v1/admin/overview").await.ok();
+    assert_eq!(overview.body["settled"]["listings_approved_automatically"], 1);
+    app.get_as(&seller, "/v1/admin/overview").await.err(403, "forbidden");
 }
 
 #[tokio::test]
@@ -114,6 +123,14 @@ async fn a_silent_buyers_escrow_is_released_24_hours_after_delivery() {
     assert_eq!(app.balance(seller.id).await, (PRICE - PRICE / 20, 0));
     assert_eq!(app.platform(PlatformAccount::Revenue).await, PRICE / 20);
     app.assert_books_balance().await;
+    let path = format!("/v1/sellers/{}/stats", seller.id);
+    wait_for("the stats to count the automatic release", 10, || async {
+        let stats = app.get_as(&seller, &path).await.ok().body;
+        stats["completed_automatically"] == 1 && stats["released_automatically_tiyin"] == PRICE
+    })
+    .await;
+    let overview = app.get_as(&User::new("admin"), "/v1/admin/overview").await.ok();
+    assert_eq!(overview.body["settled"]["orders_completed_automatically"], 1);
     // Fired once: nothing is due any more.
     assert_eq!(scheduler.fire_due().await.unwrap().total(), 0);
 }
