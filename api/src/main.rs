@@ -358,7 +358,7 @@ async fn main() {
                 bozor_commands::audit::AsOf::parse(&s)
                     .unwrap_or_else(|| fail(format!("--as-of {s:?} is neither a global position nor an RFC 3339 time")))
             });
-            connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
+            // No migration: an auditor's role needs to read, not to change the schema.
             let connect = || async {
                 let (client, conn) = tokio_postgres::connect(&settings.database_url, tokio_postgres::NoTls)
                     .await

@@ -107,8 +107,15 @@ impl Scheduler {
     /// Takes the lock (waiting as a standby) and fires due timers while it holds it. Returns
     /// Ok when told to stop.
     async fn lead(&self, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
-        let (lock, conn) =
-            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+        // Keepalives end a dead peer's session (and free its lock) in seconds, not hours.
+        let mut config: tokio_postgres::Config =
+            self.database_url.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
+        config
+            .keepalives(true)
+            .keepalives_idle(StdDuration::from_secs(5))
+            .keepalives_interval(StdDuration::from_secs(2));
+        config.keepalives_retries(3);
+        let (lock, conn) = config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
         let mut conn = tokio::spawn(conn);
         loop {
             let held: bool = lock
@@ -130,6 +137,8 @@ impl Scheduler {
             if *stop.borrow() {
                 return Ok(());
             }
+            // Still the leader? A lock session that died makes this fail before a batch fires.
+            lock.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
             let batch = self.fire_due().await.map_err(|e| e.to_string())?;
             if batch.total() == 0 {
                 tokio::select! {
@@ -158,48 +167,66 @@ impl Scheduler {
         drop(client);
         let jobs: Vec<(String, String, Uuid, DateTime<Utc>, i32)> =
             rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
-        let results: Vec<(String, i32, Outcome)> = futures_util::stream::iter(jobs)
+        // Each outcome is written as soon as its command returns, for the deadline it fired:
+        // a timer the projection re-armed meanwhile (a new due time) is left as it is.
+        let outcomes: Vec<Result<Outcome, SchedulerError>> = futures_util::stream::iter(jobs)
             .map(|(id, kind, stream, due, attempts)| async move {
-                let outcome = self.fire(&id, &kind, stream, due, now).await;
-                (id, attempts, outcome)
+                // A task of its own: a command that panics (a bug) fails this timer, not the scheduler.
+                let me = self.clone();
+                let (timer, k) = (id.clone(), kind.clone());
+                let fired = tokio::spawn(async move { me.fire(&timer, &k, stream, due, now).await }).await;
+                let outcome = fired.unwrap_or_else(|e| Outcome::Failed(format!("the command panicked: {e}")));
+                self.record(&id, due, attempts, &outcome, now).await?;
+                Ok(outcome)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         let mut fired = Fired::default();
-        let client = self.pool.get().await?;
-        for (id, attempts, outcome) in results {
-            let (state, error, retry_at, attempts) = match outcome {
-                Outcome::Fired => {
-                    fired.fired += 1;
-                    ("fired", None, None, attempts)
-                }
-                Outcome::Moot(e) => {
-                    fired.moot += 1;
-                    ("moot", Some(e), None, attempts)
-                }
-                Outcome::Later(after, why) => {
-                    fired.later += 1;
-                    ("pending", Some(why), Some(now + after), attempts)
-                }
-                Outcome::Failed(e) => {
-                    fired.failed += 1;
-                    let backoff = (1i64 << attempts.clamp(0, 10)).min(BACKOFF_MAX_SECS);
-                    tracing::warn!(timer = %id, attempts = attempts + 1, error = %e, "timer failed; will retry");
-                    ("pending", Some(e), Some(now + Duration::seconds(backoff)), attempts + 1)
-                }
-            };
-            client
-                .execute(
-                    "UPDATE timers SET state = $2, last_error = $3, attempts = $4,
-                         next_attempt_at = coalesce($5, next_attempt_at),
-                         fired_at = CASE WHEN $2 = 'fired' THEN $6 ELSE fired_at END, updated_at = now()
-                     WHERE timer_id = $1 AND state = 'pending'",
-                    &[&id, &state, &error, &attempts, &retry_at, &now],
-                )
-                .await?;
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Fired => fired.fired += 1,
+                Outcome::Moot(_) => fired.moot += 1,
+                Outcome::Later(..) => fired.later += 1,
+                Outcome::Failed(_) => fired.failed += 1,
+            }
         }
         Ok(fired)
+    }
+
+    /// Records what firing a timer led to. A fired timer is marked so even when the
+    /// projection already cancelled it on the command's own event; a re-armed one (another due
+    /// time) is left alone.
+    async fn record(
+        &self,
+        id: &str,
+        due: DateTime<Utc>,
+        attempts: i32,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), SchedulerError> {
+        let (state, error, retry_at, attempts) = match outcome {
+            Outcome::Fired => ("fired", None, None, attempts),
+            Outcome::Moot(e) => ("moot", Some(e.clone()), None, attempts),
+            Outcome::Later(after, why) => ("pending", Some(why.clone()), Some(now + *after), attempts),
+            Outcome::Failed(e) => {
+                let backoff = (1i64 << attempts.clamp(0, 10)).min(BACKOFF_MAX_SECS);
+                tracing::warn!(timer = %id, attempts = attempts + 1, error = %e, "timer failed; will retry");
+                ("pending", Some(e.clone()), Some(now + Duration::seconds(backoff)), attempts + 1)
+            }
+        };
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE timers SET state = $3, last_error = $4, attempts = $5,
+                     next_attempt_at = coalesce($6, next_attempt_at),
+                     fired_at = CASE WHEN $3 = 'fired' THEN $7 ELSE fired_at END, updated_at = now()
+                 WHERE timer_id = $1 AND due_at = $2
+                   AND (state = 'pending' OR (state = 'cancelled' AND $3 = 'fired'))",
+                &[&id, &due, &state, &error, &attempts, &retry_at, &now],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Issues the command a timer stands for.

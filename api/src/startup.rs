@@ -333,6 +333,9 @@ impl Application {
             searches: tokio::sync::Semaphore::new(settings.searches_at_once),
             meili,
             payments: settings.payments.clone(),
+            database_url: settings.database_url.clone(),
+            audits: tokio::sync::Semaphore::new(1),
+            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(routes::exports::EXPORTS_AT_ONCE)),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

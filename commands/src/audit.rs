@@ -38,7 +38,8 @@ pub enum AsOf {
     /// The event at this global position and everything before it in the log's tail order
     /// (transaction, then position), whole transactions.
     Position { position: i64 },
-    /// Events recorded at or before this time.
+    /// The log up to the last transaction that wrote an event recorded at or before this time
+    /// (in the log's order: recorded times are the commands' clocks).
     Time { time: DateTime<Utc> },
 }
 
@@ -55,8 +56,9 @@ impl AsOf {
 /// One thing found wrong, pointing at where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Discrepancy {
-    /// `version_gap`, `hash_mismatch`, `head_mismatch`, `undecodable_event`, `journal_unbalanced`,
-    /// `negative_balance`, `held_mismatch`, `read_model_mismatch`.
+    /// `version_gap`, `hash_mismatch`, `head_mismatch`, `undecodable_event`, `amount_out_of_range`,
+    /// `journal_unbalanced`, `negative_balance`, `held_mismatch`, `read_model_mismatch`,
+    /// `trial_balance_nonzero`.
     pub kind: &'static str,
     pub stream_id: Option<Uuid>,
     pub version: Option<i64>,
@@ -66,20 +68,21 @@ pub struct Discrepancy {
 }
 
 /// Totals per kind of account, in tiyin. They sum to zero on sound books.
+/// Sums are 128-bit, so no forged amount can wrap them around to a balanced-looking total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TrialBalance {
-    pub users_available: i64,
+    pub users_available: i128,
     /// Held by escrows and pending withdrawals.
-    pub users_held: i64,
+    pub users_held: i128,
     /// Of `users_held`: what escrows hold.
-    pub held_by_escrows: i64,
+    pub held_by_escrows: i128,
     /// Of `users_held`: what pending withdrawals hold.
-    pub held_by_withdrawals: i64,
-    pub platform_revenue: i64,
-    pub provider_clearing: i64,
-    pub payout_clearing: i64,
+    pub held_by_withdrawals: i128,
+    pub platform_revenue: i128,
+    pub provider_clearing: i128,
+    pub payout_clearing: i128,
     /// The sum of the account balances above (not counting the two "of which" lines): zero.
-    pub total: i64,
+    pub total: i128,
 }
 
 /// What the audit found.
@@ -163,7 +166,12 @@ fn bound(as_of: Option<AsOf>) -> (String, Option<i64>, Option<DateTime<Utc>>) {
             Some(position),
             None,
         ),
-        Some(AsOf::Time { time }) => (" AND e.recorded_at <= $1".into(), None, Some(time)),
+        // Times are the commands' own clocks and may run out of order within a stream; the cut
+        // is made in the log's order instead: up to the last transaction that wrote an event
+        // recorded at or before the time.
+        Some(AsOf::Time { time }) => {
+            (" AND e.tx_id <= (SELECT max(tx_id) FROM events WHERE recorded_at <= $1)".into(), None, Some(time))
+        }
     }
 }
 
@@ -240,7 +248,7 @@ async fn streams_pass(
 ) -> Result<(), AuditError> {
     let (clause, position, time) = bound(as_of);
     let sql = format!(
-        "SELECT {COLUMNS}, s.version, s.hash FROM events e JOIN streams s ON s.stream_id = e.stream_id
+        "SELECT {COLUMNS}, s.version, s.hash FROM events e LEFT JOIN streams s ON s.stream_id = e.stream_id
          WHERE e.stream_type IN ('wallet', 'payment'){clause} ORDER BY e.stream_id, e.version"
     );
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match (&position, &time) {
@@ -253,7 +261,9 @@ async fn streams_pass(
     let mut current: Option<Reading> = None;
     while let Some(row) = rows.try_next().await? {
         let e = StoredEvent::from_row(&row);
-        let (head_version, head_hash): (i64, Vec<u8>) = (row.get(12), row.get(13));
+        // A stream whose `streams` row is gone reads as head 0: a head mismatch.
+        let (head_version, head_hash): (i64, Vec<u8>) =
+            (row.get::<_, Option<i64>>(12).unwrap_or(0), row.get::<_, Option<Vec<u8>>>(13).unwrap_or_default());
         audit.events += 1;
         if current.as_ref().is_none_or(|c| c.stream != e.stream_id) {
             if let Some(done) = current.take() {
@@ -335,8 +345,15 @@ fn replay_wallet(audit: &mut Audit, mut e: StoredEvent) {
         _ => {}
     }
     let Some(p) = event.posting() else { return };
-    w.available = w.available.saturating_add(p.available);
-    w.held = w.held.saturating_add(p.held);
+    let limit = bozor_domain::money::AMOUNT_MAX;
+    let (available, held) = (w.available.checked_add(p.available), w.held.checked_add(p.held));
+    let in_range = p.available.unsigned_abs() <= limit as u64 && p.held.unsigned_abs() <= limit as u64;
+    w.available = available.unwrap_or(w.available);
+    w.held = held.unwrap_or(w.held);
+    if available.is_none() || held.is_none() || !in_range {
+        let detail = format!("a posting of {} / {} tiyin is beyond what any command moves", p.available, p.held);
+        return audit.at("amount_out_of_range", e, detail);
+    }
     let (available, held) = (w.available, w.held);
     let holds: i64 = w.holds.values().map(|h| h.0).sum();
     let may_go_negative = matches!(w.owner, Some(Owner::Platform { account: PlatformAccount::ProviderClearing, .. }));
@@ -370,7 +387,7 @@ async fn journals_pass(
     pin_mut!(rows);
     // One transaction's journals: id -> (sum, where the first of its postings is).
     let mut tx_id: Option<String> = None;
-    let mut open: BTreeMap<Uuid, (i64, Place)> = BTreeMap::new();
+    let mut open: BTreeMap<Uuid, (i128, Place)> = BTreeMap::new();
     while let Some(row) = rows.try_next().await? {
         let tx: String = row.get(1);
         if tx_id.as_deref() != Some(tx.as_str()) {
@@ -391,7 +408,7 @@ async fn journals_pass(
                     },
                 )
             });
-            entry.0 = entry.0.saturating_add(p.available).saturating_add(p.held);
+            entry.0 += i128::from(p.available) + i128::from(p.held);
         }
     }
     close_journals(audit, &mut open);
@@ -406,7 +423,7 @@ struct Place {
     event_id: Uuid,
 }
 
-fn close_journals(audit: &mut Audit, open: &mut BTreeMap<Uuid, (i64, Place)>) {
+fn close_journals(audit: &mut Audit, open: &mut BTreeMap<Uuid, (i128, Place)>) {
     for (journal, (sum, first)) in std::mem::take(open) {
         audit.journals += 1;
         if sum != 0 {
@@ -436,11 +453,11 @@ async fn read_model_pass(tx: &tokio_postgres::Transaction<'_>, audit: &mut Audit
     while let Some(row) = rows.try_next().await? {
         let (id, available, held, version): (Uuid, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
         let Some(w) = audit.wallets.get(&id) else { continue };
-        if version != w.version {
+        if version < w.version {
             behind += 1;
             continue;
         }
-        if available != w.available || held != w.held {
+        if version > w.version || available != w.available || held != w.held {
             found.push(Discrepancy {
                 kind: "read_model_mismatch",
                 stream_id: Some(id),
@@ -448,8 +465,9 @@ async fn read_model_pass(tx: &tokio_postgres::Transaction<'_>, audit: &mut Audit
                 event_id: None,
                 global_position: None,
                 detail: format!(
-                    "wallets_view says available {available}, held {held}; the log says {}, {}",
-                    w.available, w.held
+                    "wallets_view says available {available}, held {held} at version {version}; the log says {}, {} \
+                     at version {}",
+                    w.available, w.held, w.version
                 ),
             });
         }
@@ -465,13 +483,13 @@ fn trial_balance(audit: &Audit) -> TrialBalance {
     for w in audit.wallets.values() {
         match w.owner {
             Some(Owner::User { .. }) | None => {
-                t.users_available += w.available;
-                t.users_held += w.held;
+                t.users_available += i128::from(w.available);
+                t.users_held += i128::from(w.held);
                 for (amount, escrow) in w.holds.values() {
                     if *escrow {
-                        t.held_by_escrows += amount;
+                        t.held_by_escrows += i128::from(*amount);
                     } else {
-                        t.held_by_withdrawals += amount;
+                        t.held_by_withdrawals += i128::from(*amount);
                     }
                 }
             }
@@ -481,7 +499,7 @@ fn trial_balance(audit: &Audit) -> TrialBalance {
                     PlatformAccount::ProviderClearing => &mut t.provider_clearing,
                     PlatformAccount::PayoutClearing => &mut t.payout_clearing,
                 };
-                *slot += w.available + w.held;
+                *slot += i128::from(w.available) + i128::from(w.held);
             }
         }
     }

@@ -37,7 +37,8 @@ pub fn pool_for_requests(url: &str, size_max: usize, wait: std::time::Duration) 
 /// versions, together in each transaction) is derived from the event store: a crash can lose
 /// the last few milliseconds of it, never half a transaction, and the projectors then apply
 /// those events again from the older checkpoint. Every command would otherwise pay for one
-/// disk flush per projector.
+/// disk flush per projector. The scheduler's notes on its timers are written here too: one
+/// lost makes a timer fire again, which the domain refuses (the command is idempotent).
 pub fn read_side_pool(url: &str, size_max: usize) -> Result<Pool, DbError> {
     let mut config = tokio_postgres::Config::from_str(url).map_err(DbError::Url)?;
     let options = match config.get_options() {

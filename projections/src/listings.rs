@@ -141,17 +141,20 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         ],
     )
     .await?;
-    // Approved by the scheduler (48 h without a moderator): counted in the stats.
-    let automatic: Vec<Uuid> = events
-        .iter()
-        .filter(|e| {
-            e.event_type == "ListingApproved" && e.payload.get("automatic") == Some(&serde_json::Value::Bool(true))
-        })
-        .map(|e| e.stream_id)
-        .collect();
-    if !automatic.is_empty() {
-        tx.execute("UPDATE listings_view SET approved_automatically = true WHERE listing_id = ANY($1)", &[&automatic])
-            .await?;
+    // Approved by the scheduler (48 h without a moderator), as its last approval says: counted
+    // in the stats. Events of one listing come in version order, so the last one wins.
+    let mut approvals: std::collections::BTreeMap<Uuid, bool> = Default::default();
+    for e in events.iter().filter(|e| e.event_type == "ListingApproved") {
+        approvals.insert(e.stream_id, e.payload.get("automatic") == Some(&serde_json::Value::Bool(true)));
+    }
+    if !approvals.is_empty() {
+        let (ids, automatic): (Vec<Uuid>, Vec<bool>) = approvals.into_iter().unzip();
+        tx.execute(
+            "UPDATE listings_view l SET approved_automatically = t.a
+             FROM unnest($1::uuid[], $2::bool[]) AS t(id, a) WHERE l.listing_id = t.id",
+            &[&ids, &automatic],
+        )
+        .await?;
     }
     Ok(())
 }

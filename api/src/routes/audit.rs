@@ -24,9 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit/events", web::get().to(events)).route("/audit/ledger", web::get().to(ledger));
 }
 
-/// One ledger audit at a time per process: it reads the whole log on one connection.
-static LEDGER_AUDITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LedgerQuery {
@@ -46,11 +43,17 @@ async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
                 .ok_or_else(|| ApiError::new("invalid_query", "as_of is a global position or an RFC 3339 time"))?,
         ),
     };
-    let _turn = LEDGER_AUDITS.try_acquire().map_err(|_| {
+    let _turn = state.audits.try_acquire().map_err(|_| {
         ApiError::new("audit_in_progress", "a ledger audit is running; retry when it ends").retry_after(5)
     })?;
-    let mut first = state.workers.get().await.map_err(unavailable)?;
-    let mut second = state.workers.get().await.map_err(unavailable)?;
+    // Connections of its own: a long replay must not take the projectors' or the requests' pool.
+    let connect = || async {
+        let (client, conn) =
+            tokio_postgres::connect(&state.database_url, tokio_postgres::NoTls).await.map_err(unavailable)?;
+        tokio::spawn(conn);
+        Ok::<_, ApiError>(client)
+    };
+    let (mut first, mut second) = (connect().await?, connect().await?);
     let report = bozor_commands::audit::ledger(&mut first, &mut second, as_of).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -24,6 +24,17 @@ use crate::request::path_id;
 
 /// Longest an export may take to send: a reader that does not keep up loses the rest.
 pub const EXPORT_SECONDS_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+/// Exports running at once in this process: each holds a pooled connection while it streams,
+/// so a few stalled downloads can never take the pool from commands.
+pub const EXPORTS_AT_ONCE: usize = 2;
+
+fn turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .exports
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::new("unavailable", "other exports are running; retry shortly").retry_after(5))
+}
 
 /// Registers the export routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -74,7 +85,7 @@ fn range(q: &RangeQuery, ndjson_allowed: bool) -> Result<Range, ApiError> {
 /// One CSV field: quoted when it holds a separator, a quote or a line break, and kept from
 /// being read as a formula by a spreadsheet (a leading `=`, `+`, `-` or `@` gets a `'`).
 fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -101,25 +112,30 @@ fn cause(event_type: &str, detail: &Value) -> (String, String, String) {
     (cause, order, provider)
 }
 
+/// The export's body. A failure or the time limit ends it with an error, so the client sees a
+/// broken transfer, never a short file that looks whole.
 fn stream_body<S>(
     rows: S,
     client: deadpool_postgres::Client,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>>
 where
     S: futures_util::Stream<Item = Result<(String, ()), tokio_postgres::Error>> + Unpin,
 {
     let deadline = tokio::time::Instant::now() + EXPORT_SECONDS_MAX;
-    futures_util::stream::unfold((client, rows), move |(client, mut rows)| async move {
+    let broken = |why: &str| actix_web::error::ErrorInternalServerError(why.to_owned());
+    futures_util::stream::unfold(Some((client, rows, permit)), move |state| async move {
+        let (client, mut rows, permit) = state?;
         match tokio::time::timeout_at(deadline, rows.next()).await {
-            Ok(Some(Ok((text, ())))) => Some((Ok(web::Bytes::from(text)), (client, rows))),
+            Ok(Some(Ok((text, ())))) => Some((Ok(web::Bytes::from(text)), Some((client, rows, permit)))),
             Ok(None) => None,
             Ok(Some(Err(e))) => {
-                tracing::warn!(error = %e, "export ended early");
-                None
+                tracing::warn!(error = %e, "export broken off");
+                Some((Err(broken("the export was broken off")), None))
             }
             Err(_) => {
                 tracing::warn!("export cut at its time limit");
-                None
+                Some((Err(broken("the export reached its time limit")), None))
             }
         }
     })
@@ -129,6 +145,7 @@ async fn journal(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> 
     authz::any_of(&actor, AUDIT_READERS, "only auditors and admins export the journal")?;
     let q: RangeQuery = super::queries::query(&req)?;
     let r = range(&q, true)?;
+    let permit = turn(&state)?;
     let client = state.commands.store().pool().get().await.map_err(unavailable)?;
     let rows = client
         .query_raw(
@@ -183,7 +200,7 @@ async fn journal(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> 
     });
     let body = futures_util::stream::iter(header).chain(lines);
     let content_type = if ndjson { "application/x-ndjson" } else { "text/csv; charset=utf-8" };
-    Ok(HttpResponse::Ok().content_type(content_type).streaming(stream_body(Box::pin(body), client)))
+    Ok(HttpResponse::Ok().content_type(content_type).streaming(stream_body(Box::pin(body), client, permit)))
 }
 
 async fn statement(
@@ -196,6 +213,7 @@ async fn statement(
     authz::owner_or(&actor, user, MONEY_READERS, "only the owner, support, admins and auditors see a wallet")?;
     let q: RangeQuery = super::queries::query(&req)?;
     let r = range(&q, false)?;
+    let permit = turn(&state)?;
     let wallet = bozor_domain::wallet::user_wallet_id(user);
     let client = state.commands.store().pool().get().await.map_err(unavailable)?;
     let rows = client
@@ -235,5 +253,9 @@ async fn statement(
         ))
     });
     let body = futures_util::stream::iter(header).chain(lines);
-    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").streaming(stream_body(Box::pin(body), client)))
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").streaming(stream_body(
+        Box::pin(body),
+        client,
+        permit,
+    )))
 }

@@ -137,6 +137,12 @@ pub struct AppState {
     pub meili: Option<bozor_search_sync::meili::MeiliSearch>,
     /// Payme and Click settings, payout limits.
     pub payments: crate::configuration::PaymentSettings,
+    /// Where the database is, for work that needs connections of its own (the ledger audit).
+    pub database_url: String,
+    /// Ledger audits running at once (one: it reads the whole log).
+    pub audits: tokio::sync::Semaphore,
+    /// Exports streaming at once (`exports::EXPORTS_AT_ONCE`), each holding a pooled connection.
+    pub exports: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// A command without fields: any field in its body is refused.

@@ -169,6 +169,10 @@ async fn a_deleted_last_event_is_found_at_the_streams_head() {
     let report = audit(&app, "").await;
     let d = found(&report, "head_mismatch");
     assert_eq!(d["stream_id"], json!(wallet));
+    // Its `streams` row deleted as well: still found, and the stream is still replayed.
+    tamper(&app, &format!("DELETE FROM streams WHERE stream_id = '{wallet}'")).await;
+    let report = audit(&app, "").await;
+    assert_eq!(found(&report, "head_mismatch")["stream_id"], json!(wallet));
 }
 
 #[tokio::test]
@@ -199,6 +203,13 @@ async fn an_edited_read_model_balance_is_found_against_the_log() {
     let report = audit(&app, "").await;
     assert_eq!(kinds(&report), vec!["read_model_mismatch"], "{report:#}");
     assert_eq!(found(&report, "read_model_mismatch")["stream_id"], json!(wallet));
+    // Nor does a row that claims to be ahead of the log pass as one that is behind.
+    tamper(&app, &format!("UPDATE wallets_view SET version = version + 1 WHERE wallet_id = '{wallet}'")).await;
+    let report = audit(&app, "").await;
+    assert_eq!(
+        (kinds(&report), report["read_model_behind"].clone()),
+        (vec!["read_model_mismatch".to_owned()], json!(0))
+    );
 }
 
 async fn text(app: &TestApp, user: &User, path: &str) -> (u16, String, String) {
