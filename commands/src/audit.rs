@@ -5,7 +5,8 @@
 //! - every journal sums to zero over the wallet streams it touches (a journal is written in
 //!   one transaction, so the check needs one transaction's postings at a time);
 //! - no user balance ever went negative, and each wallet's held balance is what its open holds
-//!   add up to;
+//!   add up to; every funded, unsettled escrow is held to the tiyin, and nothing else is held
+//!   for an escrow;
 //! - replayed balances equal the wallets read model (where the read model has caught up);
 //! - a trial balance per account type sums to zero.
 //!
@@ -19,6 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bozor_domain::aggregate::decode;
+use bozor_domain::escrow;
 use bozor_domain::wallet::{self, Owner, PlatformAccount};
 use chrono::{DateTime, Utc};
 use futures_util::{pin_mut, TryStreamExt};
@@ -57,8 +59,8 @@ impl AsOf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Discrepancy {
     /// `version_gap`, `hash_mismatch`, `head_mismatch`, `undecodable_event`, `amount_out_of_range`,
-    /// `journal_unbalanced`, `negative_balance`, `held_mismatch`, `read_model_mismatch`,
-    /// `trial_balance_nonzero`.
+    /// `journal_unbalanced`, `negative_balance`, `held_mismatch`, `escrow_hold_mismatch`,
+    /// `read_model_mismatch`, `trial_balance_nonzero`.
     pub kind: &'static str,
     pub stream_id: Option<Uuid>,
     pub version: Option<i64>,
@@ -132,6 +134,8 @@ struct Audit {
     journals: u64,
     wallets: HashMap<Uuid, Replayed>,
     payments: usize,
+    /// Escrows funded and not settled: id -> (amount held, the funding event).
+    escrows_open: HashMap<Uuid, (i64, StoredEvent)>,
 }
 
 impl Audit {
@@ -179,7 +183,15 @@ const COLUMNS: &str = "e.global_position, e.tx_id::text, e.stream_type, e.stream
                        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at, e.hash";
 
 fn empty() -> Audit {
-    Audit { found: vec![], found_total: 0, events: 0, journals: 0, wallets: HashMap::new(), payments: 0 }
+    Audit {
+        found: vec![],
+        found_total: 0,
+        events: 0,
+        journals: 0,
+        wallets: HashMap::new(),
+        payments: 0,
+        escrows_open: HashMap::new(),
+    }
 }
 
 /// Runs the audit on two connections of its own, which read one snapshot (the first exports
@@ -198,8 +210,14 @@ pub async fn ledger(
     // A snapshot id is PostgreSQL's own text (hex digits and dashes).
     tx2.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', ""))).await?;
     let (mut audit, mut journals) = (empty(), empty());
-    let (streams, journal_check) =
-        tokio::join!(streams_pass(&tx, as_of, &mut audit), journals_pass(&tx2, as_of, &mut journals));
+    let (streams, journal_check) = tokio::join!(
+        async {
+            streams_pass(&tx, as_of, &mut audit).await?;
+            check_escrow_holds(&mut audit);
+            Ok::<(), AuditError>(())
+        },
+        journals_pass(&tx2, as_of, &mut journals)
+    );
     streams?;
     journal_check?;
     tx2.commit().await?;
@@ -249,7 +267,7 @@ async fn streams_pass(
     let (clause, position, time) = bound(as_of);
     let sql = format!(
         "SELECT {COLUMNS}, s.version, s.hash, {WALLET_FIELDS} FROM events e LEFT JOIN streams s ON s.stream_id = e.stream_id
-         WHERE e.stream_type IN ('wallet', 'payment'){clause} ORDER BY e.stream_id, e.version"
+         WHERE e.stream_type IN ('wallet', 'payment', 'escrow'){clause} ORDER BY e.stream_id, e.version"
     );
     let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match (&position, &time) {
         (Some(p), _) => vec![p],
@@ -288,6 +306,8 @@ async fn streams_pass(
         if e.stream_type == "wallet" {
             let fields = [row.get(14), row.get(15), row.get(16), row.get(17)];
             replay_wallet(audit, &e, fields);
+        } else if e.stream_type == "escrow" {
+            replay_escrow(audit, e);
         }
     }
     if let Some(done) = current.take() {
@@ -427,6 +447,72 @@ fn replay_wallet(audit: &mut Audit, e: &StoredEvent, fields: [Option<&str>; 4]) 
     }
     if holds != held {
         audit.at("held_mismatch", e, format!("held is {held}, its open holds add up to {holds}"));
+    }
+}
+
+/// An escrow event in the stream pass: which escrows are funded and not settled.
+fn replay_escrow(audit: &mut Audit, e: StoredEvent) {
+    match decode::<escrow::Event>(&e.event_type, e.event_version, e.payload.clone()) {
+        Ok(escrow::Event::EscrowFunded { amount, .. }) => {
+            audit.escrows_open.insert(e.stream_id, (amount.tiyin(), e));
+        }
+        Ok(
+            escrow::Event::EscrowReleased { .. }
+            | escrow::Event::EscrowRefunded { .. }
+            | escrow::Event::EscrowResolved { .. },
+        ) => {
+            audit.escrows_open.remove(&e.stream_id);
+        }
+        Ok(_) => {}
+        Err(err) => audit.at("undecodable_event", &e, err.to_string()),
+    }
+}
+
+/// Every funded, unsettled escrow's money is held in a wallet under the escrow's id, to the
+/// tiyin, and no wallet holds money for an escrow that is not (or no longer) funded. Memory
+/// grows with the escrows open at once.
+fn check_escrow_holds(audit: &mut Audit) {
+    let open = std::mem::take(&mut audit.escrows_open);
+    // What wallets hold for escrows: escrow id -> (amount, wallet).
+    let mut held: HashMap<Uuid, (i64, Uuid)> = HashMap::new();
+    for (wallet, w) in &audit.wallets {
+        for (hold, (amount, is_escrow)) in &w.holds {
+            if *is_escrow {
+                held.insert(*hold, (*amount, *wallet));
+            }
+        }
+    }
+    let mut found = vec![];
+    for (escrow_id, (amount, funded)) in &open {
+        match held.remove(escrow_id) {
+            Some((h, _)) if h == *amount => {}
+            Some((h, wallet)) => found.push((
+                Some(funded.clone()),
+                *escrow_id,
+                format!("the escrow holds {amount} tiyin, wallet {wallet} holds {h} for it"),
+            )),
+            None => found.push((
+                Some(funded.clone()),
+                *escrow_id,
+                format!("the escrow holds {amount} tiyin, no wallet holds it"),
+            )),
+        }
+    }
+    for (escrow_id, (h, wallet)) in held {
+        found.push((None, escrow_id, format!("wallet {wallet} holds {h} tiyin for an escrow that is not funded")));
+    }
+    for (event, escrow_id, detail) in found {
+        match event {
+            Some(e) => audit.at("escrow_hold_mismatch", &e, detail),
+            None => audit.report(Discrepancy {
+                kind: "escrow_hold_mismatch",
+                stream_id: Some(escrow_id),
+                version: None,
+                event_id: None,
+                global_position: None,
+                detail,
+            }),
+        }
     }
 }
 

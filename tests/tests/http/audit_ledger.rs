@@ -269,3 +269,33 @@ async fn the_journal_and_statements_export_as_csv_and_ndjson_and_balance() {
         assert_eq!(text(&app, user, &path).await.0, code, "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_open_escrow_must_be_held_to_the_tiyin() {
+    let app = spawn().await;
+    let (seller, buyer) = (User::seller("free"), User::buyer());
+    app.deposit(&buyer, 30_000_000).await;
+    let listing = app.active_product(&seller, PRICE, 2).await;
+    let body = json!({ "items": [{ "listing_id": listing, "quantity": 1 }],
+                       "delivery": { "district": "chilonzor", "address": "Bunyodkor 1" } });
+    let order = app.post(&buyer, "/v1/orders", body).await.ok().id();
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+    let c = app.db.client().await;
+    wait_for("the read models to catch up", 20, || async { behind(&c).await == 0 }).await;
+    let report = audit(&app, "").await;
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["trial_balance"]["held_by_escrows"], PRICE + 1_800_000);
+    let escrow = bozor_domain::flows::escrow_id_for(order);
+    tamper(
+        &app,
+        &format!(
+            "UPDATE events SET payload = jsonb_set(payload, '{{amount}}', '1') WHERE stream_id = '{escrow}'
+               AND event_type = 'EscrowFunded'"
+        ),
+    )
+    .await;
+    let report = audit(&app, "").await;
+    let d = found(&report, "escrow_hold_mismatch");
+    assert_eq!(d["stream_id"], json!(escrow));
+    assert!(kinds(&report).contains(&"hash_mismatch".to_owned()), "{report:#}");
+}
