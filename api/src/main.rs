@@ -114,6 +114,9 @@ enum Audit {
         /// The whole report as JSON (default: a summary).
         #[arg(long)]
         json: bool,
+        /// Every wallet's replayed balances too.
+        #[arg(long)]
+        balances: bool,
     },
 }
 
@@ -213,6 +216,10 @@ fn print_ledger(r: &bozor_commands::audit::LedgerReport) {
     println!("    provider clearing    {:>22}", t.provider_clearing);
     println!("    payout clearing      {:>22}", t.payout_clearing);
     println!("    total                {:>22}", t.total);
+    for b in r.balances.iter().flatten() {
+        let who = b.user_id.map(|u| format!("user {u}")).or(b.account.clone()).unwrap_or_default();
+        println!("    wallet {} ({who}): available {}, held {}", b.wallet_id, b.available, b.held);
+    }
     if r.read_model_behind > 0 {
         println!("  {} wallets' read-model rows had not caught up and were not compared", r.read_model_behind);
     }
@@ -353,7 +360,7 @@ async fn main() {
             let report = bozor_api::seed::demo(&pool, size).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
-        Command::Audit { what: Audit::Ledger { as_of, json } } => {
+        Command::Audit { what: Audit::Ledger { as_of, json, balances } } => {
             let as_of = as_of.map(|s| {
                 bozor_commands::audit::AsOf::parse(&s)
                     .unwrap_or_else(|| fail(format!("--as-of {s:?} is neither a global position nor an RFC 3339 time")))
@@ -367,8 +374,9 @@ async fn main() {
                 client
             };
             let (mut first, mut second) = (connect().await, connect().await);
+            let options = bozor_commands::audit::Options { as_of, balances };
             let report =
-                bozor_commands::audit::ledger(&mut first, &mut second, as_of).await.unwrap_or_else(|e| fail(e));
+                bozor_commands::audit::ledger(&mut first, &mut second, options).await.unwrap_or_else(|e| fail(e));
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {

@@ -102,8 +102,33 @@ pub struct LedgerReport {
     pub trial_balance: TrialBalance,
     pub discrepancies_total: usize,
     pub discrepancies: Vec<Discrepancy>,
+    /// Every wallet's replayed balances (at `as_of`), when asked for, by wallet id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balances: Option<Vec<WalletBalance>>,
     pub seconds: f64,
     pub events_per_sec: f64,
+}
+
+/// One wallet's balances as the log replays them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalletBalance {
+    pub wallet_id: Uuid,
+    /// The user whose wallet it is (none for a platform account).
+    pub user_id: Option<Uuid>,
+    /// The platform account and shard, as `platform:revenue#3` (none for a user).
+    pub account: Option<String>,
+    pub available: i64,
+    pub held: i64,
+    pub version: i64,
+}
+
+/// What the audit reports besides its checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Replay to this point.
+    pub as_of: Option<AsOf>,
+    /// List every wallet's balances.
+    pub balances: bool,
 }
 
 /// Why the audit could not run (a broken ledger is a report, not an error).
@@ -200,8 +225,9 @@ fn empty() -> Audit {
 pub async fn ledger(
     first: &mut tokio_postgres::Client,
     second: &mut tokio_postgres::Client,
-    as_of: Option<AsOf>,
+    options: Options,
 ) -> Result<LedgerReport, AuditError> {
+    let as_of = options.as_of;
     let started = std::time::Instant::now();
     let repeatable = tokio_postgres::IsolationLevel::RepeatableRead;
     let tx = first.build_transaction().read_only(true).isolation_level(repeatable).start().await?;
@@ -242,8 +268,32 @@ pub async fn ledger(
         });
     }
     let seconds = started.elapsed().as_secs_f64();
+    let balances = options.balances.then(|| {
+        let mut all: Vec<WalletBalance> = audit
+            .wallets
+            .iter()
+            .map(|(id, w)| {
+                let (user_id, account) = match w.owner {
+                    Some(Owner::User { user_id }) => (Some(user_id), None),
+                    Some(Owner::Platform { account, shard }) => (None, Some(format!("{}#{shard}", account.name()))),
+                    None => (None, None),
+                };
+                WalletBalance {
+                    wallet_id: *id,
+                    user_id,
+                    account,
+                    available: w.available,
+                    held: w.held,
+                    version: w.version,
+                }
+            })
+            .collect();
+        all.sort_by_key(|b| b.wallet_id);
+        all
+    });
     Ok(LedgerReport {
         as_of,
+        balances,
         ok: audit.found_total == 0,
         wallets: audit.wallets.len(),
         payments: audit.payments,

@@ -139,6 +139,6 @@ pub async fn run(settings: &Settings, events: u64) -> Result<AuditReport, String
         clients.push(client);
     }
     let (mut first, mut second) = (clients.remove(0), clients.remove(0));
-    let audit = bozor_commands::audit::ledger(&mut first, &mut second, None).await.map_err(err)?;
+    let audit = bozor_commands::audit::ledger(&mut first, &mut second, Default::default()).await.map_err(err)?;
     Ok(AuditReport { events_written, seed_seconds, audit, peak_rss_mb: peak_rss_mb() })
 }

@@ -29,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct LedgerQuery {
     /// A global position, or an RFC 3339 time.
     as_of: Option<String>,
+    /// `true`: every wallet's replayed balances too.
+    balances: Option<bool>,
 }
 
 /// `GET /v1/audit/ledger?as_of=`: the ledger replayed from the event store and checked (see
@@ -54,7 +56,8 @@ async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
         Ok::<_, ApiError>(client)
     };
     let (mut first, mut second) = (connect().await?, connect().await?);
-    let report = bozor_commands::audit::ledger(&mut first, &mut second, as_of).await.map_err(unavailable)?;
+    let options = bozor_commands::audit::Options { as_of, balances: q.balances.unwrap_or(false) };
+    let report = bozor_commands::audit::ledger(&mut first, &mut second, options).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -96,9 +96,13 @@ async fn sound_books_replay_to_a_zero_trial_balance_now_and_in_the_past() {
         .await
         .unwrap()
         .get(0);
-    let past = audit(&app, &format!("?as_of={position}")).await;
+    let past = audit(&app, &format!("?as_of={position}&balances=true")).await;
     assert_eq!(past["ok"], true, "{past:#}");
     assert_eq!(past["trial_balance"]["users_available"], 30_500_000);
+    let of_buyer =
+        past["balances"].as_array().unwrap().iter().find(|b| b["user_id"] == json!(buyer.id)).unwrap().clone();
+    assert_eq!((of_buyer["available"].clone(), of_buyer["held"].clone()), (json!(30_000_000), json!(0)));
+    assert!(report.get("balances").is_none(), "only when asked for");
     assert_eq!(past["trial_balance"]["total"], 0);
     let past_time = audit(&app, "?as_of=2000-01-01T00:00:00Z").await;
     assert_eq!((past_time["events"].clone(), past_time["ok"].clone()), (json!(0), json!(true)));
