@@ -70,20 +70,23 @@ pub struct Settings {
     /// `BOZOR_TEST_CLOCK_OFFSET_SECONDS` (tests only; production refuses it): the scheduler's
     /// clock runs this far ahead, so a test of the binary sees a deadline pass without waiting.
     pub clock_offset: chrono::Duration,
+    /// `BOZOR_SHUTDOWN_TIMEOUT` (default 30s): on SIGTERM or SIGINT, how long a role may take
+    /// to finish in-flight requests and batches and commit its checkpoints.
+    pub shutdown_timeout: chrono::Duration,
 }
 
-/// Parses a duration: a number with `s`, `m` or `h`, or a plain number of minutes.
-fn duration(name: &'static str, default: chrono::Duration) -> Result<chrono::Duration, ConfigError> {
+/// Parses a duration: a number with `s`, `m` or `h`, or a plain number in `plain` units.
+fn duration(name: &'static str, default: chrono::Duration, plain: char) -> Result<chrono::Duration, ConfigError> {
     let Ok(value) = std::env::var(name) else { return Ok(default) };
     let v = value.trim();
     let (number, unit) = match v.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c),
-        _ => (v, 'm'),
+        _ => (v, plain),
     };
     let n: i64 = number.parse().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(|| ConfigError {
         name,
         value: value.clone(),
-        hint: "a duration like 30m, 45s or 2h (a plain number is minutes)",
+        hint: "a duration like 30m, 45s or 2h",
     })?;
     match unit {
         's' => Ok(chrono::Duration::seconds(n)),
@@ -247,6 +250,7 @@ impl Settings {
             payments: PaymentSettings::development(),
             unpaid_ttl: chrono::Duration::minutes(30),
             clock_offset: chrono::Duration::zero(),
+            shutdown_timeout: chrono::Duration::seconds(30),
         }
     }
 
@@ -325,7 +329,8 @@ impl Settings {
             },
             searches_at_once: var("BOZOR_SEARCHES_AT_ONCE", 2 * cores, "a number of searches, 1 to 1000")?,
             payments: PaymentSettings::from_env()?,
-            unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30))?,
+            unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30), 'm')?,
+            shutdown_timeout: duration("BOZOR_SHUTDOWN_TIMEOUT", chrono::Duration::seconds(30), 's')?,
             clock_offset: chrono::Duration::seconds(var(
                 "BOZOR_TEST_CLOCK_OFFSET_SECONDS",
                 0,

@@ -198,6 +198,24 @@ enum Bench {
     },
 }
 
+/// Waits for SIGINT or SIGTERM, then runs `stop` (which finishes in-flight batches and commits
+/// checkpoints) for at most `BOZOR_SHUTDOWN_TIMEOUT`. Exits 0 when it finished in time, 1 when
+/// the timeout cut it short.
+async fn stop_on_signal(settings: &Settings, stop: impl std::future::Future<Output = ()>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .unwrap_or_else(|e| fail(format!("cannot listen for SIGTERM: {e}")));
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.unwrap_or_else(|e| fail(e)),
+        _ = term.recv() => {}
+    }
+    let timeout = settings.shutdown_timeout.to_std().unwrap_or(std::time::Duration::from_secs(30));
+    tracing::info!(timeout_secs = timeout.as_secs(), "stopping: finishing in-flight work");
+    if tokio::time::timeout(timeout, stop).await.is_err() {
+        fail(format!("did not stop within BOZOR_SHUTDOWN_TIMEOUT ({} s)", timeout.as_secs()));
+    }
+    tracing::info!("stopped");
+}
+
 /// The audit's summary for a terminal.
 fn print_ledger(r: &bozor_commands::audit::LedgerReport) {
     let t = &r.trial_balance;
@@ -270,9 +288,8 @@ async fn main() {
                 None,
                 None,
             );
-            tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C");
-            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
-            projectors.stop().await;
+            tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C or SIGTERM");
+            stop_on_signal(&settings, projectors.stop()).await;
         }
         Command::Relay => {
             let kafka = settings.kafka.clone().unwrap_or_else(|| fail("bozor relay needs BOZOR_KAFKA_BROKERS"));
@@ -280,10 +297,12 @@ async fn main() {
             let relay = bozor_commands::relay::Relay::new(&settings.database_url, kafka);
             let (stop, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(async move { relay.run(rx).await });
-            tracing::info!("relaying; stop with Ctrl-C");
-            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
-            let _ = stop.send(true);
-            let _ = task.await;
+            tracing::info!("relaying; stop with Ctrl-C or SIGTERM");
+            stop_on_signal(&settings, async move {
+                let _ = stop.send(true);
+                let _ = task.await;
+            })
+            .await;
         }
         Command::SearchSync => {
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
@@ -296,10 +315,9 @@ async fn main() {
             tracing::info!(
                 kafka = settings.kafka.is_some(),
                 meilisearch = meili.is_some(),
-                "search-sync running; stop with Ctrl-C"
+                "search-sync running; stop with Ctrl-C or SIGTERM"
             );
-            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
-            projectors.stop().await;
+            stop_on_signal(&settings, projectors.stop()).await;
         }
         Command::Scheduler => {
             let requests = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
@@ -315,10 +333,9 @@ async fn main() {
                 kafka = settings.kafka.is_some(),
                 unpaid_ttl_secs = settings.unpaid_ttl.num_seconds(),
                 clock_offset_secs = settings.clock_offset.num_seconds(),
-                "scheduler running; stop with Ctrl-C"
+                "scheduler running; stop with Ctrl-C or SIGTERM"
             );
-            tokio::signal::ctrl_c().await.unwrap_or_else(|e| fail(e));
-            projectors.stop().await;
+            stop_on_signal(&settings, projectors.stop()).await;
         }
         Command::Rebuild { name } => {
             let projection =

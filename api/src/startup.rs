@@ -353,6 +353,8 @@ impl Application {
                 .default_service(web::to(no_route))
         })
         .workers(settings.http_workers)
+        // SIGTERM and SIGINT: stop accepting, finish in-flight requests for this long.
+        .shutdown_timeout(u64::try_from(settings.shutdown_timeout.num_seconds()).unwrap_or(30))
         .listen(listener)
         .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?
         .run();

@@ -19,5 +19,6 @@ mod queries;
 mod scale_out;
 mod scheduler;
 mod search;
+mod shutdown;
 mod support;
 mod wallets;
