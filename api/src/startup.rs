@@ -336,6 +336,7 @@ impl Application {
             database_url: settings.database_url.clone(),
             audits: tokio::sync::Semaphore::new(1),
             exports: std::sync::Arc::new(tokio::sync::Semaphore::new(routes::exports::EXPORTS_AT_ONCE)),
+            kafka: settings.kafka.clone(),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

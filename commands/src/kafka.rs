@@ -79,6 +79,19 @@ impl KafkaSettings {
         config
     }
 
+    /// Whether a broker answers a metadata request within `timeout`. Runs on a blocking
+    /// thread (librdkafka's metadata call blocks). Fails with the client's error.
+    pub async fn reachable(&self, timeout: Duration) -> Result<(), String> {
+        let config = self.client_config();
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let consumer: BaseConsumer = config.create().map_err(|e| e.to_string())?;
+            consumer.fetch_metadata(None, timeout).map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
     /// Creates the topics that do not exist yet (an existing topic is fine).
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), rdkafka::error::KafkaError> {
         let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;

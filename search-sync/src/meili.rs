@@ -58,6 +58,11 @@ impl MeiliSearch {
         &self.uid
     }
 
+    /// Whether the engine answers its health check. Fails with the engine's error.
+    pub async fn health(&self) -> Result<(), SearchError> {
+        self.client.health().await.map(|_| ()).map_err(engine)
+    }
+
     /// The settings, in code: what is searched (keys first, then the original text), filtered,
     /// sorted; the ranking rules (an asked-for sort, relevance, then the premium boost and
     /// popularity); typo

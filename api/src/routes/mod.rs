@@ -143,6 +143,8 @@ pub struct AppState {
     pub audits: tokio::sync::Semaphore,
     /// Exports streaming at once (`exports::EXPORTS_AT_ONCE`), each holding a pooled connection.
     pub exports: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The Kafka brokers, when configured (`/readyz` checks them).
+    pub kafka: Option<bozor_commands::kafka::KafkaSettings>,
 }
 
 /// A command without fields: any field in its body is refused.

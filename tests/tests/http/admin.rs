@@ -121,3 +121,39 @@ async fn a_rebuild_under_concurrent_writes_equals_a_fresh_replay() {
     app.get(&format!("/v1/listings?min_position={last}")).await.ok();
     assert_eq!(app.listings_view().await, rebuilt, "blue/green rebuild == fresh replay");
 }
+
+#[tokio::test]
+async fn readyz_names_the_dependency_that_is_not_ready() {
+    let app = crate::support::spawn().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
+    assert_eq!(ready.body["checks"]["database"]["ok"], true);
+    assert_eq!(ready.body["checks"]["projections"]["ok"], true);
+    assert!(
+        ready.body["checks"].get("search").is_none() && ready.body["checks"].get("broker").is_none(),
+        "not configured"
+    );
+    let c = app.db.client().await;
+    c.execute("UPDATE projection_checkpoints SET state = 'failed' WHERE projection = 'users'", &[]).await.unwrap();
+    let not = app.get("/readyz").await;
+    assert_eq!(not.status.as_u16(), 503);
+    assert_eq!(not.body["status"], "not_ready");
+    assert_eq!(not.body["checks"]["projections"]["detail"], "failed: users");
+    // A search engine and a broker that do not answer.
+    let db = bozor_commands::testing::fresh_database().await;
+    let mut settings = bozor_api::configuration::Settings::development(&db.url);
+    settings.meili = Some(bozor_api::configuration::MeiliSettings {
+        url: "http://127.0.0.1:1".into(),
+        key: None,
+        index: "listings".into(),
+    });
+    settings.kafka = Some(bozor_commands::kafka::KafkaSettings::new("127.0.0.1:1"));
+    let down = crate::support::spawn_on(db, settings, false).await;
+    let not = down.get("/readyz").await;
+    assert_eq!(not.status.as_u16(), 503, "{}", not.body);
+    assert_eq!(
+        (not.body["checks"]["search"]["ok"].clone(), not.body["checks"]["broker"]["ok"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(not.body["checks"]["database"]["ok"], true);
+}
