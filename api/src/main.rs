@@ -264,7 +264,7 @@ fn fail(e: impl std::fmt::Display) -> ! {
 
 #[actix_web::main]
 async fn main() {
-    telemetry::init();
+    telemetry::init().unwrap_or_else(|e| fail(e));
     let cli = Cli::parse();
     let settings = Settings::from_env().unwrap_or_else(|e| fail(e));
     match cli.command {

@@ -1,9 +1,22 @@
-//! Structured logs to stderr; `RUST_LOG` filters (default `info`).
+//! Structured logs to stderr; `RUST_LOG` filters (default `info`). `BOZOR_LOG_FORMAT=json`
+//! writes one JSON object per line (time, level, target, message and the event's fields, such
+//! as a failed request's `request_id`) for log collectors; `text` (the default) is for people.
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber once.
-pub fn init() {
+/// Installs the global subscriber once. Fails, naming the variable, on an unknown
+/// `BOZOR_LOG_FORMAT`.
+pub fn init() -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match std::env::var("BOZOR_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => {
+            let _ = builder.try_init();
+        }
+        Ok("json") => {
+            let _ = builder.json().flatten_event(true).with_current_span(false).try_init();
+        }
+        Ok(other) => return Err(format!("BOZOR_LOG_FORMAT={other:?} is not valid (hint: text or json)")),
+    }
+    Ok(())
 }

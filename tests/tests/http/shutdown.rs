@@ -62,3 +62,34 @@ async fn every_role_stops_cleanly_on_sigterm_and_sigint() {
         assert!(started.elapsed() < Duration::from_secs(12), "{role} took {:?}", started.elapsed());
     }
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_when_asked_and_a_bad_format_is_named() {
+    let app = spawn_with(ReadSide::Elsewhere).await;
+    let mut child = Command::new(bozor_bin())
+        .arg("serve")
+        .env("BOZOR_DATABASE_URL", &app.db.url)
+        .env("BOZOR_HTTP_ADDR", "127.0.0.1:0")
+        .env("BOZOR_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("BOZOR_KAFKA_BROKERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    signal(&child, "TERM");
+    assert_eq!(exit_code(&mut child, 15), Some(0));
+    let mut logged = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut logged).unwrap();
+    let lines: Vec<serde_json::Value> =
+        logged.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["level"] == "WARN" && l["message"].as_str().unwrap_or("").contains("development keys")));
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["target"].is_string()), "{logged}");
+    let out = Command::new(bozor_bin()).arg("migrate").env("BOZOR_LOG_FORMAT", "xml").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BOZOR_LOG_FORMAT"));
+}
