@@ -3,13 +3,79 @@
 use bozor_api::configuration::Settings;
 use bozor_api::startup::{connect_and_migrate, Application};
 use bozor_api::{bench, telemetry};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "bozor", about = "Event-sourced marketplace backend", version)]
 struct Cli {
+    #[command(flatten)]
+    flags: Flags,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Settings that are also flags: a flag wins over its environment variable.
+#[derive(clap::Args)]
+struct Flags {
+    /// The PostgreSQL of the event store and read models (BOZOR_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Where the API listens (BOZOR_HTTP_ADDR).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    http_addr: Option<String>,
+    /// Kafka bootstrap servers (BOZOR_KAFKA_BROKERS).
+    #[arg(long, global = true, value_name = "HOSTS")]
+    kafka_brokers: Option<String>,
+    /// Meilisearch (BOZOR_MEILI_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    meili_url: Option<String>,
+    /// development or production (BOZOR_ENV).
+    #[arg(long, global = true, value_name = "ENV")]
+    env: Option<String>,
+    /// text or json (BOZOR_LOG_FORMAT).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// How long a role may take to stop (BOZOR_SHUTDOWN_TIMEOUT).
+    #[arg(long, global = true, value_name = "DURATION")]
+    shutdown_timeout: Option<String>,
+}
+
+impl Flags {
+    /// The flags given, by the variable each one sets.
+    fn given(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("BOZOR_DATABASE_URL", &self.database_url),
+            ("BOZOR_HTTP_ADDR", &self.http_addr),
+            ("BOZOR_KAFKA_BROKERS", &self.kafka_brokers),
+            ("BOZOR_MEILI_URL", &self.meili_url),
+            ("BOZOR_ENV", &self.env),
+            ("BOZOR_LOG_FORMAT", &self.log_format),
+            ("BOZOR_SHUTDOWN_TIMEOUT", &self.shutdown_timeout),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+}
+
+/// The command line, with each subcommand's `--help` listing the variables it reads.
+fn parse() -> Cli {
+    use bozor_api::configuration::variables::help_text;
+    let mut command = Cli::command();
+    let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    for name in names {
+        let text = help_text(&name);
+        command = command.mut_subcommand(&name, |sub| {
+            let nested: Vec<String> = sub.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+            let mut sub = sub.after_help(text.clone());
+            for n in nested {
+                sub = sub.mut_subcommand(&n, |s| s.after_help(text.clone()));
+            }
+            sub
+        });
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Subcommand)]
@@ -262,10 +328,24 @@ fn fail(e: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-#[actix_web::main]
-async fn main() {
+fn main() {
+    let cli = parse();
+    // Flags win: they become the variables they name, before any thread exists to read them.
+    for (name, value) in cli.flags.given() {
+        std::env::set_var(name, value);
+    }
+    actix_web::rt::System::new().block_on(run(cli));
+}
+
+async fn run(cli: Cli) {
     telemetry::init().unwrap_or_else(|e| fail(e));
-    let cli = Cli::parse();
+    let names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+    for (name, closest) in bozor_api::configuration::variables::unknown(names.iter().map(String::as_str)) {
+        match closest {
+            Some(c) => tracing::warn!(variable = %name, "bozor reads no {name}: did you mean {c}?"),
+            None => tracing::warn!(variable = %name, "bozor reads no {name} (see .env.example)"),
+        }
+    }
     let settings = Settings::from_env().unwrap_or_else(|e| fail(e));
     match cli.command {
         Command::Migrate => {

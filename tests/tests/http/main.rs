@@ -7,6 +7,7 @@ mod audit_ledger;
 mod auth;
 mod authz;
 mod bad_input;
+mod cli;
 mod client_apps;
 mod credentials;
 mod idempotency;

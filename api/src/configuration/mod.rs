@@ -1,5 +1,7 @@
 //! Settings, read from the environment only (no config files, no secrets in the repository).
 
+pub mod variables;
+
 use std::net::SocketAddr;
 
 use bozor_commands::kafka::KafkaSettings;
