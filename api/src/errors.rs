@@ -129,7 +129,10 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after_seconds {
             res.insert_header(("Retry-After", seconds.to_string()));
         }
-        res.json(json!({ "error": { "code": self.code, "message": self.message, "details": self.details } }))
+        let mut res =
+            res.json(json!({ "error": { "code": self.code, "message": self.message, "details": self.details } }));
+        res.extensions_mut().insert(crate::metrics::Outcome(self.code));
+        res
     }
 }
 

@@ -27,6 +27,17 @@ pub fn panics() -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub struct RequestId(pub Uuid);
 
+tokio::task_local! {
+    /// The id of the request the current task serves (set by `catch_panics`).
+    static CURRENT: Uuid;
+}
+
+/// The id of the request being served by this task, when there is one: for commands whose
+/// metadata is not built from an `HttpRequest` (provider callbacks).
+pub fn current_request_id() -> Option<Uuid> {
+    CURRENT.try_with(|id| *id).ok()
+}
+
 /// The request's id (see `RequestId`).
 pub fn request_id(req: &actix_web::HttpRequest) -> Uuid {
     use actix_web::HttpMessage;
@@ -82,7 +93,10 @@ pub async fn catch_panics(
     let id = request_id(req.request());
     actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(id));
     let (method, path) = (req.method().clone(), req.path().to_owned());
-    match std::panic::AssertUnwindSafe(next.call(req)).catch_unwind().await {
+    // Every log line written while serving the request carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
+    let served = tracing::Instrument::instrument(CURRENT.scope(id, next.call(req)), span);
+    match std::panic::AssertUnwindSafe(served).catch_unwind().await {
         Ok(res) => res.map(|mut r| {
             if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id.to_string()) {
                 r.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);

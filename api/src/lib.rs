@@ -9,6 +9,7 @@ pub mod clock;
 pub mod configuration;
 pub mod errors;
 pub mod guard;
+pub mod metrics;
 pub mod read_models;
 pub mod request;
 pub mod routes;

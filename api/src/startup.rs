@@ -337,6 +337,7 @@ impl Application {
             audits: tokio::sync::Semaphore::new(1),
             exports: std::sync::Arc::new(tokio::sync::Semaphore::new(routes::exports::EXPORTS_AT_ONCE)),
             kafka: settings.kafka.clone(),
+            metrics_gauges: tokio::sync::Mutex::new(None),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;
@@ -347,6 +348,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(routes::limit_queries))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(actix_web::middleware::from_fn(crate::guard::catch_panics))
                 .wrap(cors(&cors_origins))
                 .wrap(security_headers(production))

@@ -14,7 +14,7 @@ pub fn init() -> Result<(), String> {
             let _ = builder.try_init();
         }
         Ok("json") => {
-            let _ = builder.json().flatten_event(true).with_current_span(false).try_init();
+            let _ = builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init();
         }
         Ok(other) => return Err(format!("BOZOR_LOG_FORMAT={other:?} is not valid (hint: text or json)")),
     }

@@ -8,6 +8,7 @@ pub mod fault;
 pub mod handlers;
 pub mod hash;
 pub mod kafka;
+pub mod metrics;
 pub mod migrate;
 pub mod payments;
 pub mod relay;

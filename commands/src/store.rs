@@ -449,6 +449,18 @@ fn to_hash(bytes: Vec<u8>) -> [u8; 32] {
 
 /// `append` on a given client, e.g. inside a caller's transaction.
 pub async fn append_with<C: GenericClient>(client: &C, req: &AppendRequest) -> Result<Appended, StoreError> {
+    let started = std::time::Instant::now();
+    let result = append_timed(client, req).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(StoreError::Conflict { .. } | StoreError::IdempotencyRace) => "conflict",
+        Err(_) => "error",
+    };
+    crate::metrics::appended(started.elapsed(), outcome);
+    result
+}
+
+async fn append_timed<C: GenericClient>(client: &C, req: &AppendRequest) -> Result<Appended, StoreError> {
     let recorded_at = to_micros(req.recorded_at);
     let n_streams = req.streams.len();
     let mut ids = Vec::with_capacity(n_streams);

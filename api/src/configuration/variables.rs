@@ -23,7 +23,12 @@ const FANOUT: &[&str] = &["up", "serve", "project", "relay", "search-sync", "sch
 const SEARCH: &[&str] = &["up", "serve", "search-sync", "rebuild", "bench"];
 const AUTH: &[&str] = &["up", "serve", "token", "seed"];
 
-const fn v(name: &'static str, default: &'static str, meaning: &'static str, read_by: &'static [&'static str]) -> Variable {
+const fn v(
+    name: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+    read_by: &'static [&'static str],
+) -> Variable {
     Variable { name, default, meaning, read_by, flag: None }
 }
 
@@ -39,12 +44,30 @@ const fn f(
 
 /// The table. Order: what a newcomer sets first.
 pub const VARIABLES: &[Variable] = &[
-    f("BOZOR_DATABASE_URL", "postgres://postgres@127.0.0.1:55432/bozor", "the event store and read models (PostgreSQL)", &["*"], "--database-url"),
+    f(
+        "BOZOR_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:55432/bozor",
+        "the event store and read models (PostgreSQL)",
+        &["*"],
+        "--database-url",
+    ),
     f("BOZOR_HTTP_ADDR", "127.0.0.1:8080", "where the API listens (port 0: any free port)", HTTP, "--http-addr"),
-    f("BOZOR_ENV", "development", "production refuses development secrets, short JWT secrets and the console SMS sender, and adds HSTS", &["*"], "--env"),
+    f(
+        "BOZOR_ENV",
+        "development",
+        "production refuses development secrets, short JWT secrets and the console SMS sender, and adds HSTS",
+        &["*"],
+        "--env",
+    ),
     f("BOZOR_LOG_FORMAT", "text", "json: one JSON object per log line, for log collectors", &["*"], "--log-format"),
     v("RUST_LOG", "info", "log filter (tracing's EnvFilter syntax)", &["*"]),
-    f("BOZOR_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM or SIGINT, how long a role may take to finish in-flight work and commit its checkpoints", ROLES, "--shutdown-timeout"),
+    f(
+        "BOZOR_SHUTDOWN_TIMEOUT",
+        "30s",
+        "on SIGTERM or SIGINT, how long a role may take to finish in-flight work and commit its checkpoints",
+        ROLES,
+        "--shutdown-timeout",
+    ),
     v("BOZOR_DB_POOL_MAX", "32", "connections in the request pool (1 to 1000)", &["*"]),
     v("BOZOR_DB_POOL_WAIT_MS", "1000", "longest a request waits for a pooled connection, then 503 unavailable", HTTP),
     v("BOZOR_SNAPSHOT_EVERY", "100", "a stream is snapshotted every this many events", &["*"]),
@@ -52,20 +75,52 @@ pub const VARIABLES: &[Variable] = &[
     v("BOZOR_HTTP_WORKERS", "the number of cores", "HTTP worker threads (1 to 256)", HTTP),
     v("BOZOR_CORS_ORIGINS", "unset", "comma-separated origins browsers may call the API from", HTTP),
     v("BOZOR_TRUST_PROXY", "0", "proxies of ours in front of bozor, each appending to X-Forwarded-For", HTTP),
-    f("BOZOR_KAFKA_BROKERS", "unset", "Kafka bootstrap servers; set, the read side fans out through Kafka", FANOUT, "--kafka-brokers"),
-    v("BOZOR_KAFKA_TOPIC_PREFIX", "bozor", "topics are <prefix>.<stream_type>, consumer groups <prefix>.projection.<name>", FANOUT),
+    f(
+        "BOZOR_KAFKA_BROKERS",
+        "unset",
+        "Kafka bootstrap servers; set, the read side fans out through Kafka",
+        FANOUT,
+        "--kafka-brokers",
+    ),
+    v(
+        "BOZOR_KAFKA_TOPIC_PREFIX",
+        "bozor",
+        "topics are <prefix>.<stream_type>, consumer groups <prefix>.projection.<name>",
+        FANOUT,
+    ),
     v("BOZOR_KAFKA_PARTITIONS", "4", "partitions of each topic the relay or a projector creates", FANOUT),
     v("BOZOR_KAFKA_FETCH_WAIT_MS", "100", "longest a consumer's fetch waits at the broker for records", FANOUT),
     v("BOZOR_KAFKA_FETCH_PARTITION_BYTES", "1048576", "most one fetch takes from a partition", FANOUT),
     v("BOZOR_KAFKA_DEBUG", "unset", "librdkafka debug contexts for the consumers (cgrp,fetch, ...)", FANOUT),
-    f("BOZOR_MEILI_URL", "unset", "Meilisearch; set, search goes there; unset, PostgreSQL serves search", SEARCH, "--meili-url"),
+    f(
+        "BOZOR_MEILI_URL",
+        "unset",
+        "Meilisearch; set, search goes there; unset, PostgreSQL serves search",
+        SEARCH,
+        "--meili-url",
+    ),
     v("BOZOR_MEILI_KEY", "unset", "Meilisearch's master or an admin API key", SEARCH),
     v("BOZOR_MEILI_INDEX", "listings", "the Meilisearch index uid", SEARCH),
-    v("BOZOR_SEARCHES_AT_ONCE", "twice the cores", "searches running at once per process; others wait up to 1 s, then 503", HTTP),
+    v(
+        "BOZOR_SEARCHES_AT_ONCE",
+        "twice the cores",
+        "searches running at once per process; others wait up to 1 s, then 503",
+        HTTP,
+    ),
     v("BOZOR_SUGGEST_CACHE", "on", "off answers every autosuggest from the engine (benchmarks)", HTTP),
     v("BOZOR_LIST_PAGE_CACHE", "on", "off serves every listings page from the read model (benchmarks)", HTTP),
-    v("BOZOR_JWT_SECRET", "a published development secret", "signs access tokens (HS256) and keys login-code hashes; 32 bytes or more in production", AUTH),
-    v("BOZOR_MASTER_KEY", "a published development key", "32 bytes (base64 or 64 hex digits) wrapping game-account credentials' keys", AUTH),
+    v(
+        "BOZOR_JWT_SECRET",
+        "a published development secret",
+        "signs access tokens (HS256) and keys login-code hashes; 32 bytes or more in production",
+        AUTH,
+    ),
+    v(
+        "BOZOR_MASTER_KEY",
+        "a published development key",
+        "32 bytes (base64 or 64 hex digits) wrapping game-account credentials' keys",
+        AUTH,
+    ),
     v("BOZOR_SMS", "console", "console logs login codes (development); eskiz sends them through Eskiz.uz", HTTP),
     v("BOZOR_ESKIZ_URL", "https://notify.eskiz.uz", "Eskiz's API", HTTP),
     v("BOZOR_ESKIZ_EMAIL", "unset", "the Eskiz account", HTTP),
@@ -83,16 +138,36 @@ pub const VARIABLES: &[Variable] = &[
     v("BOZOR_CLICK_SECRET", "unset", "the secret Click signs its callbacks with", HTTP),
     v("BOZOR_WITHDRAW_MIN", "1000000", "the smallest withdrawal, tiyin (10 000 sum)", HTTP),
     v("BOZOR_WITHDRAW_DAILY_MAX", "1000000000", "the most one user asks to withdraw in a Tashkent day, tiyin", HTTP),
-    v("BOZOR_ORDER_UNPAID_TTL", "30m", "an order not paid for this long is cancelled by the scheduler", &["up", "scheduler"]),
-    v("BOZOR_TEST_CLOCK_OFFSET_SECONDS", "0", "tests only: the scheduler's clock runs this far ahead; production refuses it", &["up", "scheduler"]),
+    v(
+        "BOZOR_ORDER_UNPAID_TTL",
+        "30m",
+        "an order not paid for this long is cancelled by the scheduler",
+        &["up", "scheduler"],
+    ),
+    v(
+        "BOZOR_TEST_CLOCK_OFFSET_SECONDS",
+        "0",
+        "tests only: the scheduler's clock runs this far ahead; production refuses it",
+        &["up", "scheduler"],
+    ),
     v("BOZOR_FAULT", "unset", "tests only: a crash point where the process aborts once", &["tests"]),
     v("BOZOR_WRITE_FIXTURES", "unset", "tests: 1 rewrites the frozen event fixtures and .env.example", &["tests"]),
     v("BOZOR_TEST_ADMIN_URL", "set by ./dev test", "tests: a PostgreSQL role that may create databases", &["tests"]),
     v("BOZOR_TEST_KAFKA_BROKERS", "set by ./dev test", "tests: the Kafka broker the Kafka tests use", &["tests"]),
-    v("BOZOR_TEST_MEILI_URL", "unset", "tests: a Meilisearch to run the search conformance suite against as well", &["tests"]),
+    v(
+        "BOZOR_TEST_MEILI_URL",
+        "unset",
+        "tests: a Meilisearch to run the search conformance suite against as well",
+        &["tests"],
+    ),
     v("BOZOR_TEST_MEILI_KEY", "unset", "tests: that Meilisearch's key", &["tests"]),
     v("BOZOR_BIN", "target/debug/bozor", "tests: the bozor binary the tests that run the binary start", &["tests"]),
-    v("BOZOR_TEST_CHROMIUM", "found on PATH", "tests: the Chromium binary the admin console's browser test drives", &["tests"]),
+    v(
+        "BOZOR_TEST_CHROMIUM",
+        "found on PATH",
+        "tests: the Chromium binary the admin console's browser test drives",
+        &["tests"],
+    ),
     v("BOZOR_PG_PORT", "55432", "./dev: the port of its own PostgreSQL cluster", &["dev"]),
     v("BOZOR_KAFKA_PORT", "9092", "./dev: the port of its Apache Kafka (the controller takes the next)", &["dev"]),
     v("BOZOR_DEMO_LISTINGS", "2000", "./dev run: listings of the demo it seeds", &["dev"]),
@@ -102,8 +177,7 @@ pub const VARIABLES: &[Variable] = &[
 /// The variables `subcommand` reads, as its `--help` lists them.
 pub fn read_by(subcommand: &str) -> impl Iterator<Item = &'static Variable> + '_ {
     VARIABLES.iter().filter(move |v| {
-        v.read_by.contains(&subcommand)
-            || (v.read_by.contains(&"*") && !["token", "help"].contains(&subcommand))
+        v.read_by.contains(&subcommand) || (v.read_by.contains(&"*") && !["token", "help"].contains(&subcommand))
     })
 }
 
@@ -218,8 +292,10 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let mut rest = text.as_str();
             while let Some(i) = rest.find("BOZOR_") {
-                let name: String =
-                    rest[i..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
                 rest = &rest[i + name.len()..];
                 let is_prefix = name.ends_with('_');
                 if !is_prefix && !VARIABLES.iter().any(|v| v.name == name) && !missing.contains(&name) {
@@ -236,7 +312,8 @@ mod tests {
 
     #[test]
     fn a_typo_is_named_with_the_closest_variable() {
-        let found = unknown(["BOZOR_DATABSE_URL", "BOZOR_HTTP_ADDR", "PATH", "BOZOR_WHATEVER_ELSE_ENTIRELY"].into_iter());
+        let found =
+            unknown(["BOZOR_DATABSE_URL", "BOZOR_HTTP_ADDR", "PATH", "BOZOR_WHATEVER_ELSE_ENTIRELY"].into_iter());
         assert_eq!(
             found,
             vec![

@@ -66,13 +66,135 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) })
 }
 
-/// Prometheus text: requests that panicked (each answered 500 and logged with its request id).
-pub async fn metrics() -> HttpResponse {
-    let body = format!(
+/// Longest a scrape's database gauges are reused: scrapes from several collectors (or a
+/// client hammering `/metrics`) cost the database one read per second at most.
+const GAUGES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Prometheus text: the registry's counters and histograms (HTTP requests, commands, appends,
+/// cache lookups, panics), then gauges read now: projection state, position and lag, relay lag,
+/// and the database pools' use.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut body = bozor_commands::metrics::METRICS.render();
+    body.push_str(&format!(
         "# HELP bozor_http_panics_total Requests whose handler panicked, answered 500.\n\
          # TYPE bozor_http_panics_total counter\n\
          bozor_http_panics_total {}\n",
         crate::guard::panics()
-    );
+    ));
+    pool_gauges(&mut body, &[("requests", state.commands.store().pool()), ("workers", &state.workers)]);
+    let mut cached = state.metrics_gauges.lock().await;
+    let fresh = cached.as_ref().filter(|(at, _)| at.elapsed() < GAUGES_FRESH).map(|(_, text)| text.clone());
+    let gauges = match fresh {
+        Some(text) => text,
+        None => {
+            let text = read_side_gauges(&state).await;
+            *cached = Some((std::time::Instant::now(), text.clone()));
+            text
+        }
+    };
+    drop(cached);
+    body.push_str(&gauges);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+fn pool_gauges(out: &mut String, pools: &[(&str, &deadpool_postgres::Pool)]) {
+    out.push_str(
+        "# HELP bozor_db_pool_connections Database pool connections, by pool and state (in_use, idle, max).\n\
+         # TYPE bozor_db_pool_connections gauge\n",
+    );
+    for (name, pool) in pools {
+        let s = pool.status();
+        let in_use = s.size.saturating_sub(s.available);
+        for (state, n) in [("in_use", in_use), ("idle", s.available), ("max", s.max_size)] {
+            out.push_str(&format!("bozor_db_pool_connections{{pool=\"{name}\",state=\"{state}\"}} {n}\n"));
+        }
+    }
+    out.push_str(
+        "# HELP bozor_db_pool_waiting Requests waiting for a pooled connection, by pool.\n\
+         # TYPE bozor_db_pool_waiting gauge\n",
+    );
+    for (name, pool) in pools {
+        out.push_str(&format!("bozor_db_pool_waiting{{pool=\"{name}\"}} {}\n", pool.status().waiting));
+    }
+}
+
+/// Projection and relay gauges from the database; `bozor_metrics_database_up 0` when it cannot
+/// be read (the rest of the scrape still answers).
+async fn read_side_gauges(state: &AppState) -> String {
+    use bozor_commands::metrics::escape;
+    let read = async {
+        let client = state.commands.store().pool().get().await.map_err(|e| e.to_string())?;
+        let projections = bozor_projections::status(&client).await.map_err(|e| e.to_string())?;
+        let relays = client
+            .query(
+                "SELECT r.relay,
+                        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
+                                               LIMIT $1) lag),
+                        coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
+                            WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
+                            ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0),
+                        r.events
+                 FROM relay_checkpoints r ORDER BY r.relay",
+                &[&bozor_projections::LAG_COUNT_MAX],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((projections, relays))
+    };
+    let mut out = String::from("# HELP bozor_metrics_database_up 1 when this scrape could read the database.\n# TYPE bozor_metrics_database_up gauge\n");
+    let (projections, relays) = match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the read side's gauges were not read");
+            out.push_str("bozor_metrics_database_up 0\n");
+            return out;
+        }
+        Err(_) => {
+            out.push_str("bozor_metrics_database_up 0\n");
+            return out;
+        }
+    };
+    out.push_str("bozor_metrics_database_up 1\n");
+    let families: [(&str, &str, &str); 5] = [
+        ("bozor_projection_lag_events", "gauge", "Events written that a projection has not applied (counted up to 100000; from Kafka, as its consumer last saw)."),
+        ("bozor_projection_lag_seconds", "gauge", "Age of the oldest event a projection has not applied."),
+        ("bozor_projection_position", "gauge", "The global position a projection applied last."),
+        ("bozor_projection_events_total", "counter", "Events a projection applied."),
+        ("bozor_projection_state", "gauge", "1 for a projection's current state (live, rebuilding, failed)."),
+    ];
+    for (i, (name, kind, help)) in families.iter().enumerate() {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for p in &projections {
+            let labels = format!("projection=\"{}\",feed=\"{}\"", escape(&p.name), escape(&p.feed));
+            let line = match i {
+                0 => format!("{name}{{{labels}}} {}\n", p.lag_events),
+                1 => format!("{name}{{{labels}}} {}\n", p.lag_seconds),
+                2 => format!("{name}{{{labels}}} {}\n", p.position),
+                3 => format!("{name}{{{labels}}} {}\n", p.events),
+                _ => format!("{name}{{{labels},state=\"{}\"}} 1\n", escape(&p.state)),
+            };
+            out.push_str(&line);
+        }
+    }
+    out.push_str(
+        "# HELP bozor_relay_lag_events Events the relay has not yet produced to Kafka (counted up to 100000).\n\
+         # TYPE bozor_relay_lag_events gauge\n",
+    );
+    for r in &relays {
+        out.push_str(&format!("bozor_relay_lag_events{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, i64>(1)));
+    }
+    out.push_str(
+        "# HELP bozor_relay_lag_seconds Age of the oldest event the relay has not produced.\n\
+         # TYPE bozor_relay_lag_seconds gauge\n",
+    );
+    for r in &relays {
+        out.push_str(&format!("bozor_relay_lag_seconds{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, f64>(2)));
+    }
+    out.push_str(
+        "# HELP bozor_relay_events_total Events the relay produced.\n# TYPE bozor_relay_events_total counter\n",
+    );
+    for r in &relays {
+        out.push_str(&format!("bozor_relay_events_total{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, i64>(3)));
+    }
+    out
 }

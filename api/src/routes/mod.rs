@@ -145,6 +145,8 @@ pub struct AppState {
     pub exports: std::sync::Arc<tokio::sync::Semaphore>,
     /// The Kafka brokers, when configured (`/readyz` checks them).
     pub kafka: Option<bozor_commands::kafka::KafkaSettings>,
+    /// The database gauges of the last `/metrics` scrape, and when they were read.
+    pub metrics_gauges: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 /// A command without fields: any field in its body is refused.
@@ -168,6 +170,7 @@ pub async fn input<B: DeserializeOwned>(
     actor: &Actor,
     command: &'static str,
 ) -> Result<CommandInput<B>, ApiError> {
+    actix_web::HttpMessage::extensions_mut(req).insert(crate::metrics::CommandName(command));
     let auth = &state.auth;
     crate::auth::Auth::limit(&auth.commands_per_user, &actor.user.id.to_string())?;
     crate::auth::Auth::limit(&auth.commands_per_ip, &auth.client_ip(req))?;
@@ -187,7 +190,8 @@ pub async fn limit_queries(
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     // `/readyz` takes a database connection too; `/healthz` takes nothing.
     let path = req.path();
-    let is_query = req.method() == actix_web::http::Method::GET && (path.starts_with("/v1/") || path == "/readyz");
+    let is_query = req.method() == actix_web::http::Method::GET
+        && (path.starts_with("/v1/") || path == "/readyz" || path == "/metrics");
     if is_query {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             let auth = &state.auth;

@@ -173,7 +173,9 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
     // Hot pages come from the cache; a query that waits for a position reads the model.
     let cacheable = q.min_position.is_none() && state.list_page_cache_on;
     if cacheable {
-        if let Some(page) = state.list_page_cache.get(req.query_string()) {
+        let page = state.list_page_cache.get(req.query_string());
+        crate::metrics::cache("listing_pages", page.is_some());
+        if let Some(page) = page {
             return Ok(HttpResponse::Ok().content_type("application/json").body(page.as_str().to_owned()));
         }
     }
@@ -200,10 +202,10 @@ struct GetQuery {
 async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: MaybeActor) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
-    if let Some(hit) = state.listing_cache.get(&id) {
-        if q.min_position.is_none_or(|p| hit.position >= p) {
-            return listing_detail(&hit, &actor, &req);
-        }
+    let hit = state.listing_cache.get(&id).filter(|hit| q.min_position.is_none_or(|p| hit.position >= p));
+    crate::metrics::cache("listing_details", hit.is_some());
+    if let Some(hit) = hit {
+        return listing_detail(&hit, &actor, &req);
     }
     wait_for(&state, "listings", q.min_position).await?;
     let client = client(&state).await?;

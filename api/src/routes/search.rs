@@ -78,7 +78,9 @@ async fn suggest(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     let words = words_of(p.q.as_deref())?;
     let key = format!("{limit}:{}", words.join(" "));
     if state.suggest_cache_on {
-        if let Some(body) = state.suggest_cache.get(&key) {
+        let body = state.suggest_cache.get(&key);
+        crate::metrics::cache("suggestions", body.is_some());
+        if let Some(body) = body {
             return Ok(json(body.as_str().to_owned(), true));
         }
     }

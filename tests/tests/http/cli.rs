@@ -40,13 +40,19 @@ fn a_flag_wins_over_its_variable() {
     let user = uuid::Uuid::new_v4().to_string();
     // The environment says production (which refuses the development JWT secret); the flag
     // says development, and wins.
-    let out = bozor(&["token", "--user", &user, "--env", "development"]).env("BOZOR_ENV", "production").output().unwrap();
+    let out =
+        bozor(&["token", "--user", &user, "--env", "development"]).env("BOZOR_ENV", "production").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split('.').count(), 3, "a JWT");
     // And the other way round: the flag says production.
-    let out = bozor(&["token", "--user", &user, "--env", "production"]).env("BOZOR_ENV", "development").output().unwrap();
+    let out =
+        bozor(&["token", "--user", &user, "--env", "production"]).env("BOZOR_ENV", "development").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("BOZOR_JWT_SECRET"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BOZOR_JWT_SECRET"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

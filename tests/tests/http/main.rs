@@ -13,6 +13,7 @@ mod credentials;
 mod idempotency;
 mod kafka;
 mod listings;
+mod observability;
 mod orders;
 mod payments;
 mod plans;

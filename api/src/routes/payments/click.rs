@@ -108,6 +108,8 @@ fn answer(c: &Callback, id: Option<i64>, outcome: Result<(), ClickError>) -> Htt
         Ok(()) => (0, "Success"),
         Err(e) => (e as i32, e.note()),
     };
+    let command = if c.complete { "click_complete" } else { "click_prepare" };
+    crate::metrics::count_command(command, &if error == 0 { "ok".to_owned() } else { error.to_string() });
     let click_trans_id: Value = c.get("click_trans_id").parse::<i64>().map_or(Value::Null, Value::from);
     let id_field = if c.complete { "merchant_confirm_id" } else { "merchant_prepare_id" };
     let body = json!({

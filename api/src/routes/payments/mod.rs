@@ -36,7 +36,7 @@ pub fn provider_actor(provider: Provider) -> Actor {
 
 /// The metadata of a command a provider's callback issues now.
 pub fn provider_meta(provider: Provider, command: &'static str, now: DateTime<Utc>) -> CommandMeta {
-    let request_id = Uuid::new_v4();
+    let request_id = crate::guard::current_request_id().unwrap_or_else(Uuid::new_v4);
     CommandMeta {
         actor: provider_actor(provider),
         now,

@@ -124,7 +124,10 @@ pub async fn endpoint(s: web::Data<AppState>, r: HttpRequest, mut body: web::Pay
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     if !authorized(&s, &r) {
-        return answer(&id, Err(unauthorized()));
+        let refused = unauthorized();
+        tracing::info!(code = refused.code, "payme call refused");
+        crate::metrics::count_command("payme_unauthenticated", &refused.code.to_string());
+        return answer(&id, Err(refused));
     }
     let (Some(method), Some(params)) =
         (request.get("method").and_then(Value::as_str), request.get("params").filter(|p| p.is_object()))
@@ -144,6 +147,16 @@ pub async fn endpoint(s: web::Data<AppState>, r: HttpRequest, mut body: web::Pay
     if let Err(e) = &outcome {
         tracing::info!(method, code = e.code, "payme call refused");
     }
+    let command = match method {
+        "CheckPerformTransaction" => "payme_check_perform",
+        "CreateTransaction" => "payme_create_transaction",
+        "PerformTransaction" => "payme_perform_transaction",
+        "CancelTransaction" => "payme_cancel_transaction",
+        "CheckTransaction" => "payme_check_transaction",
+        "GetStatement" => "payme_get_statement",
+        _ => "payme_unknown_method",
+    };
+    crate::metrics::count_command(command, &outcome.as_ref().map_or_else(|e| e.code.to_string(), |_| "ok".to_owned()));
     answer(&id, outcome)
 }
 

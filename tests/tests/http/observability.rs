@@ -1,0 +1,157 @@
+//! What the person on call sees: Prometheus `/metrics`, and a request's id carried from its
+//! `X-Request-Id` into the answer, the events it caused and the JSON log lines it wrote.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::{bozor_bin, spawn, spawn_with, wait_for, ReadSide, User};
+
+/// The value of the series `line_start` (name and labels exactly) in a scrape.
+fn sample(text: &str, line_start: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_commands_appends_caches_pools_and_projection_lag() {
+    let app = spawn().await;
+    let seller = User::seller("free");
+    let id = app
+        .activate(
+            &seller,
+            json!({
+                "title": "Chevrolet Cobalt 2022", "category": "cars", "price": 1_500_000_000i64,
+                "details": { "kind": "classified", "contact_phone": "+998901112233" }
+            }),
+        )
+        .await;
+    // A refused command, a malformed one, a route that does not exist, two reads of one detail.
+    app.post(&User::buyer(), &format!("/v1/listings/{id}/approve"), json!({})).await.err(403, "forbidden");
+    let bad = app
+        .raw("/v1/listings", &[("Authorization", &seller.header), ("Content-Type", "application/json")], b"{".to_vec())
+        .await;
+    bad.err(400, "malformed_json");
+    app.get(&format!("/v1/nothing/{}", Uuid::new_v4())).await.err(404, "route_not_found");
+    wait_for("the listing to be readable", 20, || async {
+        app.get(&format!("/v1/listings/{id}")).await.status.is_success()
+    })
+    .await;
+    app.get(&format!("/v1/listings/{id}")).await.ok();
+
+    let res = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    let at_least = |series: &str, n: f64| {
+        let v = sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        assert!(v >= n, "{series} = {v}, expected at least {n}");
+    };
+    // Requests by route pattern (never by path: no id appears), method and status.
+    at_least(r#"bozor_http_request_seconds_count{route="/v1/listings",method="POST",status="201"}"#, 1.0);
+    at_least(r#"bozor_http_request_seconds_count{route="/v1/listings/{id}/approve",method="POST",status="403"}"#, 1.0);
+    at_least(
+        r#"bozor_http_request_seconds_bucket{route="/v1/listings/{id}",method="GET",status="200",le="+Inf"}"#,
+        1.0,
+    );
+    at_least(r#"bozor_http_request_seconds_count{route="unmatched",method="GET",status="404"}"#, 1.0);
+    assert!(!text.contains(&id.to_string()), "an id made a series of its own");
+    assert!(text.contains("# TYPE bozor_http_request_seconds histogram"));
+    // Commands by name and outcome.
+    at_least(r#"bozor_commands_total{command="create_listing",outcome="ok"}"#, 1.0);
+    at_least(r#"bozor_commands_total{command="approve_listing",outcome="forbidden"}"#, 1.0);
+    at_least(r#"bozor_commands_total{command="create_listing",outcome="malformed_json"}"#, 1.0);
+    // Appends, caches, pools, projections.
+    at_least(r#"bozor_append_seconds_count{outcome="ok"}"#, 3.0);
+    at_least(r#"bozor_cache_lookups_total{cache="listing_details",result="hit"}"#, 1.0);
+    at_least(r#"bozor_cache_lookups_total{cache="listing_details",result="miss"}"#, 1.0);
+    at_least(r#"bozor_db_pool_connections{pool="requests",state="max"}"#, 1.0);
+    assert!(sample(&text, r#"bozor_db_pool_connections{pool="workers",state="in_use"}"#).is_some(), "{text}");
+    assert_eq!(sample(&text, "bozor_metrics_database_up"), Some(1.0));
+    assert_eq!(sample(&text, r#"bozor_projection_state{projection="listings",feed="store",state="live"}"#), Some(1.0));
+    assert!(sample(&text, r#"bozor_projection_lag_events{projection="listings",feed="store"}"#).is_some(), "{text}");
+    at_least(r#"bozor_projection_events_total{projection="listings",feed="store"}"#, 3.0);
+    // Every sample line parses as `name{labels} value`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok() || value == "NaN", "not a sample: {line}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_id_comes_back_and_is_carried_into_the_events_it_caused() {
+    let app = spawn_with(ReadSide::Elsewhere).await;
+    let seller = User::seller("free");
+    let request_id = Uuid::new_v4();
+    let body = json!({ "title": "iPhone 15 Pro", "category": "phones", "price": 1_200_000_000i64,
+                       "details": { "kind": "classified", "contact_phone": "+998901112233" } });
+    let res = app.post_with(&seller, "/v1/listings", body, &[("X-Request-Id", &request_id.to_string())]).await.ok();
+    assert_eq!(res.headers["x-request-id"].to_str().unwrap(), request_id.to_string());
+    let c = app.db.client().await;
+    let metadata: serde_json::Value =
+        c.query_one("SELECT metadata FROM events WHERE stream_id = $1", &[&res.id()]).await.unwrap().get(0);
+    assert_eq!(metadata["request_id"], request_id.to_string(), "{metadata}");
+    assert_eq!(metadata["correlation_id"], request_id.to_string(), "{metadata}");
+    // A forged id that is not a UUID is replaced, never stored.
+    let res = app.get_with("/healthz", &[("X-Request-Id", "'; DROP TABLE events; --")]).await;
+    let given = res.headers["x-request-id"].to_str().unwrap();
+    assert!(Uuid::parse_str(given).is_ok(), "{given}");
+}
+
+#[tokio::test]
+async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
+    let app = spawn_with(ReadSide::Elsewhere).await;
+    let mut child = Command::new(bozor_bin())
+        .arg("serve")
+        .env("BOZOR_DATABASE_URL", &app.db.url)
+        .env("BOZOR_HTTP_ADDR", "127.0.0.1:0")
+        .env("BOZOR_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("BOZOR_KAFKA_BROKERS")
+        .env_remove("BOZOR_PAYME_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let port = loop {
+        let line = lines_rx.recv_timeout(Duration::from_secs(30)).expect("bozor serve logs that it serves");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        seen.push(v.clone());
+        if v["message"] == "serving" {
+            break v["port"].as_u64().expect("the port is logged");
+        }
+    };
+    // Payme is not configured here: the call is refused, and that is logged.
+    let request_id = Uuid::new_v4();
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v1/payments/payme"))
+        .header("X-Request-Id", request_id.to_string())
+        .body(r#"{"id":1,"method":"CheckTransaction","params":{"id":"x"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"].to_str().unwrap(), request_id.to_string());
+    let found = loop {
+        let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(10)) else { break false };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["message"] == "payme call refused" {
+            assert_eq!(v["span"]["request_id"], request_id.to_string(), "{line}");
+            break true;
+        }
+        seen.push(v);
+    };
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert!(found, "no log line for the refused call among {seen:?}");
+}
