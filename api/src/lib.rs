@@ -10,6 +10,7 @@ pub mod configuration;
 pub mod errors;
 pub mod guard;
 pub mod metrics;
+pub mod openapi;
 pub mod read_models;
 pub mod request;
 pub mod routes;

@@ -34,7 +34,7 @@ use crate::store::StoredEvent;
 pub const DISCREPANCIES_MAX: usize = 1_000;
 
 /// The point in the past to replay to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AsOf {
     /// The event at this global position and everything before it in the log's tail order
@@ -56,7 +56,7 @@ impl AsOf {
 }
 
 /// One thing found wrong, pointing at where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Discrepancy {
     /// `version_gap`, `hash_mismatch`, `head_mismatch`, `undecodable_event`, `amount_out_of_range`,
     /// `journal_unbalanced`, `negative_balance`, `held_mismatch`, `escrow_hold_mismatch`,
@@ -71,7 +71,7 @@ pub struct Discrepancy {
 
 /// Totals per kind of account, in tiyin. They sum to zero on sound books.
 /// Sums are 128-bit, so no forged amount can wrap them around to a balanced-looking total.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TrialBalance {
     pub users_available: i128,
     /// Held by escrows and pending withdrawals.
@@ -88,7 +88,7 @@ pub struct TrialBalance {
 }
 
 /// What the audit found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerReport {
     pub as_of: Option<AsOf>,
     /// True when no discrepancy was found.
@@ -110,7 +110,7 @@ pub struct LedgerReport {
 }
 
 /// One wallet's balances as the log replays them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WalletBalance {
     pub wallet_id: Uuid,
     /// The user whose wallet it is (none for a platform account).

@@ -84,7 +84,7 @@ impl From<StoreError> for CommandError {
 }
 
 /// What a command wrote.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// The addressed resource.
     pub id: Uuid,

@@ -251,7 +251,7 @@ pub struct Appended {
 }
 
 /// A stream and the version it is at after the append.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StreamVersion {
     pub stream_id: Uuid,
     pub stream_type: String,

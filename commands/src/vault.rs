@@ -18,7 +18,7 @@ use uuid::Uuid;
 const NONCE_BYTES: usize = 12;
 
 /// A game account's login and password, in the clear: only ever in memory.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub login: String,

@@ -290,7 +290,7 @@ impl Cursor {
 }
 
 /// A listing as lists show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub id: Uuid,
     pub seller_id: Uuid,
@@ -312,7 +312,7 @@ pub struct Summary {
 }
 
 /// One page and where the next one starts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -463,7 +463,7 @@ pub fn is_status(s: &str) -> bool {
 }
 
 /// A seller's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SellerStats {
     pub seller_id: Uuid,
     pub active_listings: i64,
@@ -481,7 +481,7 @@ pub struct SellerStats {
 }
 
 /// What the scheduler settled, platform-wide, for the admin overview.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Settled {
     pub listings_approved_automatically: i64,
     pub orders_completed_automatically: i64,

@@ -115,7 +115,7 @@ async fn apply_escrow(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Proje
 }
 
 /// One line of an order as lists show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LineSummary {
     pub listing_id: Uuid,
     pub sku: String,
@@ -126,7 +126,7 @@ pub struct LineSummary {
 
 /// An order as lists show it: enough for "my orders", a courier's decision and a staff queue
 /// without a request per order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub id: Uuid,
     pub buyer_id: Uuid,
@@ -144,6 +144,7 @@ pub struct Summary {
     pub district: Option<String>,
     pub address: Option<String>,
     /// Where the courier collects the goods, once the seller accepted.
+    #[schema(value_type = Option<Object>)]
     pub pickup: Option<order::Pickup>,
     pub courier_id: Option<Uuid>,
     pub escrow_status: Option<String>,
@@ -287,9 +288,12 @@ fn summary(r: &tokio_postgres::Row) -> Result<Summary, ProjectionError> {
 
 /// An order's full detail: the folded order and its escrow, if any, and the order stream's
 /// version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Detail {
+    /// The order aggregate's state: lines, delivery, status and its history.
+    #[schema(value_type = Object)]
     pub order: order::Order,
+    #[schema(value_type = Option<Object>)]
     pub escrow: Option<escrow::Escrow>,
     pub version: i64,
 }

@@ -106,7 +106,7 @@ pub async fn statement(
 }
 
 /// One wallet line a payment's journal wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JournalLine {
     pub journal_id: Uuid,
     pub wallet_id: Uuid,
@@ -122,7 +122,7 @@ pub struct JournalLine {
 }
 
 /// A provider payment with the journal lines it produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProviderTransaction {
     pub payment_id: Uuid,
     pub provider: String,

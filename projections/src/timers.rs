@@ -118,7 +118,7 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
 }
 
 /// A timer as admins see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Timer {
     pub timer_id: String,
     pub kind: String,

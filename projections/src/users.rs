@@ -72,7 +72,7 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
 }
 
 /// A user as staff and the user themselves see them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     pub id: Uuid,
     pub phone: String,

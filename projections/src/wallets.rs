@@ -106,7 +106,7 @@ async fn apply_withdrawal(
 }
 
 /// A wallet's balances.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     pub wallet_id: Uuid,
     pub available: i64,
@@ -129,7 +129,7 @@ pub async fn balance(client: &tokio_postgres::Client, user_id: Uuid) -> Result<B
 }
 
 /// A withdrawal and where it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Withdrawal {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -209,7 +209,7 @@ pub fn withdrawals_query(
 }
 
 /// One of the platform's own accounts, summed over its shards.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlatformBalance {
     /// `platform:revenue`, `platform:provider_clearing` or `platform:payout_clearing`.
     pub account: &'static str,
@@ -244,7 +244,7 @@ pub async fn platform_accounts(client: &tokio_postgres::Client) -> Result<Vec<Pl
 }
 
 /// One line of a statement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub version: i64,
     pub journal_id: Uuid,

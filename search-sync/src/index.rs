@@ -25,7 +25,7 @@ pub const QUERY_CHARS_MAX: usize = 200;
 pub const QUERY_WORDS_MAX: usize = 8;
 
 /// One autosuggest answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     pub id: Uuid,
     pub title: String,
@@ -77,7 +77,7 @@ pub struct SearchRequest {
 }
 
 /// One search hit.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     pub id: Uuid,
     pub title: String,
@@ -97,7 +97,7 @@ pub struct Hit {
 
 /// A page of hits, how many matched in all (exact up to `SEARCH_OFFSET_MAX` at least), and
 /// facet counts (value -> matching documents) for kind, category, game and city.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SearchPage {
     pub hits: Vec<Hit>,
     pub total: u64,

@@ -18,15 +18,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `GET /v1/admin/overview`: what the scheduler settled (listings approved and escrows
 /// released automatically) and how its timers stand.
-async fn overview(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/admin/overview",
+    tag = "admin",
+    operation_id = "admin_overview",
+    responses((status = 200, description = "Success", body = crate::openapi::Overview), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn overview(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
     let client = state.commands.store().pool().get().await.map_err(unavailable)?;
     let settled = bozor_projections::listings::settled(&client).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(json!({ "settled": settled })))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TimersQuery {
     /// `failing` (default: pending after a failed attempt), `pending`, `fired`, `cancelled`, `moot`.
     state: Option<String>,
@@ -35,7 +43,15 @@ struct TimersQuery {
 
 /// `GET /v1/admin/timers?state=failing`: the scheduler's timers by state, each with its
 /// attempts and last error.
-async fn timers(
+#[utoipa::path(
+    get,
+    path = "/v1/admin/timers",
+    tag = "admin",
+    operation_id = "admin_timers",
+    params(TimersQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::timers::Timer>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn timers(
     state: web::Data<AppState>,
     actor: Actor,
     req: actix_web::HttpRequest,
@@ -59,7 +75,14 @@ fn admin(actor: &Actor) -> Result<(), ApiError> {
     crate::authz::any_of(actor, &[Role::Admin], "admins only")
 }
 
-async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/admin/projections",
+    tag = "admin",
+    operation_id = "admin_list",
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::Status>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
     let client = state.commands.store().pool().get().await.map_err(unavailable)?;
     let statuses = bozor_projections::status(&client).await.map_err(unavailable)?;
@@ -67,7 +90,19 @@ async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, 
 }
 
 /// Starts a rebuild in the background; its progress shows in the status list.
-async fn rebuild(state: web::Data<AppState>, actor: Actor, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/admin/projections/{name}/rebuild",
+    tag = "admin",
+    operation_id = "admin_rebuild",
+    params(("name" = String, Path)),
+    responses((status = 202, description = "The rebuild began", body = crate::openapi::RebuildStarted), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn rebuild(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
     let projection = crate::read_models::by_name(&path)
         .ok_or_else(|| ApiError::new("projection_not_found", format!("no projection {:?}", path.as_str())))?;

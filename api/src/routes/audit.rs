@@ -24,8 +24,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit/events", web::get().to(events)).route("/audit/ledger", web::get().to(ledger));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LedgerQuery {
     /// A global position, or an RFC 3339 time.
     as_of: Option<String>,
@@ -35,7 +36,19 @@ struct LedgerQuery {
 
 /// `GET /v1/audit/ledger?as_of=`: the ledger replayed from the event store and checked (see
 /// `bozor_commands::audit`), as JSON. Auditors and admins; one at a time (409 otherwise).
-async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/audit/ledger",
+    tag = "audit",
+    operation_id = "audit_ledger",
+    params(LedgerQuery),
+    responses((status = 200, description = "Success", body = bozor_commands::audit::LedgerReport), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn ledger(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
     authz::any_of(&actor, authz::AUDIT_READERS, "only auditors and admins audit the ledger")?;
     let q: LedgerQuery = super::queries::query(&req)?;
     let as_of = match q.as_of.as_deref() {
@@ -61,14 +74,27 @@ async fn ledger(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> R
     Ok(HttpResponse::Ok().json(report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     after: Option<i64>,
     limit: Option<i64>,
 }
 
-async fn events(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/audit/events",
+    tag = "audit",
+    operation_id = "audit_events",
+    params(EventsQuery),
+    responses((status = 200, description = "NDJSON: one stored event per line, in global order"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
     authz::any_of(&actor, authz::AUDIT_READERS, "only auditors and admins read the event log")?;
     let q: EventsQuery = super::queries::query(&req)?;
     let limit = q.limit.unwrap_or(PAGE_LIMIT_MAX);

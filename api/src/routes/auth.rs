@@ -25,20 +25,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PhoneBody {
     phone: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     phone: String,
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
@@ -64,7 +64,16 @@ fn phone(raw: &str) -> Result<Phone, ApiError> {
     Phone::parse(raw).map_err(ApiError::from)
 }
 
-async fn request_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/auth/otp/request",
+    tag = "auth",
+    operation_id = "auth_request_code",
+    request_body(content = PhoneBody, content_type = "application/json"),
+    responses((status = 202, description = "Success", body = crate::openapi::CodeSent), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn request_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
     let b: PhoneBody = body(&state, &req, payload).await?;
     let phone = phone(&b.phone)?;
     let ip = state.auth.client_ip(&req);
@@ -91,7 +100,16 @@ async fn load_user(state: &AppState, id: uuid::Uuid) -> Result<User, ApiError> {
     state.commands.user(id).await?.ok_or_else(|| ApiError::new("user_not_found", "no such user"))
 }
 
-async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/auth/otp/verify",
+    tag = "auth",
+    operation_id = "auth_verify_code",
+    request_body(content = VerifyBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::Tokens), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
     let b: VerifyBody = body(&state, &req, payload).await?;
     let phone = phone(&b.phone)?;
     if b.code.len() != 6 || !b.code.bytes().all(|c| c.is_ascii_digit()) {
@@ -114,7 +132,16 @@ fn refresh_token(b: &RefreshBody) -> Result<&str, ApiError> {
     Ok(t)
 }
 
-async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    operation_id = "auth_refresh_tokens",
+    request_body(content = RefreshBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::Tokens), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
     let b: RefreshBody = body(&state, &req, payload).await?;
     let (user_id, next) = refresh::rotate(state.commands.store().pool(), refresh_token(&b)?, Utc::now()).await?;
     // Roles are read again from the user stream: a refresh picks up grants and revocations.
@@ -122,7 +149,16 @@ async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest, payload: w
     Ok(session(&state, &user, next, None))
 }
 
-async fn logout(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    operation_id = "auth_logout",
+    request_body(content = RefreshBody, content_type = "application/json"),
+    responses((status = 200, description = "The refresh token's family is revoked"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn logout(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
     let b: RefreshBody = body(&state, &req, payload).await?;
     refresh::revoke(state.commands.store().pool(), refresh_token(&b)?, Utc::now()).await?;
     Ok(no_store(HttpResponse::NoContent().finish()))

@@ -22,20 +22,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
-async fn set(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/credentials",
+    tag = "listings",
+    operation_id = "credentials_set",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = Credentials, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn set(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<Credentials>(&s, &r, b, &a, "set_credentials").await?;
     Ok(respond(s.commands.set_credentials(&input.meta, &s.vault, id, &input.body).await?, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevealBody {
     /// The buyer's order of this listing (admins may leave it out).
     order_id: Option<Uuid>,
 }
 
-async fn reveal(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/credentials/reveal",
+    tag = "listings",
+    operation_id = "credentials_reveal",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = RevealBody, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn reveal(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<RevealBody>(&s, &r, b, &a, "reveal_credentials").await?;
     let (outcome, credentials) = s.commands.reveal_credentials(&input.meta, &s.vault, id, input.body.order_id).await?;
@@ -49,7 +79,22 @@ async fn reveal(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b:
     })))
 }
 
-async fn erase(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/credentials/erase",
+    tag = "listings",
+    operation_id = "credentials_erase",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn erase(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<NoFields>(&s, &r, b, &a, "erase_credentials").await?;
     Ok(respond(s.commands.erase_credentials(&input.meta, &s.vault, id).await?, false))

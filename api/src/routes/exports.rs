@@ -41,8 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit/journal", web::get().to(journal)).route("/wallets/{user_id}/statement", web::get().to(statement));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RangeQuery {
     /// RFC 3339, inclusive (default: the beginning).
     from: Option<String>,
@@ -141,7 +142,19 @@ where
     })
 }
 
-async fn journal(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/audit/journal",
+    tag = "audit",
+    operation_id = "exports_journal",
+    params(RangeQuery),
+    responses((status = 200, description = "CSV or NDJSON, streamed: every journal line in the range"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn journal(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
     authz::any_of(&actor, AUDIT_READERS, "only auditors and admins export the journal")?;
     let q: RangeQuery = super::queries::query(&req)?;
     let r = range(&q, true)?;
@@ -203,7 +216,15 @@ async fn journal(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> 
     Ok(HttpResponse::Ok().content_type(content_type).streaming(stream_body(Box::pin(body), client, permit)))
 }
 
-async fn statement(
+#[utoipa::path(
+    get,
+    path = "/v1/wallets/{user_id}/statement",
+    tag = "audit",
+    operation_id = "exports_statement",
+    params(("user_id" = uuid::Uuid, Path), RangeQuery),
+    responses((status = 200, description = "CSV or NDJSON, streamed: the wallet's lines in the range"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn statement(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,

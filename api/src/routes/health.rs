@@ -6,11 +6,17 @@ use super::AppState;
 use crate::errors::ApiError;
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "health_healthz",
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health)), security(()))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "health_readyz",
+    responses((status = 200, description = "Ready", body = crate::openapi::Readiness),
+              (status = 503, description = "A dependency is not ready", body = crate::openapi::Readiness)),
+    security(()))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // Each dependency gets a short, bounded look; the answer names the ones that failed.
     const LOOK: std::time::Duration = std::time::Duration::from_secs(2);
@@ -73,6 +79,8 @@ const GAUGES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 /// Prometheus text: the registry's counters and histograms (HTTP requests, commands, appends,
 /// cache lookups, panics), then gauges read now: projection state, position and lag, relay lag,
 /// and the database pools' use.
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "health_metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")), security(()))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut body = bozor_commands::metrics::METRICS.render();
     body.push_str(&format!(

@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/listings/{id}/promote", web::post().to(promote));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VariantDto {
     sku: String,
@@ -34,7 +34,7 @@ struct VariantDto {
     stock: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum DetailsDto {
     Product { variants: Vec<VariantDto> },
@@ -56,7 +56,7 @@ impl From<DetailsDto> for Details {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     /// Optional client-chosen id (with Idempotency-Key, retries are safe either way).
@@ -74,7 +74,15 @@ struct CreateBody {
     details: DetailsDto,
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/v1/listings",
+    tag = "listings",
+    operation_id = "listings_create",
+    request_body(content = CreateBody, content_type = "application/json"),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -95,7 +103,7 @@ async fn create(
     Ok(respond(outcome, true))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     title: Option<String>,
@@ -107,7 +115,16 @@ struct UpdateBody {
     price: Option<i64>,
 }
 
-async fn update(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/update",
+    tag = "listings",
+    operation_id = "listings_update",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = UpdateBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -144,7 +161,16 @@ async fn simple(
     Ok(respond(state.commands.listing_command(&input.meta, id, command).await?, false))
 }
 
-async fn submit(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/submit",
+    tag = "listings",
+    operation_id = "listings_submit",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn submit(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -154,7 +180,16 @@ async fn submit(
     simple(s, r, p, b, a, "submit_listing", listing::Command::Submit).await
 }
 
-async fn approve(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/approve",
+    tag = "listings",
+    operation_id = "listings_approve",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn approve(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -164,7 +199,16 @@ async fn approve(
     simple(s, r, p, b, a, "approve_listing", listing::Command::Approve).await
 }
 
-async fn archive(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/archive",
+    tag = "listings",
+    operation_id = "listings_archive",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn archive(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -174,7 +218,16 @@ async fn archive(
     simple(s, r, p, b, a, "archive_listing", listing::Command::Archive).await
 }
 
-async fn delete(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/delete",
+    tag = "listings",
+    operation_id = "listings_delete",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn delete(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -199,7 +252,16 @@ async fn with_reason(
     Ok(respond(state.commands.listing_command(&input.meta, id, command(input.body.reason)).await?, false))
 }
 
-async fn reject(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/reject",
+    tag = "listings",
+    operation_id = "listings_reject",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::ReasonBody, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn reject(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -209,7 +271,16 @@ async fn reject(
     with_reason(s, r, p, b, a, "reject_listing", |reason| listing::Command::Reject { reason }).await
 }
 
-async fn block(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/block",
+    tag = "listings",
+    operation_id = "listings_block",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::ReasonBody, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn block(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -219,21 +290,30 @@ async fn block(
     with_reason(s, r, p, b, a, "block_listing", |reason| listing::Command::Block { reason }).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PromoteBody {
     tier: PromotionTierDto,
     days: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum PromotionTierDto {
     Top,
     Vip,
 }
 
-async fn promote(
+#[utoipa::path(
+    post,
+    path = "/v1/listings/{id}/promote",
+    tag = "listings",
+    operation_id = "listings_promote",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = PromoteBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn promote(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,

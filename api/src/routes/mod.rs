@@ -8,6 +8,7 @@ pub mod exports;
 pub mod health;
 pub mod listings;
 pub mod orders;
+pub mod pages;
 pub mod payments;
 pub mod queries;
 pub mod search;
@@ -150,12 +151,12 @@ pub struct AppState {
 }
 
 /// A command without fields: any field in its body is refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoFields {}
 
 /// A body with just a reason.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     pub reason: String,
@@ -219,6 +220,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/metrics").route(web::get().to(health::metrics)))
+        .configure(pages::configure)
         .service(
             web::scope("/v1")
                 .configure(admin::configure)

@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemDto {
     listing_id: Uuid,
@@ -40,14 +40,14 @@ struct ItemDto {
     quantity: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryDto {
     district: String,
     address: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceBody {
     id: Option<Uuid>,
@@ -55,7 +55,15 @@ struct PlaceBody {
     delivery: Option<DeliveryDto>,
 }
 
-async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, actor: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    operation_id = "orders_place",
+    request_body(content = PlaceBody, content_type = "application/json"),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, actor: Actor) -> Res {
     let input = input::<PlaceBody>(&state, &req, payload, &actor, "place_order").await?;
     let b = input.body;
     if b.items.len() > order::ORDER_LINES_MAX {
@@ -88,19 +96,49 @@ async fn plain(
     Ok((id, input.meta))
 }
 
-async fn pay(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/pay",
+    tag = "orders",
+    operation_id = "orders_pay",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn pay(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let (id, meta) = plain(&s, &r, &p, b, &a, "pay_order").await?;
     Ok(respond(s.commands.pay_order(&meta, id).await?, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
     /// Where the courier collects the goods.
     pickup: DeliveryDto,
 }
 
-async fn accept(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/accept",
+    tag = "orders",
+    operation_id = "orders_accept",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = AcceptBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn accept(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<AcceptBody>(&s, &r, b, &a, "accept_order").await?;
     let pickup = order::Pickup { district: district(&input.body.pickup.district)?, address: input.body.pickup.address };
@@ -113,14 +151,23 @@ fn district(name: &str) -> Result<District, ApiError> {
         .ok_or_else(|| DomainError::Invalid { field: "district", reason: "not a district couriers serve" }.into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignBody {
     /// Defaults to the calling courier.
     courier_id: Option<Uuid>,
 }
 
-async fn assign_courier(
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/assign-courier",
+    tag = "orders",
+    operation_id = "orders_assign_courier",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = AssignBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn assign_courier(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -133,28 +180,97 @@ async fn assign_courier(
     Ok(respond(s.commands.assign_courier(&input.meta, id, courier_id).await?, false))
 }
 
-async fn pick_up(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/pick-up",
+    tag = "orders",
+    operation_id = "orders_pick_up",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn pick_up(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let (id, meta) = plain(&s, &r, &p, b, &a, "pick_up_order").await?;
     Ok(respond(s.commands.order_step(&meta, id, order::Command::PickUp).await?, false))
 }
 
-async fn deliver(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/deliver",
+    tag = "orders",
+    operation_id = "orders_deliver",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn deliver(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let (id, meta) = plain(&s, &r, &p, b, &a, "deliver_order").await?;
     Ok(respond(s.commands.deliver_order(&meta, id).await?, false))
 }
 
-async fn confirm(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm",
+    tag = "orders",
+    operation_id = "orders_confirm",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn confirm(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let (id, meta) = plain(&s, &r, &p, b, &a, "confirm_order").await?;
     Ok(respond(s.commands.complete_order(&meta, id, false).await?, false))
 }
 
-async fn cancel(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    operation_id = "orders_cancel",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::ReasonBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn cancel(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<ReasonBody>(&s, &r, b, &a, "cancel_order").await?;
     Ok(respond(s.commands.cancel_order(&input.meta, id, input.body.reason).await?, false))
 }
 
-async fn request_return(
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/return",
+    tag = "orders",
+    operation_id = "orders_request_return",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::ReasonBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn request_return(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<String>,
@@ -166,27 +282,57 @@ async fn request_return(
     Ok(respond(s.commands.request_return(&input.meta, id, input.body.reason).await?, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundBody {
     /// Tiyin of the goods amount back to the buyer; default all of it.
     amount: Option<i64>,
 }
 
-async fn refund(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/refund",
+    tag = "orders",
+    operation_id = "orders_refund",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = RefundBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn refund(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<RefundBody>(&s, &r, b, &a, "refund_order").await?;
     let amount = input.body.amount.map(|t| money("amount", t)).transpose()?;
     Ok(respond(s.commands.refund_order(&input.meta, id, amount).await?, false))
 }
 
-async fn dispute(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/dispute",
+    tag = "orders",
+    operation_id = "orders_dispute",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = super::ReasonBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn dispute(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<ReasonBody>(&s, &r, b, &a, "open_dispute").await?;
     Ok(respond(s.commands.open_dispute(&input.meta, id, input.body.reason).await?, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum OutcomeDto {
     Release,
@@ -194,7 +340,7 @@ enum OutcomeDto {
     Split,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     outcome: OutcomeDto,
@@ -202,7 +348,22 @@ struct ResolveBody {
     to_buyer: Option<i64>,
 }
 
-async fn resolve(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/resolve",
+    tag = "orders",
+    operation_id = "orders_resolve",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = ResolveBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn resolve(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let id = path_id(&p)?;
     let input = input::<ResolveBody>(&s, &r, b, &a, "resolve_dispute").await?;
     let resolution = match (input.body.outcome, input.body.to_buyer) {

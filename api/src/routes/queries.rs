@@ -101,8 +101,9 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result
         .map_err(|e| ApiError::new("invalid_query", e.to_string()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     kind: Option<String>,
     category: Option<String>,
@@ -138,7 +139,16 @@ fn may_see_listing(actor: &MaybeActor, status: &str, seller: Option<Uuid>) -> Re
     }
 }
 
-async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: MaybeActor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/listings",
+    tag = "listings",
+    operation_id = "queries_list_listings",
+    params(ListQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::listings::Summary>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: MaybeActor) -> Res {
     let q: ListQuery = query(&req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
     let sort = q
@@ -190,8 +200,9 @@ async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: Mayb
     Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct GetQuery {
     min_position: Option<i64>,
 }
@@ -199,7 +210,21 @@ struct GetQuery {
 /// Listing detail, from the cache when it is fresh enough: an entry whose last applied
 /// position is below `min_position` may predate the caller's write, so that read goes to the
 /// read model (after waiting for it) and refreshes the entry.
-async fn get_listing(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: MaybeActor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/listings/{id}",
+    tag = "listings",
+    operation_id = "queries_get_listing",
+    params(("id" = uuid::Uuid, Path), GetQuery),
+    responses((status = 200, description = "The listing (its fields depend on its kind)"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn get_listing(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    actor: MaybeActor,
+) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     let hit = state.listing_cache.get(&id).filter(|hit| q.min_position.is_none_or(|p| hit.position >= p));
@@ -275,8 +300,9 @@ pub(crate) fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
     Ok(limit)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct OrdersQuery {
     buyer_id: Option<Uuid>,
     seller_id: Option<Uuid>,
@@ -291,7 +317,15 @@ struct OrdersQuery {
     min_position: Option<i64>,
 }
 
-async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    operation_id = "queries_list_orders",
+    params(OrdersQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::orders::Summary>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     let q: OrdersQuery = query(&req)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
     if q.status.as_deref().is_some_and(|s| !orders::STATUSES.contains(&s)) {
@@ -350,7 +384,20 @@ fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<
     authz::any_of(actor, STAFF, reason)
 }
 
-async fn get_order(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    operation_id = "queries_get_order",
+    params(("id" = uuid::Uuid, Path), GetQuery),
+    responses((status = 200, description = "Success", body = bozor_projections::orders::Detail), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn get_order(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    actor: Actor,
+) -> Res {
     let id = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     wait_for(&state, "orders", q.min_position).await?;
@@ -380,7 +427,20 @@ fn money_reader(actor: &Actor, user: Uuid) -> Result<(), ApiError> {
     authz::owner_or(actor, user, MONEY_READERS, "only the owner, support, admins and auditors see a wallet")
 }
 
-async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/wallets/{user_id}",
+    tag = "wallets",
+    operation_id = "queries_get_wallet",
+    params(("user_id" = uuid::Uuid, Path), GetQuery),
+    responses((status = 200, description = "Success", body = bozor_projections::wallets::Balance), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn get_wallet(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    actor: Actor,
+) -> Res {
     let user = path_id(&path)?;
     money_reader(&actor, user)?;
     let q: GetQuery = query(&req)?;
@@ -390,7 +450,7 @@ async fn get_wallet(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     Ok(tagged(&req, balance.version, &balance))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WithdrawalsQuery {
     /// `pending`, `completed` or `failed`.
@@ -400,7 +460,20 @@ struct WithdrawalsQuery {
     min_position: Option<i64>,
 }
 
-async fn list_withdrawals(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/wallets/{user_id}/withdrawals",
+    tag = "wallets",
+    operation_id = "queries_list_withdrawals",
+    params(("user_id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn list_withdrawals(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    actor: Actor,
+) -> Res {
     let user = path_id(&path)?;
     money_reader(&actor, user)?;
     withdrawals_page(&state, &req, Some(user)).await
@@ -411,7 +484,14 @@ const PAYOUT_STAFF: &[bozor_domain::Role] =
     &[bozor_domain::Role::Admin, bozor_domain::Role::Support, bozor_domain::Role::Auditor];
 
 /// `GET /v1/withdrawals?status=`: every user's withdrawals, newest first, for staff.
-async fn list_all_withdrawals(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/withdrawals",
+    tag = "wallets",
+    operation_id = "queries_list_all_withdrawals",
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn list_all_withdrawals(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     authz::any_of(&actor, PAYOUT_STAFF, "only admins, support and auditors list everyone's withdrawals")?;
     withdrawals_page(&state, &req, None).await
 }
@@ -435,7 +515,15 @@ async fn withdrawals_page(state: &web::Data<AppState>, req: &HttpRequest, user: 
 
 /// The platform's own accounts (revenue, provider clearing, payout clearing), each summed over
 /// its shards: for auditors and admins.
-async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/platform/accounts",
+    tag = "wallets",
+    operation_id = "queries_platform_accounts",
+    params(GetQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::wallets::PlatformBalance>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     authz::any_of(&actor, AUDIT_READERS, "only auditors and admins see the platform's accounts")?;
     let q: GetQuery = query(&req)?;
     wait_for(&state, "wallets", q.min_position).await?;
@@ -444,8 +532,9 @@ async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: 
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": accounts })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LedgerQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
@@ -453,7 +542,20 @@ struct LedgerQuery {
     min_position: Option<i64>,
 }
 
-async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, actor: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/wallets/{user_id}/ledger",
+    tag = "wallets",
+    operation_id = "queries_get_ledger",
+    params(("user_id" = uuid::Uuid, Path), LedgerQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Line>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn get_ledger(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    actor: Actor,
+) -> Res {
     let user = path_id(&path)?;
     money_reader(&actor, user)?;
     let q: LedgerQuery = query(&req)?;
@@ -464,7 +566,16 @@ async fn get_ledger(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": lines, "next_cursor": next })))
 }
 
-async fn seller_stats(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/sellers/{id}/stats",
+    tag = "listings",
+    operation_id = "queries_seller_stats",
+    params(("id" = uuid::Uuid, Path), GetQuery),
+    responses((status = 200, description = "Success", body = bozor_projections::listings::SellerStats), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn seller_stats(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {
     let seller = path_id(&path)?;
     let q: GetQuery = query(&req)?;
     wait_for(&state, "orders", q.min_position).await?;

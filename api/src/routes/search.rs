@@ -62,14 +62,24 @@ fn words_of(q: Option<&str>) -> Result<Vec<String>, ApiError> {
     Ok(words)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SuggestQuery {
     q: Option<String>,
     limit: Option<usize>,
 }
 
-async fn suggest(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/search/suggest",
+    tag = "search",
+    operation_id = "search_suggest",
+    params(SuggestQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Suggestions), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn suggest(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p: SuggestQuery = query(&req)?;
     let limit = p.limit.unwrap_or(SUGGEST_LIMIT_DEFAULT);
     if !(1..=SUGGEST_LIMIT_MAX).contains(&limit) {
@@ -101,8 +111,9 @@ fn json(body: String, cached: bool) -> HttpResponse {
         .body(body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
     q: Option<String>,
     kind: Option<String>,
@@ -128,7 +139,16 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     (offset <= SEARCH_OFFSET_MAX).then_some(offset)
 }
 
-async fn search(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    tag = "search",
+    operation_id = "search_search",
+    params(SearchQuery),
+    responses((status = 200, description = "Success", body = bozor_search_sync::index::SearchPage), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    security(()),
+)]
+pub(crate) async fn search(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p: SearchQuery = query(&req)?;
     let limit = p.limit.unwrap_or(SEARCH_LIMIT_DEFAULT);
     if !(1..=SEARCH_LIMIT_MAX).contains(&limit) {

@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     role: String,
@@ -45,7 +45,22 @@ fn role(raw: &str) -> Result<Role, ApiError> {
     })
 }
 
-async fn grant(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/roles",
+    tag = "users",
+    operation_id = "users_grant",
+    params(("id" = uuid::Uuid, Path)),
+    request_body(content = GrantBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn grant(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let user = path_id(&p)?;
     let input = input::<GrantBody>(&s, &r, b, &a, "grant_role").await?;
     let body = input.body;
@@ -61,7 +76,16 @@ async fn grant(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: 
     Ok(respond(outcome, false))
 }
 
-async fn revoke(
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/roles/{role}/revoke",
+    tag = "users",
+    operation_id = "users_revoke",
+    params(("id" = uuid::Uuid, Path), ("role" = String, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn revoke(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<(String, String)>,
@@ -74,8 +98,9 @@ async fn revoke(
     Ok(respond(s.commands.revoke_role(&input.meta, user, role).await?, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct GetQuery {
     min_position: Option<i64>,
 }
@@ -91,18 +116,34 @@ async fn profile(state: &AppState, req: &HttpRequest, id: Uuid) -> Res {
     }
 }
 
-async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    tag = "users",
+    operation_id = "users_me",
+    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
     profile(&s, &r, a.user.id).await
 }
 
-async fn one(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, a: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    operation_id = "users_one",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn one(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, a: Actor) -> Res {
     let id = path_id(&p)?;
     authz::owner_or(&a, id, STAFF, "only the user and staff see a user")?;
     profile(&s, &r, id).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     role: String,
     district: Option<String>,
@@ -113,7 +154,15 @@ struct ListQuery {
 }
 
 /// Users by role (support finds the couriers of a district to assign): staff only.
-async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    operation_id = "users_list",
+    params(ListQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::users::Profile>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
     authz::any_of(&a, STAFF, "only staff list users")?;
     let q: ListQuery = query(&r)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());

@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DepositBody {
     /// Tiyin.
@@ -33,7 +33,22 @@ struct DepositBody {
     provider_tx_id: String,
 }
 
-async fn deposit(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{user_id}/deposit",
+    tag = "wallets",
+    operation_id = "wallets_deposit",
+    params(("user_id" = uuid::Uuid, Path)),
+    request_body(content = DepositBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn deposit(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let user = path_id(&p)?;
     let input = input::<DepositBody>(&s, &r, b, &a, "deposit").await?;
     let amount = money("amount", input.body.amount)?;
@@ -41,7 +56,7 @@ async fn deposit(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b
     Ok(respond(outcome, false))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WithdrawBody {
     id: Option<Uuid>,
@@ -69,7 +84,22 @@ impl WithdrawBody {
     }
 }
 
-async fn withdraw(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, b: web::Payload, a: Actor) -> Res {
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{user_id}/withdrawals",
+    tag = "wallets",
+    operation_id = "wallets_withdraw",
+    params(("user_id" = uuid::Uuid, Path)),
+    request_body(content = WithdrawBody, content_type = "application/json"),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn withdraw(
+    s: web::Data<AppState>,
+    r: HttpRequest,
+    p: web::Path<String>,
+    b: web::Payload,
+    a: Actor,
+) -> Res {
     let user = path_id(&p)?;
     let input = input::<WithdrawBody>(&s, &r, b, &a, "request_withdrawal").await?;
     let amount = money("amount", input.body.amount)?;
@@ -98,7 +128,16 @@ async fn finish(
     Ok(respond(s.commands.finish_withdrawal(&input.meta, user, withdrawal, succeeded).await?, false))
 }
 
-async fn complete(
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{user_id}/withdrawals/{withdrawal_id}/complete",
+    tag = "wallets",
+    operation_id = "wallets_complete",
+    params(("user_id" = uuid::Uuid, Path), ("withdrawal_id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn complete(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<(String, String)>,
@@ -108,7 +147,16 @@ async fn complete(
     finish(s, r, p, b, a, true).await
 }
 
-async fn fail(
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/{user_id}/withdrawals/{withdrawal_id}/fail",
+    tag = "wallets",
+    operation_id = "wallets_fail",
+    params(("user_id" = uuid::Uuid, Path), ("withdrawal_id" = uuid::Uuid, Path)),
+    request_body(content = super::NoFields, content_type = "application/json"),
+    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
+pub(crate) async fn fail(
     s: web::Data<AppState>,
     r: HttpRequest,
     p: web::Path<(String, String)>,

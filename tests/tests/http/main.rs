@@ -14,6 +14,7 @@ mod idempotency;
 mod kafka;
 mod listings;
 mod observability;
+mod openapi;
 mod orders;
 mod payments;
 mod plans;

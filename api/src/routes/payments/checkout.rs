@@ -18,7 +18,7 @@ use crate::routes::{unavailable, AppState};
 /// Longest `return_url`.
 pub const RETURN_URL_CHARS_MAX: usize = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckoutBody {
     /// `payme` or `click`.
@@ -68,6 +68,14 @@ pub fn click_link(service_id: &str, merchant_id: &str, id: &str, tiyin: i64, bac
 }
 
 /// `POST /v1/payments/checkout`.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/checkout",
+    tag = "payments",
+    operation_id = "checkout_checkout",
+    request_body(content = CheckoutBody, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::CheckoutLink), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
 pub async fn checkout(
     s: web::Data<AppState>,
     r: HttpRequest,

@@ -234,11 +234,29 @@ async fn body_bytes(s: &AppState, mut body: web::Payload) -> Option<web::BytesMu
 }
 
 /// `POST /v1/payments/click/prepare`: Click asks whether it may charge the card.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/click/prepare",
+    tag = "payments",
+    operation_id = "click_prepare",
+    request_body(content = crate::openapi::ClickCallback, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Success", body = crate::openapi::ClickAnswer)),
+    security(()),
+)]
 pub async fn prepare(s: web::Data<AppState>, body: web::Payload) -> HttpResponse {
     handle(&s, body, false).await
 }
 
 /// `POST /v1/payments/click/complete`: Click charged the card (or failed to: `error < 0`).
+#[utoipa::path(
+    post,
+    path = "/v1/payments/click/complete",
+    tag = "payments",
+    operation_id = "click_complete",
+    request_body(content = crate::openapi::ClickCallback, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Success", body = crate::openapi::ClickAnswer)),
+    security(()),
+)]
 pub async fn complete(s: web::Data<AppState>, body: web::Payload) -> HttpResponse {
     handle(&s, body, true).await
 }

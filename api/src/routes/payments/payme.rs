@@ -111,6 +111,15 @@ fn answer(id: &Value, outcome: Result<Value, RpcError>) -> HttpResponse {
 }
 
 /// `POST /v1/payments/payme`.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/payme",
+    tag = "payments",
+    operation_id = "payme_endpoint",
+    request_body(content = crate::openapi::JsonRpcCall, content_type = "application/json"),
+    responses((status = 200, description = "Success", body = crate::openapi::JsonRpcAnswer)),
+    security(("payme_basic" = [])),
+)]
 pub async fn endpoint(s: web::Data<AppState>, r: HttpRequest, mut body: web::Payload) -> HttpResponse {
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = body.next().await {

@@ -15,8 +15,9 @@ use crate::errors::ApiError;
 use crate::routes::queries::{client, cursor_of, limit_of, query, wait_for};
 use crate::routes::{unavailable, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TransactionsQuery {
     /// `payme` or `click`.
     provider: Option<String>,
@@ -39,6 +40,14 @@ fn time(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError>
 }
 
 /// `GET /v1/payments/transactions`.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/transactions",
+    tag = "payments",
+    operation_id = "transactions_list",
+    params(TransactionsQuery),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::payments::ProviderTransaction>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+)]
 pub async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Result<HttpResponse, ApiError> {
     authz::any_of(&a, AUDIT_READERS, "only auditors and admins reconcile provider transactions")?;
     let q: TransactionsQuery = query(&r)?;
