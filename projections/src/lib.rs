@@ -38,6 +38,7 @@ pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
 
 /// Where a projection is, for admins.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ProjectionStatus)]
 pub struct Status {
     pub name: String,
     pub version: i32,

@@ -291,6 +291,7 @@ impl Cursor {
 
 /// A listing as lists show it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = ListingSummary)]
 pub struct Summary {
     pub id: Uuid,
     pub seller_id: Uuid,

@@ -127,6 +127,7 @@ pub struct LineSummary {
 /// An order as lists show it: enough for "my orders", a courier's decision and a staff queue
 /// without a request per order.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = OrderSummary)]
 pub struct Summary {
     pub id: Uuid,
     pub buyer_id: Uuid,
@@ -289,6 +290,7 @@ fn summary(r: &tokio_postgres::Row) -> Result<Summary, ProjectionError> {
 /// An order's full detail: the folded order and its escrow, if any, and the order stream's
 /// version.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = OrderDetail)]
 pub struct Detail {
     /// The order aggregate's state: lines, delivery, status and its history.
     #[schema(value_type = Object)]

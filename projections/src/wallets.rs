@@ -245,6 +245,7 @@ pub async fn platform_accounts(client: &tokio_postgres::Client) -> Result<Vec<Pl
 
 /// One line of a statement.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LedgerLine)]
 pub struct Line {
     pub version: i64,
     pub journal_id: Uuid,
