@@ -168,6 +168,7 @@ pub const VARIABLES: &[Variable] = &[
         "tests: the Chromium binary the admin console's browser test drives",
         &["tests"],
     ),
+    v("BOZOR_TEST_CHROMEDRIVER", "found on PATH", "tests: the chromedriver that drives that Chromium", &["tests"]),
     v("BOZOR_PG_PORT", "55432", "./dev: the port of its own PostgreSQL cluster", &["dev"]),
     v("BOZOR_KAFKA_PORT", "9092", "./dev: the port of its Apache Kafka (the controller takes the next)", &["dev"]),
     v("BOZOR_DEMO_LISTINGS", "2000", "./dev run: listings of the demo it seeds", &["dev"]),

@@ -17,7 +17,7 @@ use crate::support::{bozor_bin, spawn_on, TestApp, User};
 
 /// What the Eskiz stand-in saw: logins and the messages it accepted.
 #[derive(Default)]
-struct Gateway {
+pub(crate) struct Gateway {
     logins: usize,
     sent: Vec<(String, String, String)>,
 }
@@ -25,8 +25,13 @@ struct Gateway {
 impl Gateway {
     /// The code in the last message sent to `digits`.
     fn code_for(&self, digits: &str) -> String {
-        let (_, text, _) = self.sent.iter().rev().find(|(to, ..)| to == digits).expect("a message was sent");
-        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a six-digit code").to_owned()
+        self.code_sent_to(digits).expect("a message with a six-digit code was sent")
+    }
+
+    /// The code in the last message sent to `digits`, if one was.
+    pub(crate) fn code_sent_to(&self, digits: &str) -> Option<String> {
+        let (_, text, _) = self.sent.iter().rev().find(|(to, ..)| to == digits)?;
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).map(str::to_owned)
     }
 }
 
@@ -80,7 +85,7 @@ async fn eskiz_stub() -> (String, Arc<Mutex<Gateway>>) {
 }
 
 /// The app with SMS through the stand-in, and `tune` applied to its settings.
-async fn app_with_sms(tune: impl FnOnce(&mut Settings)) -> (TestApp, Arc<Mutex<Gateway>>) {
+pub(crate) async fn app_with_sms(tune: impl FnOnce(&mut Settings)) -> (TestApp, Arc<Mutex<Gateway>>) {
     let (url, gateway) = eskiz_stub().await;
     let db = fresh_database().await;
     let mut settings = Settings::development(&db.url);

@@ -2,6 +2,7 @@
 //! HTTP. State is checked by loading streams from the event store, as the read side will.
 
 mod admin;
+mod admin_console;
 mod attacker;
 mod audit_ledger;
 mod auth;
