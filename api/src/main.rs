@@ -142,6 +142,15 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         minutes: i64,
     },
+    /// GET a URL and exit 0 when it answers 2xx, else 1: the containers' health check (their
+    /// image has no curl). Default: this host's API readiness.
+    Probe {
+        #[arg(default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
     /// Measure the system.
     Bench {
         #[command(subcommand)]
@@ -282,6 +291,26 @@ async fn stop_on_signal(settings: &Settings, stop: impl std::future::Future<Outp
     tracing::info!("stopped");
 }
 
+/// A worker role's status endpoint, when BOZOR_STATUS_ADDR asks for one.
+fn status(
+    settings: &Settings,
+    role: &'static str,
+    pool: &deadpool_postgres::Pool,
+) -> Option<actix_web::dev::ServerHandle> {
+    let addr = settings.status_addr?;
+    let (handle, port) = bozor_api::startup::status_server(addr, role, pool.clone()).unwrap_or_else(|e| fail(e));
+    tracing::info!(role, port, "status endpoint: /healthz and /metrics");
+    Some(handle)
+}
+
+/// `work` stopped, then the status endpoint (so health checks see the role until it is done).
+async fn stopped(status: Option<actix_web::dev::ServerHandle>, work: impl std::future::Future<Output = ()>) {
+    work.await;
+    if let Some(handle) = status {
+        handle.stop(true).await;
+    }
+}
+
 /// The audit's summary for a terminal.
 fn print_ledger(r: &bozor_commands::audit::LedgerReport) {
     let t = &r.trial_balance;
@@ -368,8 +397,9 @@ async fn run(cli: Cli) {
                 None,
                 None,
             );
+            let status = status(&settings, "project", &pool);
             tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C or SIGTERM");
-            stop_on_signal(&settings, projectors.stop()).await;
+            stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
         Command::Relay => {
             let kafka = settings.kafka.clone().unwrap_or_else(|| fail("bozor relay needs BOZOR_KAFKA_BROKERS"));
@@ -377,12 +407,14 @@ async fn run(cli: Cli) {
             let relay = bozor_commands::relay::Relay::new(&settings.database_url, kafka);
             let (stop, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(async move { relay.run(rx).await });
+            let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
+            let status = status(&settings, "relay", &pool);
             tracing::info!("relaying; stop with Ctrl-C or SIGTERM");
-            stop_on_signal(&settings, async move {
+            let relay_stopped = async move {
                 let _ = stop.send(true);
                 let _ = task.await;
-            })
-            .await;
+            };
+            stop_on_signal(&settings, stopped(status, relay_stopped)).await;
         }
         Command::SearchSync => {
             connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
@@ -397,7 +429,8 @@ async fn run(cli: Cli) {
                 meilisearch = meili.is_some(),
                 "search-sync running; stop with Ctrl-C or SIGTERM"
             );
-            stop_on_signal(&settings, projectors.stop()).await;
+            let status = status(&settings, "search-sync", &pool);
+            stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
         Command::Scheduler => {
             let requests = connect_and_migrate(&settings).await.unwrap_or_else(|e| fail(e));
@@ -415,7 +448,8 @@ async fn run(cli: Cli) {
                 clock_offset_secs = settings.clock_offset.num_seconds(),
                 "scheduler running; stop with Ctrl-C or SIGTERM"
             );
-            stop_on_signal(&settings, projectors.stop()).await;
+            let status = status(&settings, "scheduler", &pool);
+            stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
         Command::Rebuild { name } => {
             let projection =
@@ -491,6 +525,17 @@ async fn run(cli: Cli) {
                 .await
                 .unwrap_or_else(|e| fail(e));
             println!("{out}");
+        }
+        Command::Probe { url, seconds } => {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(seconds.clamp(1, 60)))
+                .build()
+                .unwrap_or_else(|e| fail(e));
+            match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => println!("{} {}", r.status().as_u16(), url),
+                Ok(r) => fail(format!("{url} answered {}", r.status())),
+                Err(e) => fail(format!("{url}: {e}")),
+            }
         }
         Command::Token { user, roles, plan, district, minutes } => {
             let token = bozor_api::cli::token(&settings, user, &roles, plan.as_deref(), district.as_deref(), minutes)

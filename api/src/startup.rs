@@ -167,6 +167,52 @@ pub fn worker_pool(settings: &Settings) -> Result<deadpool_postgres::Pool, Start
     Ok(db::read_side_pool(&settings.database_url, WORKER_POOL_MAX)?)
 }
 
+/// A worker role's own small HTTP endpoint (`BOZOR_STATUS_ADDR`): `GET /healthz` and
+/// `GET /metrics` (its counters and histograms, and its database pool), for health checks and
+/// Prometheus. The process's signal handling stays with the role: `stop` it when the role stops.
+pub fn status_server(
+    addr: std::net::SocketAddr,
+    role: &'static str,
+    pool: deadpool_postgres::Pool,
+) -> Result<(actix_web::dev::ServerHandle, u16), StartError> {
+    let listener = TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
+    let port = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?.port();
+    let server = HttpServer::new(move || {
+        let pool = pool.clone();
+        App::new()
+            .route(
+                "/healthz",
+                web::get().to(move || async move {
+                    actix_web::HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "role": role }))
+                }),
+            )
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let pool = pool.clone();
+                    async move {
+                        let mut body = bozor_commands::metrics::METRICS.render();
+                        body.push_str(&format!(
+                            "# HELP bozor_role_info The role this process runs.\n# TYPE bozor_role_info gauge\n\
+                             bozor_role_info{{role=\"{role}\"}} 1\n"
+                        ));
+                        routes::health::pool_gauges(&mut body, &[("workers", &pool)]);
+                        actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+                    }
+                }),
+            )
+            .default_service(web::to(no_route))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartError::Listen { addr, source })?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok((handle, port))
+}
+
 /// The scheduler of these settings: its clock is the system's, moved by
 /// `BOZOR_TEST_CLOCK_OFFSET_SECONDS` (zero outside tests).
 pub fn scheduler(
@@ -258,7 +304,7 @@ impl Application {
     pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
         let pool = connect_and_migrate(&settings).await?;
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
-        let listing_cache = routes::listing_cache();
+        let listing_cache = routes::listing_cache(projectors);
         let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
         let suggest_cache = std::sync::Arc::new(routes::ListPageCache::weighed(
             routes::search::SUGGEST_CACHE_BYTES_MAX,

@@ -75,6 +75,9 @@ pub struct Settings {
     /// `BOZOR_SHUTDOWN_TIMEOUT` (default 30s): on SIGTERM or SIGINT, how long a role may take
     /// to finish in-flight requests and batches and commit its checkpoints.
     pub shutdown_timeout: chrono::Duration,
+    /// `BOZOR_STATUS_ADDR` (unset by default): where a worker role (`relay`, `project`,
+    /// `search-sync`, `scheduler`) answers `/healthz` and `/metrics`.
+    pub status_addr: Option<SocketAddr>,
 }
 
 /// Parses a duration: a number with `s`, `m` or `h`, or a plain number in `plain` units.
@@ -253,6 +256,7 @@ impl Settings {
             unpaid_ttl: chrono::Duration::minutes(30),
             clock_offset: chrono::Duration::zero(),
             shutdown_timeout: chrono::Duration::seconds(30),
+            status_addr: None,
         }
     }
 
@@ -333,6 +337,14 @@ impl Settings {
             payments: PaymentSettings::from_env()?,
             unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30), 'm')?,
             shutdown_timeout: duration("BOZOR_SHUTDOWN_TIMEOUT", chrono::Duration::seconds(30), 's')?,
+            status_addr: match std::env::var("BOZOR_STATUS_ADDR") {
+                Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| ConfigError {
+                    name: "BOZOR_STATUS_ADDR",
+                    value: v.clone(),
+                    hint: "host:port",
+                })?),
+                _ => None,
+            },
             clock_offset: chrono::Duration::seconds(var(
                 "BOZOR_TEST_CLOCK_OFFSET_SECONDS",
                 0,

@@ -68,6 +68,12 @@ pub const VARIABLES: &[Variable] = &[
         ROLES,
         "--shutdown-timeout",
     ),
+    v(
+        "BOZOR_STATUS_ADDR",
+        "unset",
+        "a worker role's own /healthz and /metrics (host:port)",
+        &["project", "relay", "search-sync", "scheduler"],
+    ),
     v("BOZOR_DB_POOL_MAX", "32", "connections in the request pool (1 to 1000)", &["*"]),
     v("BOZOR_DB_POOL_WAIT_MS", "1000", "longest a request waits for a pooled connection, then 503 unavailable", HTTP),
     v("BOZOR_SNAPSHOT_EVERY", "100", "a stream is snapshotted every this many events", &["*"]),
@@ -172,13 +178,21 @@ pub const VARIABLES: &[Variable] = &[
     v("BOZOR_PG_PORT", "55432", "./dev: the port of its own PostgreSQL cluster", &["dev"]),
     v("BOZOR_KAFKA_PORT", "9092", "./dev: the port of its Apache Kafka (the controller takes the next)", &["dev"]),
     v("BOZOR_DEMO_LISTINGS", "2000", "./dev run: listings of the demo it seeds", &["dev"]),
+    v(
+        "BOZOR_CLUSTER_PORT",
+        "8081",
+        "./dev cluster: the first API's port (the second takes the next, worker roles' status from +10)",
+        &["dev"],
+    ),
+    v("BOZOR_CLUSTER_REPLICAS", "1", "./dev cluster: processes of each worker role (2 gives each a standby)", &["dev"]),
     v("BOZOR_CLUSTER_DIR", "/var/tmp/bozor-cluster", "./dev cluster: where the roles' logs and pids go", &["dev"]),
 ];
 
 /// The variables `subcommand` reads, as its `--help` lists them.
 pub fn read_by(subcommand: &str) -> impl Iterator<Item = &'static Variable> + '_ {
     VARIABLES.iter().filter(move |v| {
-        v.read_by.contains(&subcommand) || (v.read_by.contains(&"*") && !["token", "help"].contains(&subcommand))
+        v.read_by.contains(&subcommand)
+            || (v.read_by.contains(&"*") && !["token", "help", "probe"].contains(&subcommand))
     })
 }
 

@@ -105,7 +105,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
-fn pool_gauges(out: &mut String, pools: &[(&str, &deadpool_postgres::Pool)]) {
+pub(crate) fn pool_gauges(out: &mut String, pools: &[(&str, &deadpool_postgres::Pool)]) {
     out.push_str(
         "# HELP bozor_db_pool_connections Database pool connections, by pool and state (in_use, idle, max).\n\
          # TYPE bozor_db_pool_connections gauge\n",

@@ -30,12 +30,20 @@ pub type ListingCache = moka::sync::Cache<uuid::Uuid, std::sync::Arc<bozor_proje
 
 /// Listing details kept at most (bounded memory).
 pub const LISTING_CACHE_ENTRIES_MAX: u64 = 10_000;
-/// How long a cached detail lives even without an invalidation (bounds any missed one).
+/// How long a cached detail lives even without an invalidation (bounds any missed one), when
+/// the listings projector runs in this process and invalidates it after each batch.
 pub const LISTING_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A listing-detail cache, invalidated by the listings projector after each batch.
-pub fn listing_cache() -> ListingCache {
-    moka::sync::Cache::builder().max_capacity(LISTING_CACHE_ENTRIES_MAX).time_to_live(LISTING_CACHE_TTL).build()
+/// How long a cached detail lives in a process without the listings projector (`bozor serve`
+/// in the distributed shape), where expiry is the only invalidation: as long as a listings page.
+pub const LISTING_CACHE_TTL_SERVE: std::time::Duration = LIST_PAGE_CACHE_TTL;
+
+/// A listing-detail cache. With `invalidated` (the listings projector runs in this process and
+/// drops changed entries after each batch) entries live `LISTING_CACHE_TTL`, else only
+/// `LISTING_CACHE_TTL_SERVE`.
+pub fn listing_cache(invalidated: bool) -> ListingCache {
+    let ttl = if invalidated { LISTING_CACHE_TTL } else { LISTING_CACHE_TTL_SERVE };
+    moka::sync::Cache::builder().max_capacity(LISTING_CACHE_ENTRIES_MAX).time_to_live(ttl).build()
 }
 
 /// Listing pages (the answers of `GET /v1/listings` without `min_position`) recently served,

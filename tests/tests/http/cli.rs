@@ -15,6 +15,8 @@ fn bozor(args: &[&str]) -> Command {
 fn every_subcommand_answers_help_with_its_flags_and_the_variables_it_reads() {
     let roles = ["up", "serve", "project", "relay", "search-sync", "scheduler"];
     let others = ["migrate", "rebuild", "audit", "seed", "admin", "token", "bench"];
+    let probe = bozor(&["probe", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("Usage: bozor probe"));
     for sub in roles.iter().chain(&others) {
         let out = bozor(&[sub, "--help"]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

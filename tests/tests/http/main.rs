@@ -10,6 +10,7 @@ mod authz;
 mod bad_input;
 mod cli;
 mod client_apps;
+mod cluster;
 mod credentials;
 mod idempotency;
 mod kafka;
