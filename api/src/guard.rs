@@ -48,6 +48,9 @@ pub fn request_id(req: &actix_web::HttpRequest) -> Uuid {
         .get("X-Request-Id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::parse_str(v).ok())
+        // A client's own id only when it is a random one (version 4 or 7), as a client-chosen
+        // resource id must be: never nil, never one of the ids bozor derives.
+        .filter(|id| matches!(id.get_version(), Some(uuid::Version::Random | uuid::Version::SortRand)))
         .unwrap_or_else(Uuid::new_v4)
 }
 

@@ -143,10 +143,9 @@ enum Command {
         minutes: i64,
     },
     /// GET a URL and exit 0 when it answers 2xx, else 1: the containers' health check (their
-    /// image has no curl). Default: this host's API readiness.
+    /// image has no curl). Default: `/readyz` of the API at BOZOR_HTTP_ADDR (or --http-addr).
     Probe {
-        #[arg(default_value = "http://127.0.0.1:8080/readyz")]
-        url: String,
+        url: Option<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3)]
         seconds: u64,
@@ -291,6 +290,23 @@ async fn stop_on_signal(settings: &Settings, stop: impl std::future::Future<Outp
     tracing::info!("stopped");
 }
 
+/// `bozor probe`: exits 0 when `url` answers 2xx within `seconds`, else 1.
+async fn probe(url: Option<String>, seconds: u64) {
+    let url = url.unwrap_or_else(|| {
+        let addr = std::env::var("BOZOR_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+        format!("http://{}/readyz", addr.replace("0.0.0.0", "127.0.0.1"))
+    });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(seconds.clamp(1, 60)))
+        .build()
+        .unwrap_or_else(|e| fail(e));
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => println!("{} {url}", r.status().as_u16()),
+        Ok(r) => fail(format!("{url} answered {}", r.status())),
+        Err(e) => fail(format!("{url}: {e}")),
+    }
+}
+
 /// A worker role's status endpoint, when BOZOR_STATUS_ADDR asks for one.
 fn status(
     settings: &Settings,
@@ -298,7 +314,8 @@ fn status(
     pool: &deadpool_postgres::Pool,
 ) -> Option<actix_web::dev::ServerHandle> {
     let addr = settings.status_addr?;
-    let (handle, port) = bozor_api::startup::status_server(addr, role, pool.clone()).unwrap_or_else(|e| fail(e));
+    let (handle, port) = bozor_api::startup::status_server(addr, role, pool.clone(), settings.metrics_token.clone())
+        .unwrap_or_else(|e| fail(e));
     tracing::info!(role, port, "status endpoint: /healthz and /metrics");
     Some(handle)
 }
@@ -367,6 +384,11 @@ fn main() {
 }
 
 async fn run(cli: Cli) {
+    // A health check reads nothing else and logs nothing: it runs every few seconds.
+    if let Command::Probe { url, seconds } = &cli.command {
+        probe(url.clone(), *seconds).await;
+        return;
+    }
     telemetry::init().unwrap_or_else(|e| fail(e));
     let names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
     for (name, closest) in bozor_api::configuration::variables::unknown(names.iter().map(String::as_str)) {
@@ -526,17 +548,7 @@ async fn run(cli: Cli) {
                 .unwrap_or_else(|e| fail(e));
             println!("{out}");
         }
-        Command::Probe { url, seconds } => {
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(seconds.clamp(1, 60)))
-                .build()
-                .unwrap_or_else(|e| fail(e));
-            match client.get(&url).send().await {
-                Ok(r) if r.status().is_success() => println!("{} {}", r.status().as_u16(), url),
-                Ok(r) => fail(format!("{url} answered {}", r.status())),
-                Err(e) => fail(format!("{url}: {e}")),
-            }
-        }
+        Command::Probe { .. } => unreachable!("handled before the settings are read"),
         Command::Token { user, roles, plan, district, minutes } => {
             let token = bozor_api::cli::token(&settings, user, &roles, plan.as_deref(), district.as_deref(), minutes)
                 .unwrap_or_else(|e| fail(e));

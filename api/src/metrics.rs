@@ -26,17 +26,24 @@ pub async fn record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = req.method().as_str().to_owned();
-    let res = next.call(req).await?;
-    // The pattern, never the path: ids in paths would make a series per resource.
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    // A client may send any token as a method: only the standard ones get series of their own.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
+    // (The request must not be cloned here: routing needs it unshared.)
+    let res = match next.call(req).await {
+        Ok(res) => res,
+        Err(e) => {
+            // Refused before routing (a rate limit): counted too, under route "unrouted".
+            let status = e.as_response_error().status_code();
+            observe(Some("unrouted".to_owned()), method, status, started.elapsed());
+            return Err(e);
+        }
+    };
     let status = res.status();
-    METRICS.observe(
-        "bozor_http_request_seconds",
-        "HTTP requests, by route pattern, method and status: time to the response head.",
-        vec![("route", route), ("method", method), ("status", status.as_u16().to_string())],
-        started.elapsed(),
-    );
+    observe(res.request().match_pattern(), method, status, started.elapsed());
     let command = res.request().extensions().get::<CommandName>().copied();
     if let Some(CommandName(command)) = command {
         let outcome = res.response().extensions().get::<Outcome>().map(|o| o.0);
@@ -48,6 +55,21 @@ pub async fn record(
         count_command(command, outcome);
     }
     Ok(res.map_into_boxed_body())
+}
+
+/// One request's latency. The route is the pattern, never the path: ids in paths would make a
+/// series per resource.
+fn observe(route: Option<String>, method: String, status: actix_web::http::StatusCode, took: std::time::Duration) {
+    METRICS.observe(
+        "bozor_http_request_seconds",
+        "HTTP requests, by route pattern, method and status: time to the response head.",
+        vec![
+            ("route", route.unwrap_or_else(|| "unmatched".to_owned())),
+            ("method", method),
+            ("status", status.as_u16().to_string()),
+        ],
+        took,
+    );
 }
 
 /// Counts a command's outcome: `ok`, or its error code.

@@ -174,11 +174,12 @@ pub fn status_server(
     addr: std::net::SocketAddr,
     role: &'static str,
     pool: deadpool_postgres::Pool,
+    metrics_token: Option<String>,
 ) -> Result<(actix_web::dev::ServerHandle, u16), StartError> {
     let listener = TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
     let port = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?.port();
     let server = HttpServer::new(move || {
-        let pool = pool.clone();
+        let (pool, metrics_token) = (pool.clone(), metrics_token.clone());
         App::new()
             .route(
                 "/healthz",
@@ -188,9 +189,13 @@ pub fn status_server(
             )
             .route(
                 "/metrics",
-                web::get().to(move || {
+                web::get().to(move |req: HttpRequest| {
                     let pool = pool.clone();
+                    let token = metrics_token.clone();
                     async move {
+                        if !routes::health::may_scrape(&req, token.as_deref()) {
+                            return routes::health::scrape_refused();
+                        }
                         let mut body = bozor_commands::metrics::METRICS.render();
                         body.push_str(&format!(
                             "# HELP bozor_role_info The role this process runs.\n# TYPE bozor_role_info gauge\n\
@@ -384,6 +389,7 @@ impl Application {
             exports: std::sync::Arc::new(tokio::sync::Semaphore::new(routes::exports::EXPORTS_AT_ONCE)),
             kafka: settings.kafka.clone(),
             metrics_gauges: tokio::sync::Mutex::new(None),
+            metrics_token: settings.metrics_token.clone(),
         });
         let listener = TcpListener::bind(settings.http_addr)
             .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?;

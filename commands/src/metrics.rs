@@ -17,6 +17,9 @@ pub const LATENCY_BUCKETS: [f64; 14] =
 /// Label names and values of one series.
 pub type Labels = Vec<(&'static str, String)>;
 
+/// Families copied out of the registry for rendering: (name, help, series).
+type Snapshot<T> = Vec<(&'static str, &'static str, Vec<(Labels, T)>)>;
+
 #[derive(Default, Clone)]
 struct Histogram {
     /// Observations at or under each bucket's bound (not cumulative; summed when rendered).
@@ -67,18 +70,29 @@ impl Registry {
         all.get(name).map_or(0, |f| f.series.iter().filter(|(l, _)| same(l, labels)).map(|(_, v)| *v).sum())
     }
 
-    /// Prometheus text of every counter and histogram.
+    /// Prometheus text of every counter and histogram. The series are copied under the locks and
+    /// formatted after, so a scrape holds up no request's observation for long.
     pub fn render(&self) -> String {
+        let counters: Snapshot<u64> = {
+            let all = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            all.iter().map(|(n, f)| (*n, f.help, f.series.iter().map(|(l, v)| (l.clone(), *v)).collect())).collect()
+        };
+        let histograms: Snapshot<Histogram> = {
+            let all = self.histograms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            all.iter()
+                .map(|(n, f)| (*n, f.help, f.series.iter().map(|(l, h)| (l.clone(), h.clone())).collect()))
+                .collect()
+        };
         let mut out = String::new();
-        for (name, family) in self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", family.help);
-            for (labels, v) in &family.series {
+        for (name, help, series) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in &series {
                 let _ = writeln!(out, "{name}{} {v}", render_labels(labels, None));
             }
         }
-        for (name, family) in self.histograms.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", family.help);
-            for (labels, h) in &family.series {
+        for (name, help, series) in histograms {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (labels, h) in &series {
                 let mut cumulative = 0;
                 for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
                     cumulative += n;

@@ -78,6 +78,9 @@ pub struct Settings {
     /// `BOZOR_STATUS_ADDR` (unset by default): where a worker role (`relay`, `project`,
     /// `search-sync`, `scheduler`) answers `/healthz` and `/metrics`.
     pub status_addr: Option<SocketAddr>,
+    /// `BOZOR_METRICS_TOKEN` (unset by default): when set, `/metrics` answers only requests
+    /// with `Authorization: Bearer <token>` (Prometheus's `bearer_token`).
+    pub metrics_token: Option<String>,
 }
 
 /// Parses a duration: a number with `s`, `m` or `h`, or a plain number in `plain` units.
@@ -257,6 +260,7 @@ impl Settings {
             clock_offset: chrono::Duration::zero(),
             shutdown_timeout: chrono::Duration::seconds(30),
             status_addr: None,
+            metrics_token: None,
         }
     }
 
@@ -291,6 +295,7 @@ impl Settings {
                 }),
                 _ => None,
             },
+            metrics_token: secret("BOZOR_METRICS_TOKEN"),
             production: match std::env::var("BOZOR_ENV").as_deref() {
                 Ok("production") => true,
                 Ok("development") | Err(_) => false,

@@ -74,6 +74,12 @@ pub const VARIABLES: &[Variable] = &[
         "a worker role's own /healthz and /metrics (host:port)",
         &["project", "relay", "search-sync", "scheduler"],
     ),
+    v(
+        "BOZOR_METRICS_TOKEN",
+        "unset",
+        "set, /metrics answers only Authorization: Bearer <token>",
+        &["up", "serve", "project", "relay", "search-sync", "scheduler"],
+    ),
     v("BOZOR_DB_POOL_MAX", "32", "connections in the request pool (1 to 1000)", &["*"]),
     v("BOZOR_DB_POOL_WAIT_MS", "1000", "longest a request waits for a pooled connection, then 503 unavailable", HTTP),
     v("BOZOR_SNAPSHOT_EVERY", "100", "a stream is snapshotted every this many events", &["*"]),
@@ -185,7 +191,12 @@ pub const VARIABLES: &[Variable] = &[
         &["dev"],
     ),
     v("BOZOR_CLUSTER_REPLICAS", "1", "./dev cluster: processes of each worker role (2 gives each a standby)", &["dev"]),
-    v("BOZOR_CLUSTER_DIR", "/var/tmp/bozor-cluster", "./dev cluster: where the roles' logs and pids go", &["dev"]),
+    v(
+        "BOZOR_CLUSTER_DIR",
+        "/var/tmp/bozor-cluster-<uid>",
+        "./dev cluster: where the roles' logs and pids go",
+        &["dev"],
+    ),
 ];
 
 /// The variables `subcommand` reads, as its `--help` lists them.

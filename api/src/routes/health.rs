@@ -81,7 +81,10 @@ const GAUGES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 /// and the database pools' use.
 #[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "health_metrics",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")), security(()))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    if !may_scrape(&req, state.metrics_token.as_deref()) {
+        return scrape_refused();
+    }
     let mut body = bozor_commands::metrics::METRICS.render();
     body.push_str(&format!(
         "# HELP bozor_http_panics_total Requests whose handler panicked, answered 500.\n\
@@ -103,6 +106,26 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     drop(cached);
     body.push_str(&gauges);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+/// True when no `BOZOR_METRICS_TOKEN` is set, or the request bears it (compared in constant time).
+pub(crate) fn may_scrape(req: &actix_web::HttpRequest, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    crate::routes::payments::same_secret(token.as_bytes(), given.as_bytes())
+}
+
+/// 401 `unauthenticated` for a scrape without the metrics token.
+pub(crate) fn scrape_refused() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::new(
+        "unauthenticated",
+        "send Authorization: Bearer <BOZOR_METRICS_TOKEN>",
+    ))
 }
 
 pub(crate) fn pool_gauges(out: &mut String, pools: &[(&str, &deadpool_postgres::Pool)]) {
@@ -131,7 +154,7 @@ pub(crate) fn pool_gauges(out: &mut String, pools: &[(&str, &deadpool_postgres::
 async fn read_side_gauges(state: &AppState) -> String {
     use bozor_commands::metrics::escape;
     let read = async {
-        let client = state.commands.store().pool().get().await.map_err(|e| e.to_string())?;
+        let client = state.workers.get().await.map_err(|e| e.to_string())?;
         let projections = bozor_projections::status(&client).await.map_err(|e| e.to_string())?;
         let relays = client
             .query(

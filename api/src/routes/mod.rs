@@ -156,6 +156,8 @@ pub struct AppState {
     pub kafka: Option<bozor_commands::kafka::KafkaSettings>,
     /// The database gauges of the last `/metrics` scrape, and when they were read.
     pub metrics_gauges: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// `BOZOR_METRICS_TOKEN`: the bearer token `/metrics` wants, when set.
+    pub metrics_token: Option<String>,
 }
 
 /// A command without fields: any field in its body is refused.

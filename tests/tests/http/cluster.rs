@@ -58,6 +58,7 @@ impl Cluster {
         }
         let log = self.log(name);
         assert!(log.contains("stopped") && !log.contains("did not stop"), "{name} did not stop cleanly:\n{log}");
+        std::fs::remove_file(self.dir.join(format!("{name}.pid"))).unwrap();
     }
 }
 
@@ -201,8 +202,10 @@ async fn the_cluster_carries_traffic_while_one_process_of_every_role_stops() {
     assert_eq!(ready["status"], "ready", "{ready}");
 
     // Everything stops cleanly; the read models equal a fresh replay of the store.
+    cluster.dev("status");
     cluster.dev("down");
     eprintln!("cluster down at {:?}", started.elapsed());
+    assert!(!cluster.dir.join("serve-2.pid").exists(), "down removes the pid files of what it stopped");
     for name in ["serve-2", "relay-2", "project-2", "search-sync-2", "scheduler-2"] {
         let log = cluster.log(name);
         assert!(log.contains("stopped") && !log.contains("did not stop"), "{name}:\n{log}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{bozor_bin, spawn, spawn_with, wait_for, ReadSide, User};
+use crate::support::{bozor_bin, spawn, spawn_on, spawn_with, wait_for, ReadSide, User};
 
 /// The value of the series `line_start` (name and labels exactly) in a scrape.
 fn sample(text: &str, line_start: &str) -> Option<f64> {
@@ -35,6 +35,11 @@ async fn metrics_count_requests_commands_appends_caches_pools_and_projection_lag
         .await;
     bad.err(400, "malformed_json");
     app.get(&format!("/v1/nothing/{}", Uuid::new_v4())).await.err(404, "route_not_found");
+    // Methods of a client's invention share one series.
+    for made_up in ["BREW", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.http.request(method, format!("{}/v1/listings", app.base)).send().await.unwrap();
+    }
     wait_for("the listing to be readable", 20, || async {
         app.get(&format!("/v1/listings/{id}")).await.status.is_success()
     })
@@ -58,6 +63,8 @@ async fn metrics_count_requests_commands_appends_caches_pools_and_projection_lag
     );
     at_least(r#"bozor_http_request_seconds_count{route="unmatched",method="GET",status="404"}"#, 1.0);
     assert!(!text.contains(&id.to_string()), "an id made a series of its own");
+    assert!(!text.contains("BREW") && !text.contains("PROPFIND"), "a made-up method made a series of its own");
+    assert!(text.contains(r#"method="other""#), "{text}");
     assert!(text.contains("# TYPE bozor_http_request_seconds histogram"));
     // Commands by name and outcome.
     at_least(r#"bozor_commands_total{command="create_listing",outcome="ok"}"#, 1.0);
@@ -94,10 +101,16 @@ async fn a_request_id_comes_back_and_is_carried_into_the_events_it_caused() {
         c.query_one("SELECT metadata FROM events WHERE stream_id = $1", &[&res.id()]).await.unwrap().get(0);
     assert_eq!(metadata["request_id"], request_id.to_string(), "{metadata}");
     assert_eq!(metadata["correlation_id"], request_id.to_string(), "{metadata}");
-    // A forged id that is not a UUID is replaced, never stored.
-    let res = app.get_with("/healthz", &[("X-Request-Id", "'; DROP TABLE events; --")]).await;
-    let given = res.headers["x-request-id"].to_str().unwrap();
-    assert!(Uuid::parse_str(given).is_ok(), "{given}");
+    // A forged id that is not a random UUID (not one at all, nil, a derived v5) is replaced.
+    for forged in [
+        "'; DROP TABLE events; --",
+        "00000000-0000-0000-0000-000000000000",
+        &Uuid::new_v5(&Uuid::NAMESPACE_OID, b"x").to_string(),
+    ] {
+        let res = app.get_with("/healthz", &[("X-Request-Id", forged)]).await;
+        let given = res.headers["x-request-id"].to_str().unwrap();
+        assert!(Uuid::parse_str(given).is_ok_and(|g| g.get_version_num() == 4) && given != forged, "{forged}: {given}");
+    }
 }
 
 #[tokio::test]
@@ -154,4 +167,22 @@ async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
     assert!(found, "no log line for the refused call among {seen:?}");
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_only_its_bearer_may_scrape() {
+    let db = bozor_commands::testing::fresh_database().await;
+    let mut settings = bozor_api::configuration::Settings::development(&db.url);
+    settings.metrics_token = Some("scrape-me-0123456789".into());
+    let app = spawn_on(db, settings, false).await;
+    let url = format!("{}/metrics", app.base);
+    let none = app.http.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let wrong = app.http.get(&url).bearer_auth("scrape-me-012345678X").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = app.http.get(&url).bearer_auth("scrape-me-0123456789").send().await.unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(right.text().await.unwrap().contains("bozor_http_request_seconds"));
 }
