@@ -70,6 +70,12 @@ impl Registry {
         all.get(name).map_or(0, |f| f.series.iter().filter(|(l, _)| same(l, labels)).map(|(_, v)| *v).sum())
     }
 
+    /// Observations of a histogram's series matching `labels` (all of them for `&[]`).
+    pub fn observations(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let all = self.histograms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.get(name).map_or(0, |f| f.series.iter().filter(|(l, _)| same(l, labels)).map(|(_, h)| h.count).sum())
+    }
+
     /// Prometheus text of every counter and histogram. The series are copied under the locks and
     /// formatted after, so a scrape holds up no request's observation for long.
     pub fn render(&self) -> String {

@@ -202,3 +202,29 @@ fn nobody_credits_their_own_wallet_by_hand() {
     let r = flows::deposit(&mut uow, &ctx(&me), me.id, m(100), Provider::Manual, "tx", Uuid::new_v4());
     assert_eq!(refused(r), "forbidden");
 }
+
+/// The provider clearing account is split finer than the others; its first sixteen shards are
+/// the streams it had when every account had sixteen, so balances written then still count.
+#[test]
+fn provider_clearing_has_more_shards_and_keeps_the_old_ones() {
+    use bozor_domain::wallet::{platform_shard, platform_wallet_id, platform_wallet_ids, shards, PlatformAccount};
+    // The namespace of wallet ids, as domain/src/wallet.rs has had it from the first version.
+    const WALLET_NS: uuid::Uuid = uuid::Uuid::from_u128(0x6f1d_2a1e_9b7c_4c55_8a31_0d7e_b0a5_7a11);
+    let clearing: Vec<_> = platform_wallet_ids(PlatformAccount::ProviderClearing).collect();
+    let revenue: Vec<_> = platform_wallet_ids(PlatformAccount::Revenue).collect();
+    assert_eq!((clearing.len(), revenue.len()), (128, 16));
+    assert_eq!(shards(PlatformAccount::PayoutClearing), 16);
+    let distinct: std::collections::BTreeSet<_> = clearing.iter().collect();
+    assert_eq!(distinct.len(), 128, "every shard its own stream");
+    for shard in 0..16u8 {
+        let old = if shard == 0 {
+            uuid::Uuid::new_v5(&WALLET_NS, b"platform:provider_clearing")
+        } else {
+            uuid::Uuid::new_v5(&WALLET_NS, format!("platform:provider_clearing#{shard}").as_bytes())
+        };
+        assert_eq!(platform_wallet_id(PlatformAccount::ProviderClearing, shard), old);
+    }
+    let key = uuid::Uuid::from_u128(1_000_003);
+    assert_eq!(platform_shard(PlatformAccount::ProviderClearing, key), (1_000_003 % 128) as u8);
+    assert_eq!(platform_shard(PlatformAccount::Revenue, key), (1_000_003 % 16) as u8);
+}

@@ -51,6 +51,9 @@ pub struct Phase {
     pub call_p99_ms: f64,
     /// Latency of a whole payment (one call, or a pair).
     pub payment_p99_ms: f64,
+    /// Appends refused because a stream moved first (each retried), and appends in all.
+    pub append_conflicts: u64,
+    pub appends: u64,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -136,6 +139,10 @@ where
     F: Fn(usize, Uuid) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<Vec<u32>, String>> + Send,
 {
+    let appends = || bozor_commands::metrics::METRICS.observations("bozor_append_seconds", &[]);
+    let conflicts =
+        || bozor_commands::metrics::METRICS.observations("bozor_append_seconds", &[("outcome", "conflict")]);
+    let (appends_before, conflicts_before) = (appends(), conflicts());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (client, ids) in jobs.into_iter().enumerate() {
@@ -166,6 +173,8 @@ where
         call_p50_ms: percentile(&calls, 0.50),
         call_p99_ms: percentile(&calls, 0.99),
         payment_p99_ms: percentile(&whole, 0.99),
+        append_conflicts: conflicts() - conflicts_before,
+        appends: appends() - appends_before,
     })
 }
 

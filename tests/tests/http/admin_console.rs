@@ -150,6 +150,9 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A test that failed never ended its session: the browser outlives its driver unless
+        // it is stopped here, found by its profile directory.
+        let _ = Command::new("pkill").arg("-f").arg(format!("user-data-dir={}", self._profile.0.display())).status();
     }
 }
 

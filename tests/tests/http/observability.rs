@@ -116,7 +116,7 @@ async fn a_request_id_comes_back_and_is_carried_into_the_events_it_caused() {
 #[tokio::test]
 async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
     let app = spawn_with(ReadSide::Elsewhere).await;
-    let mut child = Command::new(bozor_bin())
+    let child = Command::new(bozor_bin())
         .arg("serve")
         .env("BOZOR_DATABASE_URL", &app.db.url)
         .env("BOZOR_HTTP_ADDR", "127.0.0.1:0")
@@ -129,8 +129,17 @@ async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(child);
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
@@ -164,8 +173,8 @@ async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
         }
         seen.push(v);
     };
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    let _ = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status();
+    let _ = child.0.wait();
     assert!(found, "no log line for the refused call among {seen:?}");
 }
 
