@@ -18,8 +18,78 @@ async fn load_target(l: &mut Loader, target: Target) -> Result<(), CommandError>
     }
 }
 
-/// Loads a payment with every stream its perform or cancel may touch.
-async fn load_payment_world(l: &mut Loader, payment_id: Uuid) -> Result<(), CommandError> {
+/// Provider clearing shards held by this process's payment commands, from load to append. Every
+/// provider callback moves money against provider clearing; two commands on one shard at once
+/// make one of them conflict and retry, which made most of a callback's tail. A command leases
+/// a shard no other command of this process holds (any shard is as good as another: the
+/// account's balance is the sum of its shards), so only commands of different processes can
+/// still meet on one.
+pub struct ClearingLeases {
+    busy: std::sync::Mutex<Vec<bool>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+/// A leased shard, given back when dropped.
+pub struct ClearingLease<'a> {
+    leases: &'a ClearingLeases,
+    shard: u8,
+    held: bool,
+}
+
+impl ClearingLeases {
+    pub fn new() -> ClearingLeases {
+        let shards = usize::from(wallet::shards(PlatformAccount::ProviderClearing));
+        // Processes start at different shards, so their leases seldom meet.
+        let start = usize::from(Uuid::new_v4().as_bytes()[0]) % shards;
+        ClearingLeases { busy: std::sync::Mutex::new(vec![false; shards]), next: start.into() }
+    }
+
+    /// A shard no other command of this process holds (the next free one after the last
+    /// lease), or, when every shard is held, a shared one.
+    pub fn lease(&self) -> ClearingLease<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = busy.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n;
+        for i in 0..n {
+            let shard = (start + i) % n;
+            if !busy[shard] {
+                busy[shard] = true;
+                return ClearingLease { leases: self, shard: shard as u8, held: true };
+            }
+        }
+        ClearingLease { leases: self, shard: start as u8, held: false }
+    }
+
+    /// Shards held now.
+    pub fn held(&self) -> usize {
+        self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().filter(|b| **b).count()
+    }
+}
+
+impl Default for ClearingLeases {
+    fn default() -> Self {
+        ClearingLeases::new()
+    }
+}
+
+impl ClearingLease<'_> {
+    pub fn shard(&self) -> u8 {
+        self.shard
+    }
+}
+
+impl Drop for ClearingLease<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            let mut busy = self.leases.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            busy[usize::from(self.shard)] = false;
+        }
+    }
+}
+
+/// Loads a payment with every stream its perform or cancel may touch, provider clearing at
+/// `clearing_shard`.
+async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8) -> Result<(), CommandError> {
     let payment::State::Exists(p) = l.payment(payment_id).await? else {
         return Ok(()); // the flow answers "payment not found"
     };
@@ -37,7 +107,7 @@ async fn load_payment_world(l: &mut Loader, payment_id: Uuid) -> Result<(), Comm
         }
     };
     l.wallet(wallet::user_wallet_id(payer)).await?;
-    l.wallet(wallet::platform_owner(PlatformAccount::ProviderClearing, payer).wallet_id()).await?;
+    l.wallet(wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard)).await?;
     Ok(())
 }
 
@@ -117,14 +187,19 @@ impl CommandService {
         payment_id: Uuid,
         flow: &(dyn Fn(&mut flows::UnitOfWork, &bozor_domain::Context) -> Result<(), bozor_domain::DomainError> + Sync),
     ) -> Result<Outcome, CommandError> {
+        let lease = self.clearing_leases().lease();
+        let shard = lease.shard();
         self.run(
             meta,
             payment_id,
             move |mut l: Loader| async move {
-                load_payment_world(&mut l, payment_id).await?;
+                load_payment_world(&mut l, payment_id, shard).await?;
                 Ok(l)
             },
-            flow,
+            |uow: &mut flows::UnitOfWork, ctx: &bozor_domain::Context| {
+                uow.clearing_shard = Some(shard);
+                flow(uow, ctx)
+            },
         )
         .await
     }
@@ -139,5 +214,29 @@ impl CommandService {
         let journal = Uuid::new_v4();
         self.on_payment(meta, payment_id, &|uow, ctx| flows::cancel_payment(uow, ctx, payment_id, reason, journal))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_distinct_while_held_and_given_back_when_dropped() {
+        let leases = ClearingLeases::new();
+        let shards = usize::from(wallet::shards(PlatformAccount::ProviderClearing));
+        let held: Vec<_> = (0..shards).map(|_| leases.lease()).collect();
+        let distinct: std::collections::BTreeSet<u8> = held.iter().map(ClearingLease::shard).collect();
+        assert_eq!(distinct.len(), shards, "every lease its own shard while all are held");
+        assert_eq!(leases.held(), shards);
+        // Every shard held: the next command shares one rather than waiting.
+        let shared = leases.lease();
+        assert!(!shared.held && usize::from(shared.shard()) < shards);
+        drop(shared);
+        assert_eq!(leases.held(), shards, "a shared lease gives back nothing");
+        drop(held);
+        assert_eq!(leases.held(), 0);
+        let again = leases.lease();
+        assert!(again.held);
     }
 }

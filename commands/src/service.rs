@@ -188,12 +188,22 @@ impl Loader {
 pub struct CommandService {
     store: EventStore,
     appended: Arc<watch::Sender<u64>>,
+    clearing: Arc<crate::payments::ClearingLeases>,
 }
 
 impl CommandService {
     /// A service appending to `store`.
     pub fn new(store: EventStore) -> CommandService {
-        CommandService { store, appended: Arc::new(watch::channel(0).0) }
+        CommandService {
+            store,
+            appended: Arc::new(watch::channel(0).0),
+            clearing: Arc::new(crate::payments::ClearingLeases::new()),
+        }
+    }
+
+    /// The provider clearing shards this process's payment commands hold.
+    pub(crate) fn clearing_leases(&self) -> &crate::payments::ClearingLeases {
+        &self.clearing
     }
 
     /// Counts appends: projectors in the same process wait for it to change instead of polling

@@ -85,6 +85,22 @@ pub struct UnitOfWork {
     pub wallets: Streams<WalletAggregate>,
     pub users: Streams<UserAggregate>,
     pub payments: Streams<PaymentAggregate>,
+    /// The provider clearing shard this command posts to, when the caller chose one (any shard
+    /// of the account is as good as another: a balance is the sum of them all). Unset, the
+    /// shard follows the user, as `wallet::platform_owner` picks it.
+    pub clearing_shard: Option<u8>,
+}
+
+impl UnitOfWork {
+    /// The provider clearing wallet a money movement about `key` posts to.
+    pub fn clearing_owner(&self, key: Uuid) -> Owner {
+        match self.clearing_shard {
+            Some(shard) if shard < wallet::shards(PlatformAccount::ProviderClearing) => {
+                Owner::Platform { account: PlatformAccount::ProviderClearing, shard }
+            }
+            _ => wallet::platform_owner(PlatformAccount::ProviderClearing, key),
+        }
+    }
 }
 
 /// One line of a new order, as the buyer asks for it.
@@ -516,7 +532,7 @@ pub fn deposit(
     if events.is_empty() {
         return Ok(());
     }
-    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, user_id);
+    let clearing = uow.clearing_owner(user_id);
     let debit = wallet::Command::Debit {
         owner: clearing,
         journal_id,
@@ -810,7 +826,7 @@ pub fn perform_payment(
         reason: Reason::Escrow { order_id },
     };
     uow.wallets.exec(buyer.wallet_id(), &held, ctx)?;
-    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, o.buyer_id);
+    let clearing = uow.clearing_owner(o.buyer_id);
     let reason = Reason::Deposit { wallet_id: buyer.wallet_id() };
     let debit = wallet::Command::Debit { owner: clearing, journal_id, amount: total, reason };
     uow.wallets.exec(clearing.wallet_id(), &debit, ctx)?;
@@ -866,7 +882,7 @@ fn take_back_from_wallet(
         }
         other => other,
     })?;
-    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, user_id);
+    let clearing = uow.clearing_owner(user_id);
     let credit = wallet::Command::Credit { owner: clearing, journal_id, amount: p.amount, reason };
     uow.wallets.exec(clearing.wallet_id(), &credit, ctx)?;
     Ok(())
@@ -892,7 +908,7 @@ fn take_back_from_escrow(
     uow.escrows.exec(escrow_id, &refund, ctx)?;
     let buyer = wallet::user_wallet_id(o.buyer_id);
     uow.wallets.exec(buyer, &wallet::Command::CaptureHold { journal_id, hold_id: escrow_id }, ctx)?;
-    let clearing = wallet::platform_owner(PlatformAccount::ProviderClearing, o.buyer_id);
+    let clearing = uow.clearing_owner(o.buyer_id);
     let reason = Reason::ProviderRefund { payment_id: p.id };
     let credit = wallet::Command::Credit { owner: clearing, journal_id, amount: e.total(), reason };
     uow.wallets.exec(clearing.wallet_id(), &credit, ctx)?;
