@@ -312,10 +312,12 @@ fn status(
     settings: &Settings,
     role: &'static str,
     pool: &deadpool_postgres::Pool,
+    projections: Vec<&'static str>,
 ) -> Option<actix_web::dev::ServerHandle> {
     let addr = settings.status_addr?;
-    let (handle, port) = bozor_api::startup::status_server(addr, role, pool.clone(), settings.metrics_token.clone())
-        .unwrap_or_else(|e| fail(e));
+    let (handle, port) =
+        bozor_api::startup::status_server(addr, role, pool.clone(), settings.metrics_token.clone(), projections)
+            .unwrap_or_else(|e| fail(e));
     tracing::info!(role, port, "status endpoint: /healthz and /metrics");
     Some(handle)
 }
@@ -419,7 +421,8 @@ async fn run(cli: Cli) {
                 None,
                 None,
             );
-            let status = status(&settings, "project", &pool);
+            let names = bozor_projections::all().iter().map(|p| p.name()).collect();
+            let status = status(&settings, "project", &pool, names);
             tracing::info!(kafka = settings.kafka.is_some(), "projecting; stop with Ctrl-C or SIGTERM");
             stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
@@ -430,7 +433,7 @@ async fn run(cli: Cli) {
             let (stop, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(async move { relay.run(rx).await });
             let pool = bozor_api::startup::worker_pool(&settings).unwrap_or_else(|e| fail(e));
-            let status = status(&settings, "relay", &pool);
+            let status = status(&settings, "relay", &pool, vec![]);
             tracing::info!("relaying; stop with Ctrl-C or SIGTERM");
             let relay_stopped = async move {
                 let _ = stop.send(true);
@@ -451,7 +454,7 @@ async fn run(cli: Cli) {
                 meilisearch = meili.is_some(),
                 "search-sync running; stop with Ctrl-C or SIGTERM"
             );
-            let status = status(&settings, "search-sync", &pool);
+            let status = status(&settings, "search-sync", &pool, vec![bozor_search_sync::projection::NAME]);
             stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
         Command::Scheduler => {
@@ -470,7 +473,7 @@ async fn run(cli: Cli) {
                 clock_offset_secs = settings.clock_offset.num_seconds(),
                 "scheduler running; stop with Ctrl-C or SIGTERM"
             );
-            let status = status(&settings, "scheduler", &pool);
+            let status = status(&settings, "scheduler", &pool, vec![bozor_projections::timers::NAME]);
             stop_on_signal(&settings, stopped(status, projectors.stop())).await;
         }
         Command::Rebuild { name } => {

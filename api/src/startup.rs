@@ -167,24 +167,35 @@ pub fn worker_pool(settings: &Settings) -> Result<deadpool_postgres::Pool, Start
     Ok(db::read_side_pool(&settings.database_url, WORKER_POOL_MAX)?)
 }
 
-/// A worker role's own small HTTP endpoint (`BOZOR_STATUS_ADDR`): `GET /healthz` and
-/// `GET /metrics` (its counters and histograms, and its database pool), for health checks and
-/// Prometheus. The process's signal handling stays with the role: `stop` it when the role stops.
+/// A worker role's own small HTTP endpoint (`BOZOR_STATUS_ADDR`): `GET /healthz` (the process
+/// runs), `GET /readyz` (the database answers and none of `projections`, the ones this role
+/// runs, has failed; 503 `not_ready` naming what is not) and `GET /metrics` (its counters and
+/// histograms, and its database pool), for health checks and Prometheus. The process's signal
+/// handling stays with the role: `stop` it when the role stops.
 pub fn status_server(
     addr: std::net::SocketAddr,
     role: &'static str,
     pool: deadpool_postgres::Pool,
     metrics_token: Option<String>,
+    projections: Vec<&'static str>,
 ) -> Result<(actix_web::dev::ServerHandle, u16), StartError> {
     let listener = TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
     let port = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?.port();
     let server = HttpServer::new(move || {
-        let (pool, metrics_token) = (pool.clone(), metrics_token.clone());
+        let (pool, metrics_token, projections) = (pool.clone(), metrics_token.clone(), projections.clone());
+        let ready_pool = pool.clone();
         App::new()
             .route(
                 "/healthz",
                 web::get().to(move || async move {
                     actix_web::HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "role": role }))
+                }),
+            )
+            .route(
+                "/readyz",
+                web::get().to(move || {
+                    let (pool, projections) = (ready_pool.clone(), projections.clone());
+                    async move { role_readiness(role, &pool, &projections).await }
                 }),
             )
             .route(
@@ -216,6 +227,46 @@ pub fn status_server(
     let handle = server.handle();
     tokio::spawn(server);
     Ok((handle, port))
+}
+
+/// A worker role's readiness: the database answers (within 2 s) and none of its projections
+/// has failed.
+async fn role_readiness(role: &str, pool: &deadpool_postgres::Pool, projections: &[&str]) -> actix_web::HttpResponse {
+    let look = async {
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let names: Vec<String> = projections.iter().map(|p| (*p).to_owned()).collect();
+        let failed: Vec<String> = client
+            .query(
+                "SELECT projection FROM projection_checkpoints WHERE state = 'failed' AND projection = ANY($1) ORDER BY 1",
+                &[&names],
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok::<_, String>(failed)
+    };
+    let (ready, checks) = match tokio::time::timeout(std::time::Duration::from_secs(2), look).await {
+        Ok(Ok(failed)) if failed.is_empty() => (
+            true,
+            serde_json::json!({ "database": { "ok": true }, "projections": { "ok": true, "detail": "none failed" } }),
+        ),
+        Ok(Ok(failed)) => (
+            false,
+            serde_json::json!({ "database": { "ok": true },
+                                "projections": { "ok": false, "detail": format!("failed: {}", failed.join(", ")) } }),
+        ),
+        Ok(Err(e)) => (false, serde_json::json!({ "database": { "ok": false, "detail": e } })),
+        Err(_) => (false, serde_json::json!({ "database": { "ok": false, "detail": "no answer within 2 s" } })),
+    };
+    let body =
+        serde_json::json!({ "status": if ready { "ready" } else { "not_ready" }, "role": role, "checks": checks });
+    if ready {
+        actix_web::HttpResponse::Ok().json(body)
+    } else {
+        actix_web::HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 /// The scheduler of these settings: its clock is the system's, moved by

@@ -195,3 +195,43 @@ async fn with_a_metrics_token_only_its_bearer_may_scrape() {
     assert_eq!(right.status(), 200);
     assert!(right.text().await.unwrap().contains("bozor_http_request_seconds"));
 }
+
+/// A worker role's status endpoint: /readyz names a failed projection of the role (and only
+/// of the role), /metrics wants the token when one is set.
+#[tokio::test]
+async fn a_worker_roles_readiness_names_its_failed_projection() {
+    let app = spawn_with(ReadSide::Elsewhere).await;
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (handle, port) = bozor_api::startup::status_server(
+        addr,
+        "search-sync",
+        app.db.pool.clone(),
+        Some("scrape-token-0123456789".into()),
+        vec!["search"],
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let c = app.db.client().await;
+    c.execute(
+        "INSERT INTO projection_checkpoints (projection, version) VALUES ('search', 1), ('listings', 1)
+         ON CONFLICT (projection) DO NOTHING",
+        &[],
+    )
+    .await
+    .unwrap();
+    let ready = app.http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // Another role's projection failing is not this role's concern.
+    c.execute("UPDATE projection_checkpoints SET state = 'failed' WHERE projection = 'listings'", &[]).await.unwrap();
+    assert_eq!(app.http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    c.execute("UPDATE projection_checkpoints SET state = 'failed' WHERE projection = 'search'", &[]).await.unwrap();
+    let not_ready = app.http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["projections"]["detail"], "failed: search", "{body}");
+    assert_eq!(app.http.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);
+    let scraped = app.http.get(format!("{base}/metrics")).bearer_auth("scrape-token-0123456789").send().await.unwrap();
+    assert!(scraped.text().await.unwrap().contains(r#"bozor_role_info{role="search-sync"} 1"#));
+    handle.stop(true).await;
+}
