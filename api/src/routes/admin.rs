@@ -75,6 +75,7 @@ fn admin(actor: &Actor) -> Result<(), ApiError> {
     crate::authz::any_of(actor, &[Role::Admin], "admins only")
 }
 
+/// Every projection's state, position, lag and last error (admins).
 #[utoipa::path(
     get,
     path = "/v1/admin/projections",

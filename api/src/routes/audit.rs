@@ -82,6 +82,7 @@ struct EventsQuery {
     limit: Option<i64>,
 }
 
+/// The raw event log after a global position, as NDJSON (auditors, admins).
 #[utoipa::path(
     get,
     path = "/v1/audit/events",

@@ -64,6 +64,7 @@ fn phone(raw: &str) -> Result<Phone, ApiError> {
     Phone::parse(raw).map_err(ApiError::from)
 }
 
+/// Send a one-time login code by SMS to a phone number.
 #[utoipa::path(
     post,
     path = "/v1/auth/otp/request",
@@ -100,6 +101,7 @@ async fn load_user(state: &AppState, id: uuid::Uuid) -> Result<User, ApiError> {
     state.commands.user(id).await?.ok_or_else(|| ApiError::new("user_not_found", "no such user"))
 }
 
+/// Log in with the code: access and refresh tokens (the user is registered on first login).
 #[utoipa::path(
     post,
     path = "/v1/auth/otp/verify",
@@ -132,6 +134,7 @@ fn refresh_token(b: &RefreshBody) -> Result<&str, ApiError> {
     Ok(t)
 }
 
+/// Trade a refresh token for new tokens (each refresh token works once).
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
@@ -149,6 +152,7 @@ pub(crate) async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest,
     Ok(session(&state, &user, next, None))
 }
 
+/// Revoke a refresh token's family.
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",

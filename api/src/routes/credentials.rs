@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 type Res = Result<HttpResponse, ApiError>;
 
+/// Store a game account's login and password, encrypted (its seller).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/credentials",
@@ -50,6 +51,9 @@ struct RevealBody {
     order_id: Option<Uuid>,
 }
 
+/// Reveal a game account's credentials: the buyer of a delivered order, or admins.
+///
+/// Every reveal is recorded.
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/credentials/reveal",
@@ -79,6 +83,7 @@ pub(crate) async fn reveal(
     })))
 }
 
+/// Erase a game account's credentials for good (its seller, or admins).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/credentials/erase",

@@ -142,6 +142,7 @@ where
     })
 }
 
+/// Export every journal line in a time range as CSV or NDJSON (auditors, admins).
 #[utoipa::path(
     get,
     path = "/v1/audit/journal",
@@ -216,6 +217,7 @@ pub(crate) async fn journal(
     Ok(HttpResponse::Ok().content_type(content_type).streaming(stream_body(Box::pin(body), client, permit)))
 }
 
+/// Export a wallet's statement in a time range as CSV or NDJSON (its owner, or finance staff).
 #[utoipa::path(
     get,
     path = "/v1/wallets/{user_id}/statement",

@@ -74,6 +74,9 @@ struct CreateBody {
     details: DetailsDto,
 }
 
+/// Create a listing as a draft (the seller).
+///
+/// `details.kind` is `product` (with variants and stock), `classified` or `game_account`; price in tiyin.
 #[utoipa::path(
     post,
     path = "/v1/listings",
@@ -115,6 +118,7 @@ struct UpdateBody {
     price: Option<i64>,
 }
 
+/// Edit a listing's content and/or price (its seller).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/update",
@@ -161,6 +165,9 @@ async fn simple(
     Ok(respond(state.commands.listing_command(&input.meta, id, command).await?, false))
 }
 
+/// Submit a draft for moderation (its seller).
+///
+/// Auto-approved after 48 hours if no one moderates it.
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/submit",
@@ -180,6 +187,7 @@ pub(crate) async fn submit(
     simple(s, r, p, b, a, "submit_listing", listing::Command::Submit).await
 }
 
+/// Approve a pending listing (support, admins): it becomes active and public.
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/approve",
@@ -199,6 +207,7 @@ pub(crate) async fn approve(
     simple(s, r, p, b, a, "approve_listing", listing::Command::Approve).await
 }
 
+/// Archive a listing (its seller): it leaves the public list.
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/archive",
@@ -218,6 +227,7 @@ pub(crate) async fn archive(
     simple(s, r, p, b, a, "archive_listing", listing::Command::Archive).await
 }
 
+/// Delete a listing (its seller, or admins).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/delete",
@@ -252,6 +262,7 @@ async fn with_reason(
     Ok(respond(state.commands.listing_command(&input.meta, id, command(input.body.reason)).await?, false))
 }
 
+/// Reject a pending listing with a reason (support, admins).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/reject",
@@ -271,6 +282,7 @@ pub(crate) async fn reject(
     with_reason(s, r, p, b, a, "reject_listing", |reason| listing::Command::Reject { reason }).await
 }
 
+/// Block a listing with a reason (admins).
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/block",
@@ -304,6 +316,7 @@ enum PromotionTierDto {
     Vip,
 }
 
+/// Promote an active listing (its seller), paid from the seller's wallet.
 #[utoipa::path(
     post,
     path = "/v1/listings/{id}/promote",

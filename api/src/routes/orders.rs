@@ -55,6 +55,9 @@ struct PlaceBody {
     delivery: Option<DeliveryDto>,
 }
 
+/// Place an order for items of one seller (the buyer); stock is reserved.
+///
+/// Goods need a delivery district; game accounts none. Unpaid orders expire (BOZOR_ORDER_UNPAID_TTL).
 #[utoipa::path(
     post,
     path = "/v1/orders",
@@ -96,6 +99,7 @@ async fn plain(
     Ok((id, input.meta))
 }
 
+/// Pay an order from the buyer's wallet: opens and funds its escrow.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/pay",
@@ -123,6 +127,7 @@ struct AcceptBody {
     pickup: DeliveryDto,
 }
 
+/// Accept a paid order (its seller), with where the courier collects.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/accept",
@@ -158,6 +163,7 @@ struct AssignBody {
     courier_id: Option<Uuid>,
 }
 
+/// A courier of the order's district takes it, or staff assign one.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/assign-courier",
@@ -180,6 +186,7 @@ pub(crate) async fn assign_courier(
     Ok(respond(s.commands.assign_courier(&input.meta, id, courier_id).await?, false))
 }
 
+/// The courier picked the order up.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/pick-up",
@@ -200,6 +207,9 @@ pub(crate) async fn pick_up(
     Ok(respond(s.commands.order_step(&meta, id, order::Command::PickUp).await?, false))
 }
 
+/// Delivered (the courier; the seller for a game account).
+///
+/// The escrow is released automatically unless the buyer confirms or disputes first.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/deliver",
@@ -220,6 +230,7 @@ pub(crate) async fn deliver(
     Ok(respond(s.commands.deliver_order(&meta, id).await?, false))
 }
 
+/// The buyer confirms: the escrow pays the seller, less the commission of their plan.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/confirm",
@@ -240,6 +251,7 @@ pub(crate) async fn confirm(
     Ok(respond(s.commands.complete_order(&meta, id, false).await?, false))
 }
 
+/// Cancel an order with a reason, while its status allows: reserved stock and paid money go back.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/cancel",
@@ -261,6 +273,7 @@ pub(crate) async fn cancel(
     Ok(respond(s.commands.cancel_order(&input.meta, id, input.body.reason).await?, false))
 }
 
+/// The buyer asks to return a delivered order, with a reason.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/return",
@@ -289,6 +302,7 @@ struct RefundBody {
     amount: Option<i64>,
 }
 
+/// Refund an order in whole or in part from its escrow (its seller, or admins).
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/refund",
@@ -311,6 +325,7 @@ pub(crate) async fn refund(
     Ok(respond(s.commands.refund_order(&input.meta, id, amount).await?, false))
 }
 
+/// Open a dispute on an order, with a reason: the escrow waits for support.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/dispute",
@@ -348,6 +363,7 @@ struct ResolveBody {
     to_buyer: Option<i64>,
 }
 
+/// Resolve a dispute (admins): release to the seller, refund the buyer, or split.
 #[utoipa::path(
     post,
     path = "/v1/orders/{id}/resolve",

@@ -139,6 +139,9 @@ fn may_see_listing(actor: &MaybeActor, status: &str, seller: Option<Uuid>) -> Re
     }
 }
 
+/// Browse listings: filters, `sort`, cursor pages.
+///
+/// Public for active listings; other statuses for their seller and staff.
 #[utoipa::path(
     get,
     path = "/v1/listings",
@@ -317,6 +320,7 @@ struct OrdersQuery {
     min_position: Option<i64>,
 }
 
+/// List orders: a buyer's, a seller's, a courier's, a district's; or by status (staff).
 #[utoipa::path(
     get,
     path = "/v1/orders",
@@ -384,6 +388,7 @@ fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<
     authz::any_of(actor, STAFF, reason)
 }
 
+/// One order with its escrow (its buyer, seller, courier, or staff).
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
@@ -427,6 +432,7 @@ fn money_reader(actor: &Actor, user: Uuid) -> Result<(), ApiError> {
     authz::owner_or(actor, user, MONEY_READERS, "only the owner, support, admins and auditors see a wallet")
 }
 
+/// A wallet's balances: available and held (its owner, or finance staff).
 #[utoipa::path(
     get,
     path = "/v1/wallets/{user_id}",
@@ -460,6 +466,7 @@ struct WithdrawalsQuery {
     min_position: Option<i64>,
 }
 
+/// A user's withdrawals, newest first (the owner, or staff).
 #[utoipa::path(
     get,
     path = "/v1/wallets/{user_id}/withdrawals",
@@ -542,6 +549,7 @@ struct LedgerQuery {
     min_position: Option<i64>,
 }
 
+/// A wallet's ledger lines, cursor-paged (its owner, or finance staff).
 #[utoipa::path(
     get,
     path = "/v1/wallets/{user_id}/ledger",
@@ -566,6 +574,7 @@ pub(crate) async fn get_ledger(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": lines, "next_cursor": next })))
 }
 
+/// A seller's public figures: active listings, completed orders, sales, rating.
 #[utoipa::path(
     get,
     path = "/v1/sellers/{id}/stats",

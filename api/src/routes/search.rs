@@ -70,6 +70,9 @@ struct SuggestQuery {
     limit: Option<usize>,
 }
 
+/// Autosuggest as the buyer types, in Russian, Uzbek (Latin or Cyrillic) and English.
+///
+/// Public; rate-limited per address.
 #[utoipa::path(
     get,
     path = "/v1/search/suggest",
@@ -139,6 +142,7 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     (offset <= SEARCH_OFFSET_MAX).then_some(offset)
 }
 
+/// Full search with filters, sorting, facet counts and cursor pages. Public.
 #[utoipa::path(
     get,
     path = "/v1/search",

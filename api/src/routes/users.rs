@@ -45,6 +45,7 @@ fn role(raw: &str) -> Result<Role, ApiError> {
     })
 }
 
+/// Grant a role (admins): `plan` for sellers, `district` for couriers.
 #[utoipa::path(
     post,
     path = "/v1/users/{id}/roles",
@@ -76,6 +77,7 @@ pub(crate) async fn grant(
     Ok(respond(outcome, false))
 }
 
+/// Revoke a role (admins).
 #[utoipa::path(
     post,
     path = "/v1/users/{id}/roles/{role}/revoke",
@@ -116,6 +118,7 @@ async fn profile(state: &AppState, req: &HttpRequest, id: Uuid) -> Res {
     }
 }
 
+/// The signed-in user's profile.
 #[utoipa::path(
     get,
     path = "/v1/users/me",
@@ -127,6 +130,7 @@ pub(crate) async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res 
     profile(&s, &r, a.user.id).await
 }
 
+/// A user's profile (the user, or staff).
 #[utoipa::path(
     get,
     path = "/v1/users/{id}",

@@ -33,6 +33,7 @@ struct DepositBody {
     provider_tx_id: String,
 }
 
+/// Credit a wallet by hand (admins); a repeated `provider_tx_id` credits nothing.
 #[utoipa::path(
     post,
     path = "/v1/wallets/{user_id}/deposit",
@@ -84,6 +85,9 @@ impl WithdrawBody {
     }
 }
 
+/// Ask to withdraw to a card (the wallet's owner): the amount is held.
+///
+/// Only the masked card and the holder's name are kept.
 #[utoipa::path(
     post,
     path = "/v1/wallets/{user_id}/withdrawals",
@@ -128,6 +132,7 @@ async fn finish(
     Ok(respond(s.commands.finish_withdrawal(&input.meta, user, withdrawal, succeeded).await?, false))
 }
 
+/// Mark a withdrawal paid out (admins): the held money leaves.
 #[utoipa::path(
     post,
     path = "/v1/wallets/{user_id}/withdrawals/{withdrawal_id}/complete",
@@ -147,6 +152,7 @@ pub(crate) async fn complete(
     finish(s, r, p, b, a, true).await
 }
 
+/// Mark a withdrawal failed (admins): the held money goes back.
 #[utoipa::path(
     post,
     path = "/v1/wallets/{user_id}/withdrawals/{withdrawal_id}/fail",

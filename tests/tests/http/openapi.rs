@@ -115,6 +115,8 @@ async fn every_route_is_documented_and_every_documented_operation_exists() {
         for (method, op) in item.as_object().unwrap() {
             assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}: no responses");
             assert!(op["operationId"].is_string() && op["tags"].is_array(), "{method} {path}");
+            // The handler's doc comment is its summary: a newcomer reads what it does and who may.
+            assert!(op["summary"].as_str().is_some_and(|s| s.len() > 10), "{method} {path}: no summary (doc comment)");
             if method == "post" && !op["requestBody"].is_object() {
                 bodiless.push(path.as_str());
             }
