@@ -101,6 +101,15 @@ pub async fn get(client: &tokio_postgres::Client, id: Uuid) -> Result<Option<Pro
     Ok(client.query_opt(&sql, &[&id]).await?.as_ref().map(profile))
 }
 
+/// The user who logged in with `phone` (as `Phone::as_str` writes it), if any.
+pub async fn by_phone(client: &deadpool_postgres::Client, phone: &str) -> Result<Option<Profile>, ProjectionError> {
+    let sql = format!(
+        "SELECT {PROFILE_COLUMNS} FROM users_view WHERE user_id = (SELECT user_id FROM user_phones WHERE phone = $1)"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    Ok(client.query_opt(&stmt, &[&phone]).await?.as_ref().map(profile))
+}
+
 /// Users holding `role` (and serving `district`, when given), by id after `after`; the last
 /// id is the next page's cursor when the page is full.
 pub async fn list(

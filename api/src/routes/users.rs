@@ -149,15 +149,20 @@ pub(crate) async fn one(s: web::Data<AppState>, r: HttpRequest, p: web::Path<Str
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    role: String,
+    /// buyer, seller, courier, support, admin or auditor (required unless `phone` is given).
+    role: Option<String>,
+    /// Couriers of this district (with `role=courier`).
     district: Option<String>,
+    /// The one user who logs in with this number (`+998...`; spaces and dashes allowed):
+    /// alone, without `role`, `district` or `cursor`.
+    phone: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<Uuid>,
     limit: Option<i64>,
     min_position: Option<i64>,
 }
 
-/// Users by role (support finds the couriers of a district to assign): staff only.
+/// Users by role (support finds the couriers of a district to assign), or by phone number: staff only.
 #[utoipa::path(
     get,
     path = "/v1/users",
@@ -170,7 +175,21 @@ pub(crate) async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Re
     authz::any_of(&a, STAFF, "only staff list users")?;
     let q: ListQuery = query(&r)?;
     let bad = |what: &str| ApiError::new("invalid_query", what.to_owned());
-    if role(&q.role).is_err() && q.role != "buyer" {
+    if let Some(phone) = &q.phone {
+        if q.role.is_some() || q.district.is_some() || q.cursor.is_some() {
+            return Err(bad("phone goes alone: without role, district or cursor"));
+        }
+        let phone = bozor_domain::user::Phone::parse(phone).map_err(|e| bad(&format!("phone: {e}")))?;
+        wait_for(&s, "users", q.min_position).await?;
+        let client = s.commands.store().pool().get().await.map_err(unavailable)?;
+        let found = users::by_phone(&client, phone.as_str()).await.map_err(unavailable)?;
+        let items: Vec<_> = found.into_iter().collect();
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })));
+    }
+    let Some(role_name) = q.role.clone() else {
+        return Err(bad("give role (or phone)"));
+    };
+    if role(&role_name).is_err() && role_name != "buyer" {
         return Err(bad("role is buyer, seller, courier, support, admin or auditor"));
     }
     if q.district.as_deref().is_some_and(|d| District::parse(d).is_none()) {
@@ -183,6 +202,6 @@ pub(crate) async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Re
     wait_for(&s, "users", q.min_position).await?;
     let client = s.commands.store().pool().get().await.map_err(unavailable)?;
     let (items, next) =
-        users::list(&client, &q.role, q.district.as_deref(), q.cursor, limit).await.map_err(unavailable)?;
+        users::list(&client, &role_name, q.district.as_deref(), q.cursor, limit).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next })))
 }

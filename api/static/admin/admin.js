@@ -633,19 +633,27 @@
     renderUsers();
   }
 
+  /** Finds one user by id, or by phone number (`GET /v1/users?phone=`). */
   async function findUser(minPosition) {
-    const id = $('user-id-input').value.trim();
-    if (!UUID_RE.test(id)) {
-      say('A user id is a UUID.', 'error');
+    const given = $('user-id-input').value.trim();
+    let found;
+    if (UUID_RE.test(given)) {
+      found = [await api('GET', `/v1/users/${encodeURIComponent(given)}${qs({ min_position: minPosition })}`)];
+    } else if (/^\+?[\d\s()-]{9,20}$/.test(given)) {
+      const page = await api('GET', `/v1/users${qs({ phone: given, min_position: minPosition })}`);
+      found = page.items || [];
+      if (!found.length) say(`No user has the number ${given}.`, 'error');
+    } else {
+      say('Give a user id (a UUID) or a phone number.', 'error');
       return;
     }
-    const profile = await api('GET', `/v1/users/${encodeURIComponent(id)}${qs({ min_position: minPosition })}`);
     state.usersMode = 'one';
-    state.users = [profile];
+    state.users = found;
     state.usersCursor = null;
     $('users-more').hidden = true;
     renderUsers();
   }
+
 
   function reloadUsers(position) {
     return readAfter((p) => (state.usersMode === 'one' ? findUser(p) : loadUsers(false, p)), position);

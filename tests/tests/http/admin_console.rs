@@ -243,7 +243,9 @@ async fn an_admin_signs_in_with_a_phone_code_and_the_api_reference_renders_offli
     // The first admin, bootstrapped as `bozor admin grant --phone` does.
     let settings = bozor_api::configuration::Settings::development(&app.db.url);
     let terms = bozor_api::cli::grant_terms("admin", None, None).unwrap();
-    bozor_api::cli::grant(&app.db.pool, &settings, None, Some("+998 90 555 12 34"), terms).await.unwrap();
+    let granted = bozor_api::cli::grant(&app.db.pool, &settings, None, Some("+998 90 555 12 34"), terms).await.unwrap();
+    let granted: Value = serde_json::from_str(&granted).unwrap();
+    let admin_id = granted["user_id"].as_str().unwrap().to_owned();
 
     let browser = Driver::start().await;
     browser.go(&format!("{}/admin", app.base)).await;
@@ -269,6 +271,17 @@ async fn an_admin_signs_in_with_a_phone_code_and_the_api_reference_renders_offli
         .await;
     let roles = browser.js("return document.getElementById('whoami').getAttribute('data-roles')", json!([])).await;
     assert!(roles.as_str().unwrap().split(' ').any(|r| r == "admin"), "{roles}");
+    // Users: found by the number they log in with.
+    browser.click("#tab-users").await;
+    browser.type_into("#user-id-input", "+998 90 555 12 34").await;
+    browser.click("#user-find").await;
+    browser
+        .until(
+            "the user found by phone",
+            "return !!document.querySelector(`#users tr[data-user-id=\"${arguments[0]}\"]`)",
+            json!([admin_id]),
+        )
+        .await;
 
     // The API reference: every operation of the document rendered, with nothing from a CDN.
     browser.go(&format!("{}/docs", app.base)).await;

@@ -318,6 +318,16 @@ async fn the_cli_bootstraps_an_admin_whose_grants_reach_tokens_at_refresh() {
     app.get_as(&seller, "/v1/users?role=seller").await.err(403, "forbidden");
     app.get_as(&admin, "/v1/users?role=wizard").await.err(400, "invalid_query");
     app.get_as(&admin, &format!("/v1/users/{}", Uuid::new_v4())).await.err(404, "user_not_found");
+    // Staff find one user by the number they log in with, written any way a person writes it.
+    let by_phone = app.get_as(&admin, "/v1/users?phone=%2B998%2090%20000-00-02").await.ok().body;
+    assert_eq!(by_phone["items"].as_array().map(Vec::len), Some(1), "{by_phone}");
+    assert_eq!(by_phone["items"][0]["id"], seller.id.to_string());
+    let nobody = app.get_as(&admin, "/v1/users?phone=%2B998901234000").await.ok().body;
+    assert_eq!(nobody["items"], json!([]));
+    app.get_as(&seller, "/v1/users?phone=%2B998900000002").await.err(403, "forbidden");
+    app.get_as(&admin, "/v1/users?phone=12").await.err(400, "invalid_query");
+    app.get_as(&admin, "/v1/users?phone=%2B998900000002&role=seller").await.err(400, "invalid_query");
+    app.get_as(&admin, "/v1/users").await.err(400, "invalid_query");
     let id = app.post(&seller, "/v1/listings", listing).await.ok().id();
     let state = app.load::<bozor_domain::listing::ListingAggregate>(id).await;
     match state {
