@@ -78,7 +78,9 @@ pub(crate) async fn ledger(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Events after this global position (default 0: from the start).
     after: Option<i64>,
+    /// Events, 1 to 1000 (default 1000).
     limit: Option<i64>,
 }
 

@@ -105,20 +105,36 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `product`, `classified` or `game_account`.
     kind: Option<String>,
+    /// A category, e.g. `phones`, `cars`, `real_estate`, `game_accounts`.
     category: Option<String>,
+    /// Game accounts of this game, e.g. `PUBG Mobile`.
     game: Option<String>,
+    /// `active` (default, public); draft, pending, rejected, reserved, sold, archived or blocked
+    /// for the listing's seller and staff.
     status: Option<String>,
+    /// One seller's listings.
     seller_id: Option<Uuid>,
+    /// Tiyin, inclusive.
     price_min: Option<i64>,
+    /// Tiyin, inclusive.
     price_max: Option<i64>,
+    /// Only listings with (or without) images.
     has_images: Option<bool>,
+    /// Only promoted (or not promoted) listings.
     premium: Option<bool>,
     /// `true`: only listings that can still be ordered; `false`: only sold-out ones.
     in_stock: Option<bool>,
+    /// `newest` (default), `price_asc`, `price_desc`, `popular` or `submitted` (oldest
+    /// submission first: the moderation queue).
     sort: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
     limit: Option<i64>,
+    /// Wait (up to 2 s) until the read model has applied this global position (a command's
+    /// `position`), to read your own write; else 409 `projection_behind`.
     min_position: Option<i64>,
 }
 
@@ -207,6 +223,8 @@ pub(crate) async fn list_listings(state: web::Data<AppState>, req: HttpRequest, 
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct GetQuery {
+    /// Wait (up to 2 s) until the read model has applied this global position (a command's
+    /// `position`), to read your own write; else 409 `projection_behind`.
     min_position: Option<i64>,
 }
 
@@ -307,7 +325,9 @@ pub(crate) fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct OrdersQuery {
+    /// A buyer's orders (themselves, or staff).
     buyer_id: Option<Uuid>,
+    /// A seller's orders (themselves, or staff).
     seller_id: Option<Uuid>,
     /// A courier's deliveries: `me` or the courier's id.
     courier_id: Option<String>,
@@ -315,8 +335,12 @@ struct OrdersQuery {
     district: Option<String>,
     /// Alone (staff): every order in that status, longest unchanged first.
     status: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
     limit: Option<i64>,
+    /// Wait (up to 2 s) until the read model has applied this global position (a command's
+    /// `position`), to read your own write; else 409 `projection_behind`.
     min_position: Option<i64>,
 }
 
@@ -545,7 +569,10 @@ pub(crate) async fn platform_accounts(state: web::Data<AppState>, req: HttpReque
 struct LedgerQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
+    /// Items per page, 1 to 100 (default 20).
     limit: Option<i64>,
+    /// Wait (up to 2 s) until the read model has applied this global position (a command's
+    /// `position`), to read your own write; else 409 `projection_behind`.
     min_position: Option<i64>,
 }
 

@@ -66,7 +66,9 @@ fn words_of(q: Option<&str>) -> Result<Vec<String>, ApiError> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct SuggestQuery {
+    /// What the buyer typed so far, in any script; empty answers no suggestions.
     q: Option<String>,
+    /// Suggestions, 1 to 10 (default 8).
     limit: Option<usize>,
 }
 
@@ -118,16 +120,27 @@ fn json(body: String, cached: bool) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct SearchQuery {
+    /// Words in any script (empty: browse with the filters).
     q: Option<String>,
+    /// `product`, `classified` or `game_account`.
     kind: Option<String>,
+    /// A category, e.g. `phones`, `cars`.
     category: Option<String>,
+    /// A game, e.g. `Standoff 2`.
     game: Option<String>,
+    /// A city, e.g. `Toshkent`.
     city: Option<String>,
+    /// Tiyin, inclusive.
     price_min: Option<i64>,
+    /// Tiyin, inclusive.
     price_max: Option<i64>,
+    /// Only promoted (or not promoted) listings.
     premium: Option<bool>,
+    /// `relevance` (default), `newest`, `price_asc` or `price_desc`.
     sort: Option<String>,
+    /// Hits per page, 1 to 50 (default 20).
     limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 

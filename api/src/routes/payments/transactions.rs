@@ -25,8 +25,12 @@ struct TransactionsQuery {
     from: Option<String>,
     /// RFC 3339, exclusive.
     to: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
     limit: Option<i64>,
+    /// Wait (up to 2 s) until the read model has applied this global position (a command's
+    /// `position`), to read your own write; else 409 `projection_behind`.
     min_position: Option<i64>,
 }
 
