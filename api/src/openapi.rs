@@ -25,6 +25,17 @@ pub struct ErrorDetail {
     pub details: Value,
 }
 
+/// The refusals every operation may answer, with the error body.
+#[derive(utoipa::IntoResponses)]
+pub enum Refusals {
+    /// Refused: the error's code says why (see `x-error-codes`); nothing was written.
+    #[response(status = "4XX")]
+    Client(ErrorBody),
+    /// `unavailable` (the database or the search engine; retry after `Retry-After`) or `internal`.
+    #[response(status = "5XX")]
+    Server(ErrorBody),
+}
+
 /// What a command answers (200, or 201 when it created the resource), with `ETag: "<version>"`.
 pub type CommandOutcome = bozor_commands::Outcome;
 
@@ -277,6 +288,8 @@ impl Modify for Security {
         crate::routes::wallets::complete,
         crate::routes::wallets::fail
     ),
+    // Referenced from `Refusals`, which utoipa does not walk for schemas.
+    components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
     security(("bearer" = [])),
     tags(

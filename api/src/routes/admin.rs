@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     path = "/v1/admin/overview",
     tag = "admin",
     operation_id = "admin_overview",
-    responses((status = 200, description = "Success", body = crate::openapi::Overview), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Overview), crate::openapi::Refusals),
 )]
 pub(crate) async fn overview(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
@@ -49,7 +49,7 @@ struct TimersQuery {
     tag = "admin",
     operation_id = "admin_timers",
     params(TimersQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::timers::Timer>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::timers::Timer>), crate::openapi::Refusals),
 )]
 pub(crate) async fn timers(
     state: web::Data<AppState>,
@@ -81,7 +81,7 @@ fn admin(actor: &Actor) -> Result<(), ApiError> {
     path = "/v1/admin/projections",
     tag = "admin",
     operation_id = "admin_list",
-    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::Status>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::Status>), crate::openapi::Refusals),
 )]
 pub(crate) async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
     admin(&actor)?;
@@ -97,7 +97,7 @@ pub(crate) async fn list(state: web::Data<AppState>, actor: Actor) -> Result<Htt
     tag = "admin",
     operation_id = "admin_rebuild",
     params(("name" = String, Path)),
-    responses((status = 202, description = "The rebuild began", body = crate::openapi::RebuildStarted), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 202, description = "The rebuild began", body = crate::openapi::RebuildStarted), crate::openapi::Refusals),
 )]
 pub(crate) async fn rebuild(
     state: web::Data<AppState>,

@@ -42,7 +42,7 @@ struct LedgerQuery {
     tag = "audit",
     operation_id = "audit_ledger",
     params(LedgerQuery),
-    responses((status = 200, description = "Success", body = bozor_commands::audit::LedgerReport), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_commands::audit::LedgerReport), crate::openapi::Refusals),
 )]
 pub(crate) async fn ledger(
     state: web::Data<AppState>,
@@ -91,7 +91,7 @@ struct EventsQuery {
     tag = "audit",
     operation_id = "audit_events",
     params(EventsQuery),
-    responses((status = 200, description = "NDJSON: one stored event per line, in global order"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "NDJSON: one stored event per line, in global order"), crate::openapi::Refusals),
 )]
 pub(crate) async fn events(
     state: web::Data<AppState>,

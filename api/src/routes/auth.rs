@@ -71,7 +71,7 @@ fn phone(raw: &str) -> Result<Phone, ApiError> {
     tag = "auth",
     operation_id = "auth_request_code",
     request_body(content = PhoneBody, content_type = "application/json"),
-    responses((status = 202, description = "Success", body = crate::openapi::CodeSent), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 202, description = "Success", body = crate::openapi::CodeSent), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn request_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
@@ -108,7 +108,7 @@ async fn load_user(state: &AppState, id: uuid::Uuid) -> Result<User, ApiError> {
     tag = "auth",
     operation_id = "auth_verify_code",
     request_body(content = VerifyBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::Tokens), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Tokens), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
@@ -141,7 +141,7 @@ fn refresh_token(b: &RefreshBody) -> Result<&str, ApiError> {
     tag = "auth",
     operation_id = "auth_refresh_tokens",
     request_body(content = RefreshBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::Tokens), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Tokens), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {
@@ -159,7 +159,7 @@ pub(crate) async fn refresh_tokens(state: web::Data<AppState>, req: HttpRequest,
     tag = "auth",
     operation_id = "auth_logout",
     request_body(content = RefreshBody, content_type = "application/json"),
-    responses((status = 200, description = "The refresh token's family is revoked"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "The refresh token's family is revoked"), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn logout(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Res {

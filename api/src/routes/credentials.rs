@@ -30,7 +30,7 @@ type Res = Result<HttpResponse, ApiError>;
     operation_id = "credentials_set",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = Credentials, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn set(
     s: web::Data<AppState>,
@@ -61,7 +61,7 @@ struct RevealBody {
     operation_id = "credentials_reveal",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = RevealBody, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn reveal(
     s: web::Data<AppState>,
@@ -91,7 +91,7 @@ pub(crate) async fn reveal(
     operation_id = "credentials_erase",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn erase(
     s: web::Data<AppState>,

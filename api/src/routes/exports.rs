@@ -149,7 +149,7 @@ where
     tag = "audit",
     operation_id = "exports_journal",
     params(RangeQuery),
-    responses((status = 200, description = "CSV or NDJSON, streamed: every journal line in the range"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "CSV or NDJSON, streamed: every journal line in the range"), crate::openapi::Refusals),
 )]
 pub(crate) async fn journal(
     state: web::Data<AppState>,
@@ -224,7 +224,7 @@ pub(crate) async fn journal(
     tag = "audit",
     operation_id = "exports_statement",
     params(("user_id" = uuid::Uuid, Path), RangeQuery),
-    responses((status = 200, description = "CSV or NDJSON, streamed: the wallet's lines in the range"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "CSV or NDJSON, streamed: the wallet's lines in the range"), crate::openapi::Refusals),
 )]
 pub(crate) async fn statement(
     state: web::Data<AppState>,

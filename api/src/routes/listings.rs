@@ -83,7 +83,7 @@ struct CreateBody {
     tag = "listings",
     operation_id = "listings_create",
     request_body(content = CreateBody, content_type = "application/json"),
-    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn create(
     state: web::Data<AppState>,
@@ -126,7 +126,7 @@ struct UpdateBody {
     operation_id = "listings_update",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = UpdateBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn update(
     state: web::Data<AppState>,
@@ -175,7 +175,7 @@ async fn simple(
     operation_id = "listings_submit",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn submit(
     s: web::Data<AppState>,
@@ -195,7 +195,7 @@ pub(crate) async fn submit(
     operation_id = "listings_approve",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn approve(
     s: web::Data<AppState>,
@@ -215,7 +215,7 @@ pub(crate) async fn approve(
     operation_id = "listings_archive",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn archive(
     s: web::Data<AppState>,
@@ -235,7 +235,7 @@ pub(crate) async fn archive(
     operation_id = "listings_delete",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn delete(
     s: web::Data<AppState>,
@@ -270,7 +270,7 @@ async fn with_reason(
     operation_id = "listings_reject",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::ReasonBody, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn reject(
     s: web::Data<AppState>,
@@ -290,7 +290,7 @@ pub(crate) async fn reject(
     operation_id = "listings_block",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::ReasonBody, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn block(
     s: web::Data<AppState>,
@@ -324,7 +324,7 @@ enum PromotionTierDto {
     operation_id = "listings_promote",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = PromoteBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn promote(
     state: web::Data<AppState>,

@@ -64,7 +64,7 @@ struct PlaceBody {
     tag = "orders",
     operation_id = "orders_place",
     request_body(content = PlaceBody, content_type = "application/json"),
-    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn place(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, actor: Actor) -> Res {
     let input = input::<PlaceBody>(&state, &req, payload, &actor, "place_order").await?;
@@ -107,7 +107,7 @@ async fn plain(
     operation_id = "orders_pay",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn pay(
     s: web::Data<AppState>,
@@ -135,7 +135,7 @@ struct AcceptBody {
     operation_id = "orders_accept",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = AcceptBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn accept(
     s: web::Data<AppState>,
@@ -171,7 +171,7 @@ struct AssignBody {
     operation_id = "orders_assign_courier",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = AssignBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn assign_courier(
     s: web::Data<AppState>,
@@ -194,7 +194,7 @@ pub(crate) async fn assign_courier(
     operation_id = "orders_pick_up",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn pick_up(
     s: web::Data<AppState>,
@@ -217,7 +217,7 @@ pub(crate) async fn pick_up(
     operation_id = "orders_deliver",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn deliver(
     s: web::Data<AppState>,
@@ -238,7 +238,7 @@ pub(crate) async fn deliver(
     operation_id = "orders_confirm",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn confirm(
     s: web::Data<AppState>,
@@ -259,7 +259,7 @@ pub(crate) async fn confirm(
     operation_id = "orders_cancel",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::ReasonBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn cancel(
     s: web::Data<AppState>,
@@ -281,7 +281,7 @@ pub(crate) async fn cancel(
     operation_id = "orders_request_return",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::ReasonBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn request_return(
     s: web::Data<AppState>,
@@ -310,7 +310,7 @@ struct RefundBody {
     operation_id = "orders_refund",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = RefundBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn refund(
     s: web::Data<AppState>,
@@ -333,7 +333,7 @@ pub(crate) async fn refund(
     operation_id = "orders_dispute",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = super::ReasonBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn dispute(
     s: web::Data<AppState>,
@@ -371,7 +371,7 @@ struct ResolveBody {
     operation_id = "orders_resolve",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = ResolveBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn resolve(
     s: web::Data<AppState>,

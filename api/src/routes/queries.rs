@@ -164,7 +164,7 @@ fn may_see_listing(actor: &MaybeActor, status: &str, seller: Option<Uuid>) -> Re
     tag = "listings",
     operation_id = "queries_list_listings",
     params(ListQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::listings::Summary>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::listings::Summary>), crate::openapi::Refusals),
     security((), ("bearer" = [])),
 )]
 pub(crate) async fn list_listings(state: web::Data<AppState>, req: HttpRequest, actor: MaybeActor) -> Res {
@@ -237,7 +237,7 @@ struct GetQuery {
     tag = "listings",
     operation_id = "queries_get_listing",
     params(("id" = uuid::Uuid, Path), GetQuery),
-    responses((status = 200, description = "The listing (its fields depend on its kind)"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "The listing (its fields depend on its kind)"), crate::openapi::Refusals),
     security((), ("bearer" = [])),
 )]
 pub(crate) async fn get_listing(
@@ -351,7 +351,7 @@ struct OrdersQuery {
     tag = "orders",
     operation_id = "queries_list_orders",
     params(OrdersQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::orders::Summary>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::orders::Summary>), crate::openapi::Refusals),
 )]
 pub(crate) async fn list_orders(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     let q: OrdersQuery = query(&req)?;
@@ -419,7 +419,7 @@ fn courier_of(actor: &Actor, district: bozor_domain::order::District) -> Result<
     tag = "orders",
     operation_id = "queries_get_order",
     params(("id" = uuid::Uuid, Path), GetQuery),
-    responses((status = 200, description = "Success", body = bozor_projections::orders::Detail), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_projections::orders::Detail), crate::openapi::Refusals),
 )]
 pub(crate) async fn get_order(
     state: web::Data<AppState>,
@@ -463,7 +463,7 @@ fn money_reader(actor: &Actor, user: Uuid) -> Result<(), ApiError> {
     tag = "wallets",
     operation_id = "queries_get_wallet",
     params(("user_id" = uuid::Uuid, Path), GetQuery),
-    responses((status = 200, description = "Success", body = bozor_projections::wallets::Balance), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_projections::wallets::Balance), crate::openapi::Refusals),
 )]
 pub(crate) async fn get_wallet(
     state: web::Data<AppState>,
@@ -497,7 +497,7 @@ struct WithdrawalsQuery {
     tag = "wallets",
     operation_id = "queries_list_withdrawals",
     params(("user_id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), crate::openapi::Refusals),
 )]
 pub(crate) async fn list_withdrawals(
     state: web::Data<AppState>,
@@ -520,7 +520,7 @@ const PAYOUT_STAFF: &[bozor_domain::Role] =
     path = "/v1/withdrawals",
     tag = "wallets",
     operation_id = "queries_list_all_withdrawals",
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Withdrawal>), crate::openapi::Refusals),
 )]
 pub(crate) async fn list_all_withdrawals(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     authz::any_of(&actor, PAYOUT_STAFF, "only admins, support and auditors list everyone's withdrawals")?;
@@ -552,7 +552,7 @@ async fn withdrawals_page(state: &web::Data<AppState>, req: &HttpRequest, user: 
     tag = "wallets",
     operation_id = "queries_platform_accounts",
     params(GetQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::wallets::PlatformBalance>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Items<bozor_projections::wallets::PlatformBalance>), crate::openapi::Refusals),
 )]
 pub(crate) async fn platform_accounts(state: web::Data<AppState>, req: HttpRequest, actor: Actor) -> Res {
     authz::any_of(&actor, AUDIT_READERS, "only auditors and admins see the platform's accounts")?;
@@ -583,7 +583,7 @@ struct LedgerQuery {
     tag = "wallets",
     operation_id = "queries_get_ledger",
     params(("user_id" = uuid::Uuid, Path), LedgerQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Line>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::wallets::Line>), crate::openapi::Refusals),
 )]
 pub(crate) async fn get_ledger(
     state: web::Data<AppState>,
@@ -608,7 +608,7 @@ pub(crate) async fn get_ledger(
     tag = "listings",
     operation_id = "queries_seller_stats",
     params(("id" = uuid::Uuid, Path), GetQuery),
-    responses((status = 200, description = "Success", body = bozor_projections::listings::SellerStats), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_projections::listings::SellerStats), crate::openapi::Refusals),
     security((), ("bearer" = [])),
 )]
 pub(crate) async fn seller_stats(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> Res {

@@ -81,7 +81,7 @@ struct SuggestQuery {
     tag = "search",
     operation_id = "search_suggest",
     params(SuggestQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Suggestions), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Suggestions), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn suggest(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -162,7 +162,7 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
     tag = "search",
     operation_id = "search_search",
     params(SearchQuery),
-    responses((status = 200, description = "Success", body = bozor_search_sync::index::SearchPage), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_search_sync::index::SearchPage), crate::openapi::Refusals),
     security(()),
 )]
 pub(crate) async fn search(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -53,7 +53,7 @@ fn role(raw: &str) -> Result<Role, ApiError> {
     operation_id = "users_grant",
     params(("id" = uuid::Uuid, Path)),
     request_body(content = GrantBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn grant(
     s: web::Data<AppState>,
@@ -85,7 +85,7 @@ pub(crate) async fn grant(
     operation_id = "users_revoke",
     params(("id" = uuid::Uuid, Path), ("role" = String, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn revoke(
     s: web::Data<AppState>,
@@ -124,7 +124,7 @@ async fn profile(state: &AppState, req: &HttpRequest, id: Uuid) -> Res {
     path = "/v1/users/me",
     tag = "users",
     operation_id = "users_me",
-    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), crate::openapi::Refusals),
 )]
 pub(crate) async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
     profile(&s, &r, a.user.id).await
@@ -137,7 +137,7 @@ pub(crate) async fn me(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res 
     tag = "users",
     operation_id = "users_one",
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = bozor_projections::users::Profile), crate::openapi::Refusals),
 )]
 pub(crate) async fn one(s: web::Data<AppState>, r: HttpRequest, p: web::Path<String>, a: Actor) -> Res {
     let id = path_id(&p)?;
@@ -169,7 +169,7 @@ struct ListQuery {
     tag = "users",
     operation_id = "users_list",
     params(ListQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::users::Profile>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::users::Profile>), crate::openapi::Refusals),
 )]
 pub(crate) async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Res {
     authz::any_of(&a, STAFF, "only staff list users")?;

@@ -41,7 +41,7 @@ struct DepositBody {
     operation_id = "wallets_deposit",
     params(("user_id" = uuid::Uuid, Path)),
     request_body(content = DepositBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn deposit(
     s: web::Data<AppState>,
@@ -95,7 +95,7 @@ impl WithdrawBody {
     operation_id = "wallets_withdraw",
     params(("user_id" = uuid::Uuid, Path)),
     request_body(content = WithdrawBody, content_type = "application/json"),
-    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 201, description = "Success", body = crate::openapi::CommandOutcome), crate::openapi::Refusals),
 )]
 pub(crate) async fn withdraw(
     s: web::Data<AppState>,
@@ -140,7 +140,7 @@ async fn finish(
     operation_id = "wallets_complete",
     params(("user_id" = uuid::Uuid, Path), ("withdrawal_id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn complete(
     s: web::Data<AppState>,
@@ -160,7 +160,7 @@ pub(crate) async fn complete(
     operation_id = "wallets_fail",
     params(("user_id" = uuid::Uuid, Path), ("withdrawal_id" = uuid::Uuid, Path)),
     request_body(content = super::NoFields, content_type = "application/json"),
-    responses((status = 200, description = "Success"), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success"), crate::openapi::Refusals),
 )]
 pub(crate) async fn fail(
     s: web::Data<AppState>,

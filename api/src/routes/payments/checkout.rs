@@ -74,7 +74,7 @@ pub fn click_link(service_id: &str, merchant_id: &str, id: &str, tiyin: i64, bac
     tag = "payments",
     operation_id = "checkout_checkout",
     request_body(content = CheckoutBody, content_type = "application/json"),
-    responses((status = 200, description = "Success", body = crate::openapi::CheckoutLink), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::CheckoutLink), crate::openapi::Refusals),
 )]
 pub async fn checkout(
     s: web::Data<AppState>,

@@ -50,7 +50,7 @@ fn time(field: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError>
     tag = "payments",
     operation_id = "transactions_list",
     params(TransactionsQuery),
-    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::payments::ProviderTransaction>), (status = "4XX", description = "Refused: the code says why (see x-error-codes)", body = crate::openapi::ErrorBody), (status = "5XX", description = "unavailable or internal", body = crate::openapi::ErrorBody)),
+    responses((status = 200, description = "Success", body = crate::openapi::Page<bozor_projections::payments::ProviderTransaction>), crate::openapi::Refusals),
 )]
 pub async fn list(s: web::Data<AppState>, r: HttpRequest, a: Actor) -> Result<HttpResponse, ApiError> {
     authz::any_of(&a, AUDIT_READERS, "only auditors and admins reconcile provider transactions")?;
