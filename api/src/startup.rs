@@ -20,6 +20,8 @@ use crate::routes::{self, AppState};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
+    Config(crate::configuration::ConfigError),
+    #[error(transparent)]
     Db(#[from] db::DbError),
     #[error("cannot connect to the database: {0} (hint: is PostgreSQL running at BOZOR_DATABASE_URL?)")]
     Connect(#[from] deadpool_postgres::PoolError),
@@ -36,6 +38,7 @@ pub struct Application {
     port: u16,
     server: Server,
     projectors: Option<Projectors>,
+    shutdown_timeout: std::time::Duration,
 }
 
 /// Read-side tasks (projectors, and the relay when this process fans out to Kafka), until
@@ -358,6 +361,9 @@ impl Application {
     /// Connects, migrates and binds; with `projectors`, also runs the read models' projectors in
     /// this process (the embedded default), and with Kafka configured, the relay too. Fails when the database or the address is unusable.
     pub async fn build(settings: Settings, projectors: bool) -> Result<Application, StartError> {
+        if settings.production {
+            crate::configuration::check_production_sms(&settings.auth).map_err(StartError::Config)?;
+        }
         let pool = connect_and_migrate(&settings).await?;
         let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
         let listing_cache = routes::listing_cache(projectors);
@@ -464,7 +470,8 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Listen { addr: settings.http_addr, source })?
         .run();
-        Ok(Application { port, server, projectors })
+        let shutdown_timeout = settings.shutdown_timeout.to_std().unwrap_or(std::time::Duration::from_secs(30));
+        Ok(Application { port, server, projectors, shutdown_timeout })
     }
 
     /// The bound port.
@@ -472,11 +479,18 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM).
+    /// Serves until the process is told to stop (SIGINT/SIGTERM): stops accepting, gives
+    /// in-flight requests `BOZOR_SHUTDOWN_TIMEOUT`, then lets the projectors finish their batch
+    /// and commit within that time again. Fails when they did not.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         if let Some(p) = self.projectors {
-            p.stop().await;
+            if tokio::time::timeout(self.shutdown_timeout, p.stop()).await.is_err() {
+                return Err(std::io::Error::other(format!(
+                    "the projectors did not stop within BOZOR_SHUTDOWN_TIMEOUT ({} s)",
+                    self.shutdown_timeout.as_secs()
+                )));
+            }
         }
         served
     }

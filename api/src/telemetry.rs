@@ -9,14 +9,14 @@ use tracing_subscriber::EnvFilter;
 pub fn init() -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match std::env::var("BOZOR_LOG_FORMAT").as_deref() {
-        Err(_) | Ok("text") => {
+    match std::env::var("BOZOR_LOG_FORMAT").ok().filter(|v| !v.trim().is_empty()).as_deref() {
+        None | Some("text") => {
             let _ = builder.try_init();
         }
-        Ok("json") => {
+        Some("json") => {
             let _ = builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init();
         }
-        Ok(other) => return Err(format!("BOZOR_LOG_FORMAT={other:?} is not valid (hint: text or json)")),
+        Some(other) => return Err(format!("BOZOR_LOG_FORMAT={other:?} is not valid (hint: text or json)")),
     }
     Ok(())
 }

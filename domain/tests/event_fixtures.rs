@@ -305,7 +305,7 @@ where
 {
     let covered: BTreeSet<usize> = samples.iter().map(index).collect();
     assert_eq!(covered, (0..variants).collect(), "{}: every event type has a sample", A::STREAM_TYPE);
-    let write = std::env::var("BOZOR_WRITE_FIXTURES").is_ok();
+    let write = std::env::var("BOZOR_WRITE_FIXTURES").is_ok_and(|v| !v.is_empty());
     let folder = dir(A::STREAM_TYPE);
     for sample in &samples {
         let enc = encode(sample);

@@ -85,7 +85,7 @@ pub struct Settings {
 
 /// Parses a duration: a number with `s`, `m` or `h`, or a plain number in `plain` units.
 fn duration(name: &'static str, default: chrono::Duration, plain: char) -> Result<chrono::Duration, ConfigError> {
-    let Ok(value) = std::env::var(name) else { return Ok(default) };
+    let Ok(value) = set(name) else { return Ok(default) };
     let v = value.trim();
     let (number, unit) = match v.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c),
@@ -228,10 +228,17 @@ pub struct MeiliSettings {
     pub index: String,
 }
 
+/// A variable's value, `Err` when it is unset or empty (an empty value means the default).
+fn set(name: &str) -> Result<String, std::env::VarError> {
+    std::env::var(name).and_then(|v| if v.trim().is_empty() { Err(std::env::VarError::NotPresent) } else { Ok(v) })
+}
+
+/// A variable parsed, or `default` when it is unset or empty (an uncommented `NAME=` line of
+/// `.env.example` means "the default").
 fn var<T: std::str::FromStr>(name: &'static str, default: T, hint: &'static str) -> Result<T, ConfigError> {
     match std::env::var(name) {
-        Ok(value) => value.parse().map_err(|_| ConfigError { name, value, hint }),
-        Err(_) => Ok(default),
+        Ok(value) if !value.trim().is_empty() => value.parse().map_err(|_| ConfigError { name, value, hint }),
+        _ => Ok(default),
     }
 }
 
@@ -277,7 +284,7 @@ impl Settings {
             snapshot_every: var("BOZOR_SNAPSHOT_EVERY", 100, "a number of events, 1 or more")?,
             body_bytes_max: var("BOZOR_BODY_BYTES_MAX", 64 * 1024, "a number of bytes, 1024 or more")?,
             http_workers: var("BOZOR_HTTP_WORKERS", cores, "a number of threads, 1 to 256")?,
-            kafka: match std::env::var("BOZOR_KAFKA_BROKERS") {
+            kafka: match set("BOZOR_KAFKA_BROKERS") {
                 Ok(brokers) if !brokers.trim().is_empty() => Some(KafkaSettings {
                     brokers,
                     topic_prefix: var("BOZOR_KAFKA_TOPIC_PREFIX", "bozor".to_owned(), "a topic name prefix")?,
@@ -296,7 +303,7 @@ impl Settings {
                 _ => None,
             },
             metrics_token: secret("BOZOR_METRICS_TOKEN"),
-            production: match std::env::var("BOZOR_ENV").as_deref() {
+            production: match set("BOZOR_ENV").as_deref() {
                 Ok("production") => true,
                 Ok("development") | Err(_) => false,
                 Ok(other) => {
@@ -308,7 +315,7 @@ impl Settings {
                 }
             },
             auth: auth_from_env()?,
-            list_page_cache: match std::env::var("BOZOR_LIST_PAGE_CACHE").as_deref() {
+            list_page_cache: match set("BOZOR_LIST_PAGE_CACHE").as_deref() {
                 Ok("off") => false,
                 Ok("on") | Err(_) => true,
                 Ok(other) => {
@@ -330,7 +337,7 @@ impl Settings {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            meili: match std::env::var("BOZOR_MEILI_URL") {
+            meili: match set("BOZOR_MEILI_URL") {
                 Ok(url) if !url.trim().is_empty() => Some(MeiliSettings {
                     url: url.trim().trim_end_matches('/').to_owned(),
                     key: std::env::var("BOZOR_MEILI_KEY").ok().filter(|k| !k.is_empty()),
@@ -342,7 +349,7 @@ impl Settings {
             payments: PaymentSettings::from_env()?,
             unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30), 'm')?,
             shutdown_timeout: duration("BOZOR_SHUTDOWN_TIMEOUT", chrono::Duration::seconds(30), 's')?,
-            status_addr: match std::env::var("BOZOR_STATUS_ADDR") {
+            status_addr: match set("BOZOR_STATUS_ADDR") {
                 Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| ConfigError {
                     name: "BOZOR_STATUS_ADDR",
                     value: v.clone(),
@@ -355,7 +362,7 @@ impl Settings {
                 0,
                 "seconds, -10^9 to 10^9 (tests only)",
             )?),
-            suggest_cache: match std::env::var("BOZOR_SUGGEST_CACHE").as_deref() {
+            suggest_cache: match set("BOZOR_SUGGEST_CACHE").as_deref() {
                 Ok("off") => false,
                 Ok("on") | Err(_) => true,
                 Ok(other) => {
@@ -438,7 +445,7 @@ fn auth_from_env() -> Result<AuthSettings, ConfigError> {
             hint: "32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)",
         })?,
     };
-    let sms = match std::env::var("BOZOR_SMS").as_deref() {
+    let sms = match set("BOZOR_SMS").as_deref() {
         Err(_) | Ok("console") => SmsSettings::Console,
         Ok("eskiz") => SmsSettings::Eskiz(EskizSettings {
             base_url: var("BOZOR_ESKIZ_URL", "https://notify.eskiz.uz".to_owned(), "a URL")?,
@@ -476,8 +483,8 @@ fn auth_from_env() -> Result<AuthSettings, ConfigError> {
     Ok(AuthSettings { jwt_secret, master_key, sms, rate, trust_proxy_hops })
 }
 
-/// Production refuses the published development secrets, a JWT secret under 32 bytes, and
-/// the console SMS sender (which would log login codes).
+/// Production refuses the published development secrets and a JWT secret under 32 bytes, in
+/// every subcommand (see `check_production_sms` for the API's SMS sender).
 pub fn check_production(auth: &AuthSettings) -> Result<(), ConfigError> {
     let hidden = || "<hidden>".to_owned();
     // Whitespace around the published secret leaves it the published secret.
@@ -496,6 +503,14 @@ pub fn check_production(auth: &AuthSettings) -> Result<(), ConfigError> {
             hint: "production needs a master key of its own: 32 random bytes as base64",
         });
     }
+    Ok(())
+}
+
+/// In production, an API process (`up`, `serve`) refuses the console SMS sender (it would log
+/// login codes) and an Eskiz account without credentials. The worker roles send no SMS and
+/// do not ask for it.
+pub fn check_production_sms(auth: &AuthSettings) -> Result<(), ConfigError> {
+    let hidden = || "<hidden>".to_owned();
     match &auth.sms {
         SmsSettings::Console => Err(ConfigError {
             name: "BOZOR_SMS",
@@ -531,6 +546,7 @@ mod tests {
     #[test]
     fn production_accepts_secrets_of_its_own() {
         assert!(check_production(&production_ready()).is_ok());
+        assert!(check_production_sms(&production_ready()).is_ok());
     }
 
     #[test]
@@ -553,7 +569,8 @@ mod tests {
             (console, "BOZOR_SMS"),
         ];
         for (settings, name) in cases {
-            assert_eq!(check_production(&settings).unwrap_err().name, name);
+            let refused = check_production(&settings).and_then(|()| check_production_sms(&settings));
+            assert_eq!(refused.unwrap_err().name, name);
         }
     }
 

@@ -51,7 +51,13 @@ pub const VARIABLES: &[Variable] = &[
         &["*"],
         "--database-url",
     ),
-    f("BOZOR_HTTP_ADDR", "127.0.0.1:8080", "where the API listens (port 0: any free port)", HTTP, "--http-addr"),
+    f(
+        "BOZOR_HTTP_ADDR",
+        "127.0.0.1:8080",
+        "where the API listens (port 0: any free port); probe's default target",
+        &["up", "serve", "probe"],
+        "--http-addr",
+    ),
     f(
         "BOZOR_ENV",
         "development",
@@ -80,7 +86,12 @@ pub const VARIABLES: &[Variable] = &[
         "set, /metrics answers only Authorization: Bearer <token>",
         &["up", "serve", "project", "relay", "search-sync", "scheduler"],
     ),
-    v("BOZOR_DB_POOL_MAX", "32", "connections in the request pool (1 to 1000)", &["*"]),
+    v(
+        "BOZOR_DB_POOL_MAX",
+        "32",
+        "connections in the request pool, 1 to 1000 (the read side's worker pool is 8)",
+        &["*"],
+    ),
     v("BOZOR_DB_POOL_WAIT_MS", "1000", "longest a request waits for a pooled connection, then 503 unavailable", HTTP),
     v("BOZOR_SNAPSHOT_EVERY", "100", "a stream is snapshotted every this many events", &["*"]),
     v("BOZOR_BODY_BYTES_MAX", "65536", "largest request body; larger ones get 413", HTTP),
@@ -173,7 +184,12 @@ pub const VARIABLES: &[Variable] = &[
         &["tests"],
     ),
     v("BOZOR_TEST_MEILI_KEY", "unset", "tests: that Meilisearch's key", &["tests"]),
-    v("BOZOR_BIN", "target/debug/bozor", "tests: the bozor binary the tests that run the binary start", &["tests"]),
+    v(
+        "BOZOR_BIN",
+        "$CARGO_TARGET_DIR/debug/bozor, else target/debug/bozor",
+        "tests and ./dev cluster: the bozor binary to run (an absolute path)",
+        &["tests", "dev"],
+    ),
     v(
         "BOZOR_TEST_CHROMIUM",
         "found on PATH",
@@ -228,13 +244,14 @@ pub fn env_example() -> String {
     let groups: [(&str, Keep); 3] = [
         ("The binary", |v| !v.read_by.iter().any(|r| ["tests", "dev"].contains(r))),
         ("Tests", |v| v.read_by.contains(&"tests")),
-        ("./dev", |v| v.read_by.contains(&"dev")),
+        ("./dev", |v| v.read_by.contains(&"dev") && !v.read_by.contains(&"tests")),
     ];
     for (title, keep) in groups {
         out.push_str(&format!("\n# --- {title} ---\n"));
         for v in VARIABLES.iter().filter(|v| keep(v)) {
             out.push_str(&format!("\n# {} (default: {})\n", v.meaning, v.default));
-            let line = if v.default == "unset" || v.default.contains(' ') {
+            let placeholder = v.default.contains(' ') || v.default.contains('<') || v.default.contains('$');
+            let line = if v.default == "unset" || placeholder {
                 format!("# {}=\n", v.name)
             } else {
                 format!("# {}={}\n", v.name, v.default)
@@ -288,7 +305,7 @@ mod tests {
     fn env_example_is_rendered_from_the_table() {
         let path = repo(".env.example");
         let rendered = env_example();
-        if std::env::var("BOZOR_WRITE_FIXTURES").is_ok() {
+        if std::env::var("BOZOR_WRITE_FIXTURES").is_ok_and(|v| !v.is_empty()) {
             std::fs::write(&path, &rendered).unwrap();
         }
         let file = std::fs::read_to_string(&path).unwrap_or_default();

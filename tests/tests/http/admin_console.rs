@@ -38,7 +38,9 @@ mod tempdir {
 
 fn find(var: &str, names: &[&str]) -> Option<String> {
     if let Ok(p) = std::env::var(var) {
-        return Some(p);
+        if !p.trim().is_empty() {
+            return Some(p);
+        }
     }
     let path = std::env::var("PATH").unwrap_or_default();
     names.iter().find_map(|n| {

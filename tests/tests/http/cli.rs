@@ -83,3 +83,30 @@ fn a_bad_value_stops_the_binary_naming_the_variable_and_a_typo_is_warned_about()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(typo) && err.contains("did you mean BOZOR_JWT_SECRET"), "{err}");
 }
+
+#[test]
+fn an_empty_value_means_the_default_and_only_the_api_asks_production_for_sms() {
+    let user = uuid::Uuid::new_v4().to_string();
+    // As an uncommented `NAME=` line of .env.example leaves them.
+    let out = bozor(&["token", "--user", &user])
+        .env("BOZOR_HTTP_WORKERS", "")
+        .env("BOZOR_ENV", "")
+        .env("BOZOR_LOG_FORMAT", "")
+        .env("BOZOR_SHUTDOWN_TIMEOUT", "")
+        .env("BOZOR_SMS", "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Production with secrets of its own: a subcommand that sends no SMS starts without an
+    // SMS account; the API refuses to.
+    let secrets = [
+        ("BOZOR_ENV", "production"),
+        ("BOZOR_JWT_SECRET", "0123456789abcdef0123456789abcdef-production"),
+        ("BOZOR_MASTER_KEY", "cHJvZHVjdGlvbi1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="),
+    ];
+    let out = bozor(&["token", "--user", &user]).envs(secrets).env_remove("BOZOR_SMS").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        bozor(&["serve"]).envs(secrets).env_remove("BOZOR_SMS").env("BOZOR_HTTP_ADDR", "127.0.0.1:0").output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("BOZOR_SMS"));
+}

@@ -403,8 +403,10 @@ pub async fn provider_top_up(app: &TestApp, user_id: Uuid, tiyin: i64) {
 
 /// The `bozor` binary the test command builds.
 pub fn bozor_bin() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("BOZOR_BIN") {
-        return p.into();
+    if let Ok(p) = std::env::var("BOZOR_BIN").map(|p| p.trim().to_owned()).as_deref() {
+        if !p.is_empty() {
+            return p.into();
+        }
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
