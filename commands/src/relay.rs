@@ -216,3 +216,36 @@ impl Relay {
         Ok(())
     }
 }
+
+/// How far a relay is from the head of the log, for metrics.
+#[derive(Debug, Clone)]
+pub struct RelayLag {
+    pub relay: String,
+    /// Events written after its checkpoint, counted up to `count_max`.
+    pub lag_events: i64,
+    /// Age of the oldest event it has not produced.
+    pub lag_seconds: f64,
+    /// Events it produced.
+    pub events: i64,
+}
+
+/// Every relay's lag (its checkpoint against the tail), counting at most `count_max` events.
+pub async fn lag(client: &tokio_postgres::Client, count_max: i64) -> Result<Vec<RelayLag>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT r.relay,
+                    (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
+                                           LIMIT $1) lag),
+                    coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
+                        WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
+                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0),
+                    r.events
+             FROM relay_checkpoints r ORDER BY r.relay",
+            &[&count_max],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| RelayLag { relay: r.get(0), lag_events: r.get(1), lag_seconds: r.get(2), events: r.get(3) })
+        .collect())
+}

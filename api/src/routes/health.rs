@@ -156,20 +156,8 @@ async fn read_side_gauges(state: &AppState) -> String {
     let read = async {
         let client = state.workers.get().await.map_err(|e| e.to_string())?;
         let projections = bozor_projections::status(&client).await.map_err(|e| e.to_string())?;
-        let relays = client
-            .query(
-                "SELECT r.relay,
-                        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
-                                               LIMIT $1) lag),
-                        coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
-                            WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
-                            ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0),
-                        r.events
-                 FROM relay_checkpoints r ORDER BY r.relay",
-                &[&bozor_projections::LAG_COUNT_MAX],
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let relays =
+            bozor_commands::relay::lag(&client, bozor_projections::LAG_COUNT_MAX).await.map_err(|e| e.to_string())?;
         Ok::<_, String>((projections, relays))
     };
     let mut out = String::from("# HELP bozor_metrics_database_up 1 when this scrape could read the database.\n# TYPE bozor_metrics_database_up gauge\n");
@@ -212,20 +200,20 @@ async fn read_side_gauges(state: &AppState) -> String {
          # TYPE bozor_relay_lag_events gauge\n",
     );
     for r in &relays {
-        out.push_str(&format!("bozor_relay_lag_events{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, i64>(1)));
+        out.push_str(&format!("bozor_relay_lag_events{{relay=\"{}\"}} {}\n", escape(&r.relay), r.lag_events));
     }
     out.push_str(
         "# HELP bozor_relay_lag_seconds Age of the oldest event the relay has not produced.\n\
          # TYPE bozor_relay_lag_seconds gauge\n",
     );
     for r in &relays {
-        out.push_str(&format!("bozor_relay_lag_seconds{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, f64>(2)));
+        out.push_str(&format!("bozor_relay_lag_seconds{{relay=\"{}\"}} {}\n", escape(&r.relay), r.lag_seconds));
     }
     out.push_str(
         "# HELP bozor_relay_events_total Events the relay produced.\n# TYPE bozor_relay_events_total counter\n",
     );
     for r in &relays {
-        out.push_str(&format!("bozor_relay_events_total{{relay=\"{}\"}} {}\n", escape(r.get(0)), r.get::<_, i64>(3)));
+        out.push_str(&format!("bozor_relay_events_total{{relay=\"{}\"}} {}\n", escape(&r.relay), r.events));
     }
     out
 }

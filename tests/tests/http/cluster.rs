@@ -200,6 +200,10 @@ async fn the_cluster_carries_traffic_while_one_process_of_every_role_stops() {
     wait_for("every projection at the head", 60, || async { behind(&c).await == 0 }).await;
     let ready: Value = http.get(format!("{b}/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
+    // The API's metrics show the relay caught up with the log.
+    let metrics = http.get(format!("{b}/metrics")).send().await.unwrap().text().await.unwrap();
+    let relay_lag = metrics.lines().find_map(|l| l.strip_prefix(r#"bozor_relay_lag_events{relay="main"} "#));
+    assert_eq!(relay_lag, Some("0"), "{metrics}");
 
     // Everything stops cleanly; the read models equal a fresh replay of the store.
     cluster.dev("status");

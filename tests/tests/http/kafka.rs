@@ -3,14 +3,14 @@
 //! processes, killed with SIGKILL and restarted while commands keep coming.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bozor_commands::kafka::KafkaSettings;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{behind, bozor_bin, read_models, shop_round, spawn_with, wait_for, ReadSide, User};
+use crate::support::{behind, bozor_bin, read_models, shop_round, spawn_with, wait_for, Proc, ReadSide, User};
 
 /// The broker, or `None` (the test then says it is skipped: run the README's test command).
 fn broker() -> Option<KafkaSettings> {
@@ -30,16 +30,6 @@ fn broker() -> Option<KafkaSettings> {
             eprintln!("SKIPPED: BOZOR_TEST_KAFKA_BROKERS is not set (./dev test starts Apache Kafka and sets it)");
             None
         }
-    }
-}
-
-/// A `bozor` process, killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

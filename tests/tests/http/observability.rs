@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{bozor_bin, spawn, spawn_on, spawn_with, wait_for, ReadSide, User};
+use crate::support::{bozor_bin, spawn, spawn_on, spawn_with, wait_for, Proc, ReadSide, User};
 
 /// The value of the series `line_start` (name and labels exactly) in a scrape.
 fn sample(text: &str, line_start: &str) -> Option<f64> {
@@ -129,15 +129,7 @@ async fn json_log_lines_written_while_serving_a_request_carry_its_id() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Killed however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Killed(child);
+    let mut child = Proc(child);
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {

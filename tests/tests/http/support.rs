@@ -401,6 +401,17 @@ pub async fn provider_top_up(app: &TestApp, user_id: Uuid, tiyin: i64) {
     commands.perform_payment(&meta, payment_id_for(Provider::Payme, &tx), None).await.expect("performed");
 }
 
+/// A process a test started, killed (SIGKILL) when dropped: however the test ends, nothing it
+/// started outlives it.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `bozor` binary the test command builds.
 pub fn bozor_bin() -> std::path::PathBuf {
     if let Ok(p) = std::env::var("BOZOR_BIN").map(|p| p.trim().to_owned()).as_deref() {
