@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "timers", sql: include_str!("../migrations/0014_timers.sql") },
     Migration { version: 15, name: "exports", sql: include_str!("../migrations/0015_exports.sql") },
     Migration { version: 16, name: "automatic", sql: include_str!("../migrations/0016_automatic.sql") },
+    Migration {
+        version: 17,
+        name: "search_word_starts",
+        sql: include_str!("../migrations/0017_search_word_starts.sql"),
+    },
 ];
 
 #[cfg(test)]
