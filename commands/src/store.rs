@@ -383,6 +383,36 @@ pub async fn read_tail_with<C: GenericClient>(
     Ok(rows.iter().map(StoredEvent::from_row).collect())
 }
 
+/// A projection's next batch, read with its checkpoint in one round trip (a projector asks
+/// after every append in its process, and under load most asks find nothing new yet): the
+/// events after the checkpoint of `projection` in tail order, or `None` when it has no
+/// checkpoint row.
+pub async fn read_tail_after_checkpoint<C: GenericClient>(
+    client: &C,
+    projection: &str,
+    limit: i64,
+) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+    // The checkpoint row has a `tx_id` and a `version` too: every event column is qualified.
+    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();
+    let columns = columns.join(", ");
+    let sql = format!(
+        "SELECT {columns}, c.projection FROM projection_checkpoints c
+         LEFT JOIN LATERAL (
+             SELECT * FROM events
+             WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position)
+               AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY events.tx_id, events.global_position LIMIT $2
+         ) e ON true
+         WHERE c.projection = $1
+         ORDER BY e.tx_id, e.global_position"
+    );
+    let rows = rows(client, &sql, &[&projection, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(rows.iter().filter(|r| r.get::<_, Option<i64>>(0).is_some()).map(StoredEvent::from_row).collect()))
+}
+
 /// `read_tail` as a stream of rows (see `StoredEvent::from_row`), for answers that should not
 /// hold a whole page in memory. The rows come through `client`'s connection: keep it alive
 /// until the stream ends.

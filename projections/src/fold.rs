@@ -1,9 +1,12 @@
 //! Shared by the state-keeping read models: a row holds its aggregate's folded state, and an
 //! event is applied with the domain's own `evolve` (no second copy of the business rules).
 
+use std::collections::BTreeMap;
+
 use bozor_commands::store::StoredEvent;
 use bozor_domain::aggregate::{self, Aggregate};
 use deadpool_postgres::Transaction;
+use uuid::Uuid;
 
 use crate::runtime::ProjectionError;
 
@@ -20,4 +23,45 @@ pub async fn fold<A: Aggregate>(
         None => A::initial(),
     };
     Ok((A::evolve(state, &event), event))
+}
+
+/// A stream's state after the last event of a batch that touched it, with that event.
+pub struct Last<'e, S> {
+    pub state: S,
+    pub event: &'e StoredEvent,
+}
+
+/// `fold` for a whole batch in one read. `select` takes the batch's stream ids as `$1`
+/// (`uuid[]`) and returns `(id, state)` rows, locked; they are locked in id order, so two
+/// writers of overlapping batches cannot deadlock. `each` sees every event (in the batch's
+/// order) with its stream's state right after it, and may return something to keep. Returns
+/// what `each` kept, and each stream's state after its last event in the batch.
+pub async fn fold_batch<'e, A: Aggregate, T>(
+    tx: &Transaction<'_>,
+    select: &str,
+    events: &[&'e StoredEvent],
+    mut each: impl FnMut(&'e StoredEvent, &A::Event, &A::State) -> Result<Option<T>, ProjectionError>,
+) -> Result<(Vec<T>, BTreeMap<Uuid, Last<'e, A::State>>), ProjectionError> {
+    let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut loaded: BTreeMap<Uuid, A::State> = BTreeMap::new();
+    for row in tx.query(select, &[&ids]).await? {
+        loaded.insert(row.get(0), serde_json::from_value(row.get(1))?);
+    }
+    let mut last: BTreeMap<Uuid, Last<'e, A::State>> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for e in events {
+        let event: A::Event = aggregate::decode(&e.event_type, e.event_version, e.payload.clone())?;
+        let before = match last.remove(&e.stream_id) {
+            Some(l) => l.state,
+            None => loaded.remove(&e.stream_id).unwrap_or_else(A::initial),
+        };
+        let state = A::evolve(before, &event);
+        if let Some(t) = each(e, &event, &state)? {
+            kept.push(t);
+        }
+        last.insert(e.stream_id, Last { state, event: e });
+    }
+    Ok((kept, last))
 }

@@ -8,7 +8,7 @@ use deadpool_postgres::Transaction;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::fold::fold;
+use crate::fold::fold_batch;
 use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
@@ -39,44 +39,110 @@ impl Projection for PaymentsProjection {
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, event))
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [&'a StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply_batch(tx, events))
+    }
 }
 
 async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let (state, _) =
-        fold::<PaymentAggregate>(tx, "SELECT state FROM payments_view WHERE payment_id = $1 FOR UPDATE", e).await?;
-    let payment::State::Exists(p) = &state else { return Ok(()) };
-    let kind = match p.target {
-        Target::Wallet { .. } => "wallet",
-        Target::Order { .. } => "order",
-    };
-    let reason = p.cancel_reason.map(i32::from);
+    apply_batch(tx, &[e]).await
+}
+
+/// A batch in two statements: the payments' states read at once, each payment's row written
+/// once.
+async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<(), ProjectionError> {
+    let (_, last) = fold_batch::<PaymentAggregate, ()>(
+        tx,
+        "SELECT payment_id, state FROM payments_view WHERE payment_id = ANY($1) ORDER BY payment_id FOR UPDATE",
+        events,
+        |_, _, _| Ok(None),
+    )
+    .await?;
+    let mut c = Columns::default();
+    for l in last.values() {
+        let payment::State::Exists(p) = &l.state else { continue };
+        c.id.push(p.id);
+        c.provider.push(p.provider.name());
+        c.provider_tx_id.push(p.provider_tx_id.clone());
+        c.target_kind.push(match p.target {
+            Target::Wallet { .. } => "wallet",
+            Target::Order { .. } => "order",
+        });
+        c.target_id.push(p.target.id());
+        c.amount.push(p.amount.tiyin());
+        c.status.push(p.status.name());
+        c.cancel_reason.push(p.cancel_reason.map(i32::from));
+        c.provider_time_ms.push(p.provider_time_ms);
+        c.created_at.push(p.created_at);
+        c.performed_at.push(p.performed_at);
+        c.cancelled_at.push(p.cancelled_at);
+        c.journals.push(serde_json::to_value(&p.journals)?);
+        c.version.push(l.event.version);
+        c.state.push(serde_json::to_value(&l.state)?);
+    }
+    if c.id.is_empty() {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO payments_view (payment_id, provider, provider_tx_id, target_kind, target_id, amount, status,
              cancel_reason, provider_time_ms, created_at, performed_at, cancelled_at, journals, version, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         SELECT t.id, t.provider, t.provider_tx_id, t.target_kind, t.target_id, t.amount, t.status, t.cancel_reason,
+                t.provider_time_ms, t.created_at, t.performed_at, t.cancelled_at,
+                ARRAY(SELECT jsonb_array_elements_text(t.journals))::uuid[], t.version, t.state
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[],
+                     $8::int[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+                     $13::jsonb[], $14::bigint[], $15::jsonb[])
+              AS t(id, provider, provider_tx_id, target_kind, target_id, amount, status, cancel_reason,
+                   provider_time_ms, created_at, performed_at, cancelled_at, journals, version, state)
          ON CONFLICT (payment_id) DO UPDATE SET status = excluded.status, cancel_reason = excluded.cancel_reason,
              performed_at = excluded.performed_at, cancelled_at = excluded.cancelled_at,
              journals = excluded.journals, version = excluded.version, state = excluded.state",
         &[
-            &p.id,
-            &p.provider.name(),
-            &p.provider_tx_id,
-            &kind,
-            &p.target.id(),
-            &p.amount.tiyin(),
-            &p.status.name(),
-            &reason,
-            &p.provider_time_ms,
-            &p.created_at,
-            &p.performed_at,
-            &p.cancelled_at,
-            &p.journals,
-            &e.version,
-            &serde_json::to_value(&state)?,
+            &c.id,
+            &c.provider,
+            &c.provider_tx_id,
+            &c.target_kind,
+            &c.target_id,
+            &c.amount,
+            &c.status,
+            &c.cancel_reason,
+            &c.provider_time_ms,
+            &c.created_at,
+            &c.performed_at,
+            &c.cancelled_at,
+            &c.journals,
+            &c.version,
+            &c.state,
         ],
     )
     .await?;
     Ok(())
+}
+
+/// Payment rows, a column each.
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    provider: Vec<&'static str>,
+    provider_tx_id: Vec<String>,
+    target_kind: Vec<&'static str>,
+    target_id: Vec<Uuid>,
+    amount: Vec<i64>,
+    status: Vec<&'static str>,
+    cancel_reason: Vec<Option<i32>>,
+    provider_time_ms: Vec<i64>,
+    created_at: Vec<DateTime<Utc>>,
+    performed_at: Vec<Option<DateTime<Utc>>>,
+    cancelled_at: Vec<Option<DateTime<Utc>>>,
+    /// Each payment's journal ids as a JSON array (an array column cannot be unnested whole).
+    journals: Vec<serde_json::Value>,
+    version: Vec<i64>,
+    state: Vec<serde_json::Value>,
 }
 
 /// Payme's transactions whose own time is in `[from_ms, to_ms]`, oldest first (at most

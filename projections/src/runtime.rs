@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bozor_commands::store::{read_tail_with, StoredEvent, TailPosition};
+use bozor_commands::store::{read_tail_after_checkpoint, StoredEvent};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::watch;
 
@@ -85,6 +85,16 @@ pub trait Projection: Send + Sync + 'static {
         })
     }
 }
+
+/// Moves a projection's checkpoint to the end of a batch it applied. Never backwards: another
+/// projector of the same projection (scale-out) may have committed a later batch meanwhile;
+/// this batch's events were then skipped.
+const CHECKPOINT_SQL: &str = "UPDATE projection_checkpoints
+     SET tx_id = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $2::text::xid8 ELSE tx_id END,
+         position = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $3 ELSE position END,
+         events = events + $4, updated_at = now(),
+         state = CASE WHEN state = 'failed' THEN 'live' ELSE state END, last_error = NULL
+     WHERE projection = $1";
 
 /// Feeds one projection from the event store.
 pub struct Projector {
@@ -164,34 +174,29 @@ impl Projector {
     pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
         let read_started = std::time::Instant::now();
         let name = self.projection.name();
-        let row = client
-            .query_opt("SELECT tx_id::text, position FROM projection_checkpoints WHERE projection = $1", &[&name])
-            .await?;
-        let Some(row) = row else {
+        let Some(events) = read_tail_after_checkpoint(&*client, name, BATCH_SIZE_MAX).await? else {
             // Not registered (yet, or its row was removed): register and start from the beginning.
             self.register_on(client).await?;
             return Ok(1);
         };
-        let tx_text: String = row.get(0);
-        let after = TailPosition { tx_id: tx_text.parse().unwrap_or(0), global_position: row.get(1) };
-        let events = read_tail_with(&*client, after, BATCH_SIZE_MAX).await?;
         let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
         let read_done = std::time::Instant::now();
+        let checkpoint_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)];
+        let types = self.projection.stream_types();
+        if !events.iter().any(|e| types.contains(&e.stream_type.as_str())) {
+            // Nothing here for this projection: only its checkpoint moves, in one statement. No
+            // transaction or lock is needed: the update never moves the checkpoint backwards, so
+            // meeting a rebuild's swap (which replaces the row) loses nothing.
+            let stmt = client.prepare_cached(CHECKPOINT_SQL).await?;
+            client.execute(&stmt, &checkpoint_params).await?;
+            return Ok(events.len());
+        }
         let tx = client.transaction().await?;
         let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
         let applied = std::time::Instant::now();
-        tx.execute(
-            // Never backwards: another projector of the same projection (scale-out) may have
-            // committed a later batch meanwhile; this batch's events were then skipped.
-            "UPDATE projection_checkpoints
-             SET tx_id = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $2::text::xid8 ELSE tx_id END,
-                 position = CASE WHEN (tx_id, position) < ($2::text::xid8, $3) THEN $3 ELSE position END,
-                 events = events + $4, updated_at = now(),
-                 state = CASE WHEN state = 'failed' THEN 'live' ELSE state END, last_error = NULL
-             WHERE projection = $1",
-            &[&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)],
-        )
-        .await?;
+        let stmt = tx.prepare_cached(CHECKPOINT_SQL).await?;
+        tx.execute(&stmt, &checkpoint_params).await?;
         tx.commit().await?;
         if let Some(hook) = &self.on_applied {
             if !fresh.is_empty() {
@@ -259,7 +264,8 @@ pub(crate) async fn apply_in<'e>(
     let name = projection.name();
     let types = projection.stream_types();
     let relevant: Vec<&StoredEvent> = events.into_iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
-    tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", &[&name]).await?;
+    let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock_shared(hashtext($1))").await?;
+    tx.execute(&lock, &[&name]).await?;
     let fresh = if gated { first_time(tx, name, &relevant).await? } else { relevant };
     if !fresh.is_empty() {
         projection.apply_batch(tx, &fresh).await?;

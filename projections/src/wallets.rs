@@ -8,7 +8,7 @@ use deadpool_postgres::Transaction;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::fold::fold;
+use crate::fold::fold_batch;
 use crate::query::{micros_to_time, ListQuery};
 use crate::runtime::{BoxFuture, Projection, ProjectionError};
 
@@ -36,36 +36,148 @@ impl Projection for WalletsProjection {
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, event))
     }
+
+    fn apply_batch<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [&'a StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply_batch(tx, events))
+    }
 }
 
 async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    let (state, event) =
-        fold::<WalletAggregate>(tx, "SELECT state FROM wallets_view WHERE wallet_id = $1 FOR UPDATE", e).await?;
-    let wallet::State::Open(w) = &state else { return Ok(()) };
-    let (user_id, account) = match w.owner {
-        Owner::User { user_id } => (Some(user_id), None),
-        Owner::Platform { account, .. } => (None, Some(account.name())),
-    };
-    tx.execute(
-        "INSERT INTO wallets_view (wallet_id, user_id, account, available, held, updated_at, state, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (wallet_id) DO UPDATE SET available = excluded.available, held = excluded.held,
-             updated_at = excluded.updated_at, state = excluded.state, version = excluded.version",
-        &[&w.id, &user_id, &account, &w.available, &w.held, &e.recorded_at, &serde_json::to_value(&state)?, &e.version],
+    apply_batch(tx, &[e]).await
+}
+
+/// What an event of an open wallet adds besides its new balance: a ledger line when it moves
+/// money, and a withdrawal's change when it holds, captures or releases a user's money.
+struct Effect<'e> {
+    wallet_id: Uuid,
+    e: &'e StoredEvent,
+    posting: Option<wallet::Posting>,
+    withdrawal: Option<(Uuid, wallet::Event)>,
+}
+
+/// A batch in a few statements: the wallets' states read at once, each wallet's balance
+/// written once, every ledger line in one insert (withdrawals, rare, one by one).
+async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<(), ProjectionError> {
+    let (effects, last) = fold_batch::<WalletAggregate, _>(
+        tx,
+        "SELECT wallet_id, state FROM wallets_view WHERE wallet_id = ANY($1) ORDER BY wallet_id FOR UPDATE",
+        events,
+        |e, event, state| {
+            let wallet::State::Open(w) = state else { return Ok(None) };
+            let withdrawal = match (w.owner, event) {
+                (
+                    Owner::User { user_id },
+                    wallet::Event::FundsHeld { reason: Reason::Withdrawal { .. }, .. }
+                    | wallet::Event::HoldCaptured { .. }
+                    | wallet::Event::HoldReleased { .. },
+                ) => Some((user_id, event.clone())),
+                _ => None,
+            };
+            Ok(Some(Effect { wallet_id: w.id, e, posting: event.posting(), withdrawal }))
+        },
     )
     .await?;
-    if let Some(user_id) = user_id {
-        apply_withdrawal(tx, user_id, &event, e.recorded_at).await?;
+    let mut ledger = LedgerColumns::default();
+    for effect in effects {
+        if let Some(posting) = &effect.posting {
+            ledger.push(effect.wallet_id, posting, effect.e);
+        }
+        if let Some((user_id, event)) = &effect.withdrawal {
+            apply_withdrawal(tx, *user_id, event, effect.e.recorded_at).await?;
+        }
     }
-    if let Some(p) = event.posting() {
+    if !ledger.wallet_id.is_empty() {
         tx.execute(
             "INSERT INTO wallet_ledger (wallet_id, version, journal_id, event_type, available, held, detail, at, position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&w.id, &e.version, &p.journal_id, &e.event_type, &p.available, &p.held, &e.payload, &e.recorded_at, &e.global_position],
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[],
+                                  $7::jsonb[], $8::timestamptz[], $9::bigint[])",
+            &[
+                &ledger.wallet_id,
+                &ledger.version,
+                &ledger.journal_id,
+                &ledger.event_type,
+                &ledger.available,
+                &ledger.held,
+                &ledger.detail,
+                &ledger.at,
+                &ledger.position,
+            ],
+        )
+        .await?;
+    }
+    let mut w = WalletColumns::default();
+    for (id, l) in &last {
+        let wallet::State::Open(open) = &l.state else { continue };
+        let (user_id, account) = match open.owner {
+            Owner::User { user_id } => (Some(user_id), None),
+            Owner::Platform { account, .. } => (None, Some(account.name().to_owned())),
+        };
+        w.wallet_id.push(*id);
+        w.user_id.push(user_id);
+        w.account.push(account);
+        w.available.push(open.available);
+        w.held.push(open.held);
+        w.updated_at.push(l.event.recorded_at);
+        w.state.push(serde_json::to_value(&l.state)?);
+        w.version.push(l.event.version);
+    }
+    if !w.wallet_id.is_empty() {
+        tx.execute(
+            "INSERT INTO wallets_view (wallet_id, user_id, account, available, held, updated_at, state, version)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[],
+                                  $7::jsonb[], $8::bigint[])
+             ON CONFLICT (wallet_id) DO UPDATE SET available = excluded.available, held = excluded.held,
+                 updated_at = excluded.updated_at, state = excluded.state, version = excluded.version",
+            &[&w.wallet_id, &w.user_id, &w.account, &w.available, &w.held, &w.updated_at, &w.state, &w.version],
         )
         .await?;
     }
     Ok(())
+}
+
+/// Ledger lines, a column each.
+#[derive(Default)]
+struct LedgerColumns {
+    wallet_id: Vec<Uuid>,
+    version: Vec<i64>,
+    journal_id: Vec<Uuid>,
+    event_type: Vec<String>,
+    available: Vec<i64>,
+    held: Vec<i64>,
+    detail: Vec<serde_json::Value>,
+    at: Vec<DateTime<Utc>>,
+    position: Vec<i64>,
+}
+
+impl LedgerColumns {
+    fn push(&mut self, wallet_id: Uuid, p: &wallet::Posting, e: &StoredEvent) {
+        self.wallet_id.push(wallet_id);
+        self.version.push(e.version);
+        self.journal_id.push(p.journal_id);
+        self.event_type.push(e.event_type.clone());
+        self.available.push(p.available);
+        self.held.push(p.held);
+        self.detail.push(e.payload.clone());
+        self.at.push(e.recorded_at);
+        self.position.push(e.global_position);
+    }
+}
+
+/// Wallet rows, a column each.
+#[derive(Default)]
+struct WalletColumns {
+    wallet_id: Vec<Uuid>,
+    user_id: Vec<Option<Uuid>>,
+    account: Vec<Option<String>>,
+    available: Vec<i64>,
+    held: Vec<i64>,
+    updated_at: Vec<DateTime<Utc>>,
+    state: Vec<serde_json::Value>,
+    version: Vec<i64>,
 }
 
 /// A withdrawal is requested by a hold with reason `withdrawal`, paid out when its hold is
