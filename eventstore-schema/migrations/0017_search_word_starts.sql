@@ -5,8 +5,11 @@
 -- that was half of the database's CPU. The trigram indexes move to the expressions the
 -- queries name, and they are no longer partial: the planner reads the statistics of an
 -- index's expression only when the index covers every row (an inactive listing has no keys,
--- so nothing is added to them). The old ones are dropped by what they are, not by name: a
+-- so it adds only a NULL entry to them). The old ones are dropped by what they are, not by name: a
 -- projection rebuild gives the indexes of the tables it swaps in names of its own.
+-- Deploying it: the index builds hold search_listings' lock until the migration commits
+-- (seconds at 100 000 listings), and a search rebuild must not be running across it (its
+-- shadow, copied before, would bring the old indexes back at its swap).
 DO $$
 DECLARE
     i record;

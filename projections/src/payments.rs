@@ -93,7 +93,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
              cancel_reason, provider_time_ms, created_at, performed_at, cancelled_at, journals, version, state)
          SELECT t.id, t.provider, t.provider_tx_id, t.target_kind, t.target_id, t.amount, t.status, t.cancel_reason,
                 t.provider_time_ms, t.created_at, t.performed_at, t.cancelled_at,
-                ARRAY(SELECT jsonb_array_elements_text(t.journals))::uuid[], t.version, t.state
+                ARRAY(SELECT j FROM jsonb_array_elements_text(t.journals) WITH ORDINALITY AS a(j, n) ORDER BY n)::uuid[], t.version, t.state
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[],
                      $8::int[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
                      $13::jsonb[], $14::bigint[], $15::jsonb[])

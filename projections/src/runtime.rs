@@ -186,8 +186,9 @@ impl Projector {
         let types = self.projection.stream_types();
         if !events.iter().any(|e| types.contains(&e.stream_type.as_str())) {
             // Nothing here for this projection: only its checkpoint moves, in one statement. No
-            // transaction or lock is needed: the update never moves the checkpoint backwards, so
-            // meeting a rebuild's swap (which replaces the row) loses nothing.
+            // transaction or lock is needed. The update never moves the checkpoint backwards; a
+            // rebuild's swap may (it sets the shadow's checkpoint), but only over events like
+            // these, which are then read again and skipped again.
             let stmt = client.prepare_cached(CHECKPOINT_SQL).await?;
             client.execute(&stmt, &checkpoint_params).await?;
             return Ok(events.len());

@@ -291,19 +291,26 @@ pub async fn run(settings: &Settings, clients: usize, per_client: usize) -> Resu
     Ok(PaymentsReport { clients, per_client, setup_seconds, phases })
 }
 
-/// Waits until every projection fed from the event store has applied every event written so far.
+/// Waits until every projection fed from the event store has applied every event written so
+/// far; fails at once when one has failed, and after 2 minutes naming those still behind.
 async fn settle(pool: &deadpool_postgres::Pool) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let client = pool.get().await.map_err(err)?;
         let statuses = bozor_projections::status(&client).await.map_err(err)?;
-        if statuses.iter().filter(|s| s.feed == "store").all(|s| s.lag_events == 0) {
+        drop(client);
+        let store_fed = statuses.iter().filter(|s| s.feed == "store");
+        if let Some(failed) = store_fed.clone().find(|s| s.state == "failed") {
+            return Err(format!("projection {} failed: {}", failed.name, failed.last_error.as_deref().unwrap_or("")));
+        }
+        let behind: Vec<String> =
+            store_fed.filter(|s| s.lag_events > 0).map(|s| format!("{} ({} events)", s.name, s.lag_events)).collect();
+        if behind.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err("the projectors did not catch up within 2 minutes".into());
+            return Err(format!("projections still behind after 2 minutes: {}", behind.join(", ")));
         }
-        drop(client);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
