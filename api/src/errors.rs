@@ -178,6 +178,7 @@ impl From<CommandError> for ApiError {
                 tracing::error!(error = %s, "event store failure");
                 ApiError::new("internal", "internal error")
             }
+            CommandError::Busy => ApiError::new("unavailable", e.to_string()).retry_after(1),
             CommandError::Vault(bozor_commands::vault::VaultError::Db(e)) => crate::routes::unavailable(e),
             CommandError::Vault(v) => {
                 tracing::error!(error = %v, "credentials vault failure");

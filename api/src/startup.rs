@@ -365,7 +365,8 @@ impl Application {
             crate::configuration::check_production_sms(&settings.auth).map_err(StartError::Config)?;
         }
         let pool = connect_and_migrate(&settings).await?;
-        let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every));
+        let commands = CommandService::new(EventStore::new(pool.clone(), settings.snapshot_every))
+            .with_turns(settings.commands_at_once, settings.db_pool_wait);
         let listing_cache = routes::listing_cache(projectors);
         let list_page_cache = std::sync::Arc::new(routes::ListPageCache::new());
         let suggest_cache = std::sync::Arc::new(routes::ListPageCache::weighed(

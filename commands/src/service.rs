@@ -66,6 +66,9 @@ pub enum CommandError {
     /// Sealing or opening credentials failed.
     #[error(transparent)]
     Vault(crate::vault::VaultError),
+    /// No turn came within the wait: more commands at once than this process runs.
+    #[error("too many commands at once; retry later")]
+    Busy,
 }
 
 impl From<crate::vault::VaultError> for CommandError {
@@ -189,6 +192,15 @@ pub struct CommandService {
     store: EventStore,
     appended: Arc<watch::Sender<u64>>,
     clearing: Arc<crate::payments::ClearingLeases>,
+    turns: Option<Turns>,
+}
+
+/// How many commands may be between their first read and their append at once, and how long
+/// one waits for its turn.
+#[derive(Clone)]
+struct Turns {
+    at_once: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
 }
 
 impl CommandService {
@@ -198,6 +210,25 @@ impl CommandService {
             store,
             appended: Arc::new(watch::channel(0).0),
             clearing: Arc::new(crate::payments::ClearingLeases::new()),
+            turns: None,
+        }
+    }
+
+    /// Lets at most `at_once` commands of this service read and append at a time; the others
+    /// wait their turn in arrival order, at most `wait`, then fail with `Busy`. On a saturated
+    /// machine the waiting is done here, first come first served, instead of by the database's
+    /// backends contending for its cores (which stretched the slowest answers).
+    pub fn with_turns(mut self, at_once: usize, wait: Duration) -> CommandService {
+        self.turns = Some(Turns { at_once: Arc::new(tokio::sync::Semaphore::new(at_once.max(1))), wait });
+        self
+    }
+
+    /// A turn to run (see `with_turns`): `None` when turns are not limited.
+    async fn turn(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, CommandError> {
+        let Some(t) = &self.turns else { return Ok(None) };
+        match tokio::time::timeout(t.wait, t.at_once.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(CommandError::Busy),
         }
     }
 
@@ -252,6 +283,7 @@ impl CommandService {
     {
         let ctx = Context { now: meta.now, actor: meta.actor.clone() };
         for attempt in 0..ATTEMPTS_MAX {
+            let turn = self.turn().await?;
             // Checked on every attempt: the conflict that caused a retry may have been this
             // request's own twin, whose stored answer is then ours.
             if let Some(outcome) = self.replay(meta).await? {
@@ -307,6 +339,7 @@ impl CommandService {
                 }
                 Err(e) if e.is_conflict() && meta.if_match.is_none() => {
                     tracing::debug!(attempt, error = %e, "append conflict, retrying");
+                    drop(turn);
                     // Back off a little, longer each time, so contenders spread out.
                     let jitter = u64::from(Uuid::new_v4().as_bytes()[0] % 8);
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 4 + jitter)).await;
@@ -330,6 +363,7 @@ impl CommandService {
         F: FnOnce(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
     {
         let ctx = Context { now: meta.now, actor: meta.actor.clone() };
+        let _turn = self.turn().await?;
         let fresh = Loader {
             store: self.store.clone(),
             uow: UnitOfWork::default(),
@@ -471,4 +505,41 @@ pub async fn next_append(appended: Option<&mut watch::Receiver<u64>>) {
         }
     }
     std::future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(at_once: usize, wait: Duration) -> CommandService {
+        // Turns are taken before any connection: this pool is never asked for one.
+        let pool = crate::db::pool("postgres://nobody@127.0.0.1:1/none", 1).expect("a pool");
+        CommandService::new(EventStore::new(pool, 100)).with_turns(at_once, wait)
+    }
+
+    #[tokio::test]
+    async fn a_command_waits_its_turn_and_is_told_busy_when_none_comes() {
+        let svc = service(2, Duration::from_millis(50));
+        let (a, b) = (svc.turn().await.unwrap(), svc.turn().await.unwrap());
+        assert!(a.is_some() && b.is_some());
+        assert!(matches!(svc.turn().await, Err(CommandError::Busy)), "a third waits 50 ms, then is busy");
+        // A turn given back goes to the next in line.
+        let waiting = tokio::spawn({
+            let svc = svc.clone();
+            async move { svc.turn().await.map(|t| t.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(a);
+        assert!(waiting.await.unwrap().unwrap());
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn without_turns_nothing_waits() {
+        let pool = crate::db::pool("postgres://nobody@127.0.0.1:1/none", 1).expect("a pool");
+        let svc = CommandService::new(EventStore::new(pool, 100));
+        for _ in 0..100 {
+            assert!(svc.turn().await.unwrap().is_none());
+        }
+    }
 }

@@ -64,6 +64,10 @@ pub struct Settings {
     /// `BOZOR_SEARCHES_AT_ONCE`, default twice the cores: searches running at once in this
     /// process (the others wait for a turn, up to 1 s, then 503).
     pub searches_at_once: usize,
+    /// `BOZOR_COMMANDS_AT_ONCE`, default eight times the cores: commands between their first
+    /// read and their append at once in this process (the others wait for a turn, up to
+    /// `BOZOR_DB_POOL_WAIT_MS`, then 503).
+    pub commands_at_once: usize,
     /// Payment providers and payout limits.
     pub payments: PaymentSettings,
     /// `BOZOR_ORDER_UNPAID_TTL` (default 30 minutes): an order not paid for this long is
@@ -262,6 +266,7 @@ impl Settings {
             meili: None,
             suggest_cache: true,
             searches_at_once: 4,
+            commands_at_once: 16,
             payments: PaymentSettings::development(),
             unpaid_ttl: chrono::Duration::minutes(30),
             clock_offset: chrono::Duration::zero(),
@@ -346,6 +351,7 @@ impl Settings {
                 _ => None,
             },
             searches_at_once: var("BOZOR_SEARCHES_AT_ONCE", 2 * cores, "a number of searches, 1 to 1000")?,
+            commands_at_once: var("BOZOR_COMMANDS_AT_ONCE", 8 * cores, "a number of commands, 1 to 1000")?,
             payments: PaymentSettings::from_env()?,
             unpaid_ttl: duration("BOZOR_ORDER_UNPAID_TTL", chrono::Duration::minutes(30), 'm')?,
             shutdown_timeout: duration("BOZOR_SHUTDOWN_TIMEOUT", chrono::Duration::seconds(30), 's')?,
@@ -388,6 +394,9 @@ impl Settings {
         }
         if !(1..=1_000).contains(&settings.searches_at_once) {
             return bad("BOZOR_SEARCHES_AT_ONCE", settings.searches_at_once.to_string(), "1 to 1000");
+        }
+        if !(1..=1_000).contains(&settings.commands_at_once) {
+            return bad("BOZOR_COMMANDS_AT_ONCE", settings.commands_at_once.to_string(), "1 to 1000");
         }
         if let Some(m) = &settings.meili {
             if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {

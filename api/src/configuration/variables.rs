@@ -125,6 +125,12 @@ pub const VARIABLES: &[Variable] = &[
     v("BOZOR_MEILI_KEY", "unset", "Meilisearch's master or an admin API key", SEARCH),
     v("BOZOR_MEILI_INDEX", "listings", "the Meilisearch index uid", SEARCH),
     v(
+        "BOZOR_COMMANDS_AT_ONCE",
+        "eight times the cores",
+        "commands between their first read and their append at once per process; others wait their turn up to BOZOR_DB_POOL_WAIT_MS, then 503",
+        HTTP,
+    ),
+    v(
         "BOZOR_SEARCHES_AT_ONCE",
         "twice the cores",
         "searches running at once per process; others wait up to 1 s, then 503",

@@ -61,6 +61,7 @@ fn a_flag_wins_over_its_variable() {
 fn a_bad_value_stops_the_binary_naming_the_variable_and_a_typo_is_warned_about() {
     for (name, value) in [
         ("BOZOR_HTTP_WORKERS", "0"),
+        ("BOZOR_COMMANDS_AT_ONCE", "0"),
         ("BOZOR_DB_POOL_MAX", "many"),
         ("BOZOR_SHUTDOWN_TIMEOUT", "soon"),
         ("BOZOR_HTTP_ADDR", "localhost"),
