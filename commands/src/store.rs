@@ -363,14 +363,35 @@ impl EventStore {
     }
 }
 
+/// The tail's visible end: events of transactions older than every one still running (a
+/// transaction that commits later cannot then add an event before one already read).
+const TAIL_VISIBLE: &str = "events.tx_id < pg_snapshot_xmin(pg_current_snapshot())";
+
 fn tail_sql() -> String {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events
          WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+           AND {TAIL_VISIBLE}
          ORDER BY events.tx_id, events.global_position LIMIT $3"
     )
 }
+
+/// `read_tail_after_checkpoint`'s statement, built once (projectors run it after every append).
+static TAIL_AFTER_CHECKPOINT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    // The checkpoint row has a `tx_id` and a `version` too: every event column is qualified.
+    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();
+    format!(
+        "SELECT {columns}, c.projection FROM projection_checkpoints c
+         LEFT JOIN LATERAL (
+             SELECT * FROM events
+             WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position) AND {TAIL_VISIBLE}
+             ORDER BY events.tx_id, events.global_position LIMIT $2
+         ) e ON true
+         WHERE c.projection = $1
+         ORDER BY e.tx_id, e.global_position",
+        columns = columns.join(", ")
+    )
+});
 
 /// `read_tail` on a given client.
 pub async fn read_tail_with<C: GenericClient>(
@@ -392,21 +413,7 @@ pub async fn read_tail_after_checkpoint<C: GenericClient>(
     projection: &str,
     limit: i64,
 ) -> Result<Option<Vec<StoredEvent>>, StoreError> {
-    // The checkpoint row has a `tx_id` and a `version` too: every event column is qualified.
-    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();
-    let columns = columns.join(", ");
-    let sql = format!(
-        "SELECT {columns}, c.projection FROM projection_checkpoints c
-         LEFT JOIN LATERAL (
-             SELECT * FROM events
-             WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position)
-               AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY events.tx_id, events.global_position LIMIT $2
-         ) e ON true
-         WHERE c.projection = $1
-         ORDER BY e.tx_id, e.global_position"
-    );
-    let rows = rows(client, &sql, &[&projection, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    let rows = rows(client, &TAIL_AFTER_CHECKPOINT_SQL, &[&projection, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
     if rows.is_empty() {
         return Ok(None);
     }
