@@ -2,13 +2,15 @@
 
 use bozor_domain::escrow::Resolution;
 use bozor_domain::flows::{self, DeliveryRequest, LineRequest, UnitOfWork};
-use bozor_domain::listing::{self, Content, ContentPatch, Details, PromotionTier};
-use bozor_domain::order;
-use bozor_domain::wallet::{self, PlatformAccount, Provider};
+use bozor_domain::listing::{self, Content, ContentPatch, Details, ListingAggregate, PromotionTier};
+use bozor_domain::order::{self, OrderAggregate};
+use bozor_domain::user::UserAggregate;
+use bozor_domain::wallet::{self, PlatformAccount, Provider, WalletAggregate};
 use bozor_domain::{Context, DomainError, Money};
 use uuid::Uuid;
 
 use crate::service::{CommandError, CommandMeta, CommandService, Loader, Outcome};
+use crate::store::Want;
 
 type Flow<'a> = &'a (dyn Fn(&mut UnitOfWork, &Context) -> Result<(), DomainError> + Sync);
 
@@ -103,6 +105,12 @@ impl CommandService {
             meta,
             listing_id,
             move |mut l: Loader| async move {
+                l.prefetch(&[
+                    Want::of::<ListingAggregate>(listing_id),
+                    Want::of::<WalletAggregate>(seller_wallet),
+                    Want::of::<WalletAggregate>(revenue),
+                ])
+                .await?;
                 l.listing(listing_id).await?;
                 l.wallet(seller_wallet).await?;
                 l.wallet(revenue).await?;
@@ -130,6 +138,9 @@ impl CommandService {
             move |mut l: Loader| {
                 let listing_ids = listing_ids.clone();
                 async move {
+                    let mut wants = vec![Want::of::<OrderAggregate>(order_id)];
+                    wants.extend(listing_ids.iter().copied().map(Want::of::<ListingAggregate>));
+                    l.prefetch(&wants).await?;
                     l.order(order_id).await?;
                     for id in listing_ids {
                         l.listing(id).await?;
@@ -150,7 +161,7 @@ impl CommandService {
             meta,
             order_id,
             move |mut l: Loader| async move {
-                l.order_world(order_id).await?;
+                l.order_world_and(order_id, &[Want::of::<WalletAggregate>(buyer_wallet)]).await?;
                 l.wallet(buyer_wallet).await?;
                 Ok(l)
             },
@@ -181,7 +192,7 @@ impl CommandService {
             meta,
             order_id,
             move |mut l: Loader| async move {
-                l.order_world(order_id).await?;
+                l.order_world_and(order_id, &[Want::of::<UserAggregate>(courier_id)]).await?;
                 l.user(courier_id).await?;
                 Ok(l)
             },
@@ -287,6 +298,7 @@ impl CommandService {
             meta,
             user_wallet,
             move |mut l: Loader| async move {
+                l.prefetch(&[Want::of::<WalletAggregate>(user_wallet), Want::of::<WalletAggregate>(clearing)]).await?;
                 l.wallet(user_wallet).await?;
                 l.wallet(clearing).await?;
                 Ok(l)
@@ -339,6 +351,7 @@ impl CommandService {
             meta,
             user_wallet,
             move |mut l: Loader| async move {
+                l.prefetch(&[Want::of::<WalletAggregate>(user_wallet), Want::of::<WalletAggregate>(payout)]).await?;
                 l.wallet(user_wallet).await?;
                 l.wallet(payout).await?;
                 Ok(l)

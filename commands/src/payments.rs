@@ -2,13 +2,23 @@
 //! load, and the flows that decide them (see `bozor_domain::flows::create_payment`).
 
 use bozor_domain::flows;
+use bozor_domain::order::OrderAggregate;
 use bozor_domain::payment::{self, CancelReason, PaymentAggregate, Target};
-use bozor_domain::wallet::{self, PlatformAccount, Provider};
+use bozor_domain::user::UserAggregate;
+use bozor_domain::wallet::{self, PlatformAccount, Provider, WalletAggregate};
 use bozor_domain::Money;
 use uuid::Uuid;
 
 use crate::service::{CommandError, CommandMeta, CommandService, Loader, Outcome};
-use crate::store::StoreError;
+use crate::store::{StoreError, Want};
+
+/// The stream a new payment's target is: the user of a top-up, or the order.
+fn target_want(target: Target) -> Want {
+    match target {
+        Target::Wallet { user_id } => Want::of::<UserAggregate>(user_id),
+        Target::Order { order_id } => Want::of::<OrderAggregate>(order_id),
+    }
+}
 
 /// Loads a new payment's target: the user of a top-up, or the order.
 async fn load_target(l: &mut Loader, target: Target) -> Result<(), CommandError> {
@@ -90,6 +100,10 @@ impl Drop for ClearingLease<'_> {
 /// Loads a payment with every stream its perform or cancel may touch, provider clearing at
 /// `clearing_shard`.
 async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8) -> Result<(), CommandError> {
+    let clearing = wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard);
+    // Three round trips at most: the payment with the clearing shard, then (for an order)
+    // the order with its escrow, then every other stream.
+    l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), Want::of::<WalletAggregate>(clearing)]).await?;
     let payment::State::Exists(p) = l.payment(payment_id).await? else {
         return Ok(()); // the flow answers "payment not found"
     };
@@ -99,6 +113,7 @@ async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8
             user_id
         }
         Target::Order { order_id } => {
+            // The payer is the order's buyer, one of its settlement wallets.
             l.order_world(order_id).await?;
             match l.order(order_id).await? {
                 bozor_domain::order::State::Exists(o) => o.buyer_id,
@@ -107,7 +122,7 @@ async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8
         }
     };
     l.wallet(wallet::user_wallet_id(payer)).await?;
-    l.wallet(wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard)).await?;
+    l.wallet(clearing).await?;
     Ok(())
 }
 
@@ -156,6 +171,7 @@ impl CommandService {
             meta,
             payment_id,
             move |mut l: Loader| async move {
+                l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), target_want(target)]).await?;
                 l.payment(payment_id).await?;
                 load_target(&mut l, target).await?;
                 Ok(l)

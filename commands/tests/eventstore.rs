@@ -473,3 +473,81 @@ async fn concurrent_deposits_contending_on_the_clearing_account_all_land() {
     }
     assert_eq!(clearing, -250 * USERS as i64);
 }
+
+/// Several streams read in one statement fold exactly as each read alone: a long stream from
+/// its snapshot, a short one, one that does not exist, and an id wanted as the wrong type
+/// (which loads as "not that type", as alone).
+#[tokio::test]
+async fn streams_loaded_together_fold_as_each_loaded_alone() {
+    let db = fresh_database().await;
+    let s = db.store(100); // wallets are snapshotted every 20 events
+    let svc = bozor_commands::CommandService::new(s.clone());
+    let (long_user, short_user, nobody) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    long_wallet(&s, Owner::User { user_id: long_user }, 119).await;
+    deposit(&svc, long_user, 100).await; // reaches version 120: a snapshot is taken
+    deposit(&svc, long_user, 100).await; // and one event after it
+    deposit(&svc, short_user, 7).await;
+    let (long, short, missing) =
+        (wallet::user_wallet_id(long_user), wallet::user_wallet_id(short_user), wallet::user_wallet_id(nobody));
+    let alone = s.load::<WalletAggregate>(long).await.unwrap();
+    assert_eq!((alone.version, alone.snapshot_version, alone.events_read), (121, Some(120), 1));
+
+    let wants = [
+        store::Want::of::<WalletAggregate>(long),
+        store::Want::of::<WalletAggregate>(short),
+        store::Want::of::<WalletAggregate>(missing),
+        store::Want::of::<bozor_domain::payment::PaymentAggregate>(short),
+        store::Want::of::<WalletAggregate>(long),
+    ];
+    let mut fetched = s.load_many(&wants).await.unwrap();
+    let together = fetched.take::<WalletAggregate>(long).expect("fetched").unwrap();
+    assert_eq!(
+        (together.version, together.hash, together.snapshot_version, together.events_read),
+        (alone.version, alone.hash, alone.snapshot_version, alone.events_read)
+    );
+    assert_eq!(together.state, alone.state);
+    assert!(fetched.take::<WalletAggregate>(long).is_none(), "taken once");
+
+    // Wanted as a wallet and then as a payment: read once, as a wallet.
+    let short_alone = s.load::<WalletAggregate>(short).await.unwrap();
+    let short_together = fetched.take::<WalletAggregate>(short).expect("fetched").unwrap();
+    assert_eq!((short_together.version, short_together.state), (short_alone.version, short_alone.state));
+    assert!(fetched.take::<bozor_domain::payment::PaymentAggregate>(short).is_none());
+    // Taken as another type than wanted, it is not there (the caller reads it alone).
+    assert!(fetched.take::<bozor_domain::payment::PaymentAggregate>(missing).is_none());
+
+    // An id of a stream of another type: refused as that type, as when loaded alone.
+    let mut foreign = s.load_many(&[store::Want::of::<bozor_domain::payment::PaymentAggregate>(long)]).await.unwrap();
+    match foreign.take::<bozor_domain::payment::PaymentAggregate>(long).expect("fetched") {
+        Err(StoreError::WrongStreamType { expected: "payment", .. }) => {}
+        other => panic!("a wallet loaded as a payment: {:?}", other.map(|l| l.version)),
+    }
+
+    let none = fetched.take::<WalletAggregate>(missing).expect("fetched").unwrap();
+    assert_eq!((none.version, none.hash, none.events_read), (0, GENESIS, 0));
+
+    // Nothing wanted: no statement, nothing fetched.
+    let mut empty = s.load_many(&[]).await.unwrap();
+    assert!(empty.take::<WalletAggregate>(long).is_none());
+}
+
+/// bozor's connections run without PostgreSQL's JIT (a URL's own options may turn it on
+/// again), and the read side's commits are asynchronous.
+#[tokio::test]
+async fn pools_turn_jit_off_and_the_read_side_commits_asynchronously() {
+    let db = fresh_database().await;
+    let show = |pool: deadpool_postgres::Pool, what: &'static str| async move {
+        let client = pool.get().await.unwrap();
+        client.query_one(&format!("SHOW {what}"), &[]).await.unwrap().get::<_, String>(0)
+    };
+    let requests = bozor_commands::db::pool_for_requests(&db.url, 2, Duration::from_secs(5)).unwrap();
+    assert_eq!(show(requests.clone(), "jit").await, "off");
+    assert_eq!(show(requests, "synchronous_commit").await, "on");
+    let workers = bozor_commands::db::pool(&db.url, 2).unwrap();
+    assert_eq!(show(workers, "jit").await, "off");
+    let read_side = bozor_commands::db::read_side_pool(&db.url, 2).unwrap();
+    assert_eq!(show(read_side.clone(), "jit").await, "off");
+    assert_eq!(show(read_side, "synchronous_commit").await, "off");
+    let url = format!("{}?options=-c%20jit%3Don", db.url);
+    assert_eq!(show(bozor_commands::db::pool(&url, 2).unwrap(), "jit").await, "on");
+}
