@@ -101,20 +101,23 @@ impl Drop for ClearingLease<'_> {
 /// `clearing_shard`.
 async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8) -> Result<(), CommandError> {
     let clearing = wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard);
-    // Three round trips at most: the payment with the clearing shard, then (for an order)
-    // the order with its escrow, then every other stream.
-    l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), Want::of::<WalletAggregate>(clearing)]).await?;
+    let clearing_want = Want::of::<WalletAggregate>(clearing);
+    // Two round trips after the payment's (three for an order), and provider clearing, the
+    // hottest stream, in the last of them: the shorter its read is from the append, the less
+    // another process's command can move it in between.
     let payment::State::Exists(p) = l.payment(payment_id).await? else {
         return Ok(()); // the flow answers "payment not found"
     };
     let payer = match p.target {
         Target::Wallet { user_id } => {
-            l.wallet(wallet::user_wallet_id(user_id)).await?;
+            let user_wallet = wallet::user_wallet_id(user_id);
+            l.prefetch(&[Want::of::<WalletAggregate>(user_wallet), clearing_want]).await?;
+            l.wallet(user_wallet).await?;
             user_id
         }
         Target::Order { order_id } => {
             // The payer is the order's buyer, one of its settlement wallets.
-            l.order_world(order_id).await?;
+            l.order_world_and(order_id, &[clearing_want]).await?;
             match l.order(order_id).await? {
                 bozor_domain::order::State::Exists(o) => o.buyer_id,
                 bozor_domain::order::State::Initial => return Ok(()),

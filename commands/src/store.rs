@@ -540,9 +540,9 @@ impl Fetched {
 /// Most streams one `LOAD_MANY_SQL` statement reads; more take several.
 const LOAD_MANY_MAX: usize = 16;
 
-/// `LOAD_SQL` for `n` streams in one statement: per stream, the same two index lookups as
-/// `LOAD_SQL` (with the parameters `stream_id`, `schema_version`, `stream_type` of the
-/// stream's place), tagged with that place. Written out per stream rather than joined to
+/// `LOAD_SQL` for `n` streams in one statement: per stream, its snapshot and the events after
+/// it by their primary keys, as `LOAD_SQL` reads them (with the parameters `stream_id`,
+/// `schema_version`, `stream_type` of the stream's place), tagged with that place. Written out per stream rather than joined to
 /// arrays: with an array, the planner cannot know how many streams a generic plan is for, so
 /// it planned the statement again on every call, which cost more than the round trips saved.
 static LOAD_MANY_SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {

@@ -551,3 +551,46 @@ async fn pools_turn_jit_off_and_the_read_side_commits_asynchronously() {
     let url = format!("{}?options=-c%20jit%3Don", db.url);
     assert_eq!(show(bozor_commands::db::pool(&url, 2).unwrap(), "jit").await, "on");
 }
+
+/// More streams than one statement reads are read in several, each stream still matched to its
+/// own rows; a snapshot of another state schema is ignored, as by a single load.
+#[tokio::test]
+async fn many_streams_are_read_in_chunks_and_other_schemas_snapshots_are_ignored() {
+    let db = fresh_database().await;
+    let s = db.store(100);
+    let svc = bozor_commands::CommandService::new(s.clone());
+    let users: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    // Every other user has a wallet, with as many deposits as its place.
+    for (i, user) in users.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        for _ in 0..i {
+            deposit(&svc, *user, 10).await;
+        }
+    }
+    let long_user = users[18]; // in the second statement's streams, with a snapshot
+    long_wallet(&s, Owner::User { user_id: long_user }, 119).await;
+    deposit(&svc, long_user, 100).await;
+    let wants: Vec<store::Want> =
+        users.iter().map(|u| store::Want::of::<WalletAggregate>(wallet::user_wallet_id(*u))).collect();
+    let mut fetched = s.load_many(&wants).await.unwrap();
+    for user in &users {
+        let id = wallet::user_wallet_id(*user);
+        let alone = s.load::<WalletAggregate>(id).await.unwrap();
+        let together = fetched.take::<WalletAggregate>(id).expect("fetched").unwrap();
+        assert_eq!(
+            (together.version, together.hash, together.snapshot_version, &together.state),
+            (alone.version, alone.hash, alone.snapshot_version, &alone.state),
+            "wallet of user {user}"
+        );
+    }
+    let long_id = wallet::user_wallet_id(long_user);
+    assert!(s.load::<WalletAggregate>(long_id).await.unwrap().snapshot_version.is_some());
+
+    // Wanted with another state schema: its snapshot is not used, every event is folded.
+    let other_schema = store::Want { schema: -1, ..store::Want::of::<WalletAggregate>(long_id) };
+    let mut fetched = s.load_many(&[other_schema]).await.unwrap();
+    assert!(fetched.take::<WalletAggregate>(long_id).is_none(), "not the schema it was wanted as");
+    db.client().await.execute("UPDATE snapshots SET schema_version = -1", &[]).await.unwrap();
+    let mut fetched = s.load_many(&wants).await.unwrap();
+    let full = fetched.take::<WalletAggregate>(long_id).expect("fetched").unwrap();
+    assert_eq!((full.snapshot_version, full.events_read as i64), (None, full.version));
+}
