@@ -231,19 +231,10 @@ pub struct RelayLag {
 
 /// Every relay's lag (its checkpoint against the tail), counting at most `count_max` events.
 pub async fn lag(client: &tokio_postgres::Client, count_max: i64) -> Result<Vec<RelayLag>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT r.relay,
-                    (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
-                                           LIMIT $1) lag),
-                    coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
-                        WHERE (e.tx_id, e.global_position) > (r.tx_id, r.position)
-                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0),
-                    r.events
-             FROM relay_checkpoints r ORDER BY r.relay",
-            &[&count_max],
-        )
-        .await?;
+    let (lag_events, lag_seconds) = crate::store::lag_sql("r");
+    let sql =
+        format!("SELECT r.relay, {lag_events}, {lag_seconds}, r.events FROM relay_checkpoints r ORDER BY r.relay");
+    let rows = client.query(&sql, &[&count_max]).await?;
     Ok(rows
         .iter()
         .map(|r| RelayLag { relay: r.get(0), lag_events: r.get(1), lag_seconds: r.get(2), events: r.get(3) })

@@ -207,15 +207,16 @@ impl Loader {
         let order::State::Exists(o) = self.order(order_id).await? else {
             return Ok(()); // the flow answers "order not found"
         };
+        let (listings, wallets) = (flows::order_listings(&o), flows::settlement_wallets(&o));
         let mut wants: Vec<Want> = also.to_vec();
-        wants.extend(flows::order_listings(&o).into_iter().map(Want::of::<ListingAggregate>));
-        wants.extend(flows::settlement_wallets(&o).into_iter().map(Want::of::<WalletAggregate>));
+        wants.extend(listings.iter().copied().map(Want::of::<ListingAggregate>));
+        wants.extend(wallets.iter().copied().map(Want::of::<WalletAggregate>));
         self.prefetch(&wants).await?;
         self.escrow(escrow_id).await?;
-        for id in flows::order_listings(&o) {
+        for id in listings {
             self.listing(id).await?;
         }
-        for id in flows::settlement_wallets(&o) {
+        for id in wallets {
             self.wallet(id).await?;
         }
         Ok(())

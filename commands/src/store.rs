@@ -399,6 +399,20 @@ static TAIL_AFTER_CHECKPOINT_SQL: std::sync::LazyLock<String> = std::sync::LazyL
     )
 });
 
+/// A reader's lag, as two SQL expressions over `alias`, a row holding its checkpoint
+/// (`tx_id`, `position`): the events in the tail after it, counted up to the statement's `$1`,
+/// and the age in seconds of the first of them (0 when there is none).
+pub fn lag_sql(alias: &str) -> (String, String) {
+    let after = format!("(e.tx_id, e.global_position) > ({alias}.tx_id, {alias}.position)");
+    (
+        format!("(SELECT count(*) FROM (SELECT 1 FROM events e WHERE {after} LIMIT $1) lag)"),
+        format!(
+            "coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e WHERE {after}
+                 ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0)"
+        ),
+    )
+}
+
 /// `read_tail` on a given client.
 pub async fn read_tail_with<C: GenericClient>(
     client: &C,
@@ -441,29 +455,15 @@ pub async fn tail_rows(
     Ok(client.query_raw(&stmt, params).await?)
 }
 
-/// The snapshot (if one of the current state schema exists) and the events after it, in one
-/// round trip: the snapshot row first (`is_snapshot`), then events by version.
-const LOAD_SQL: &str = "
-WITH snap AS (
-    SELECT version, hash, state FROM snapshots WHERE stream_id = $1 AND schema_version = $2 AND stream_type = $3
-)
-SELECT true AS is_snapshot, version, hash, state AS body, NULL::text AS event_type, NULL::int AS event_version,
-       NULL::text AS stream_type
-FROM snap
-UNION ALL
-SELECT false, e.version, e.hash, e.payload, e.event_type, e.event_version, e.stream_type
-FROM events e
-WHERE e.stream_id = $1 AND e.version > coalesce((SELECT version FROM snap), 0)
-ORDER BY is_snapshot DESC, version";
-
-/// `load` on a given client.
+/// `load` on a given client: the snapshot (if one of the current state schema exists) and the
+/// events after it, in one round trip (the statement that reads many streams, for one).
 pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uuid) -> Result<Loaded<A>, StoreError> {
-    let rows = rows(client, LOAD_SQL, &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE]).await?;
+    let rows = rows(client, &LOAD_MANY_SQL[1], &[&stream_id, &A::STATE_SCHEMA, &A::STREAM_TYPE]).await?;
     fold_rows(stream_id, &rows)
 }
 
-/// Folds one stream's rows of `LOAD_SQL` (or `LOAD_MANY_SQL`, whose first columns are the
-/// same): its snapshot first, if any, then its events in version order.
+/// Folds one stream's rows of `LOAD_MANY_SQL`: its snapshot first (`is_snapshot`), if any, then
+/// its events in version order.
 fn fold_rows<A: Aggregate>(stream_id: Uuid, rows: &[Row]) -> Result<Loaded<A>, StoreError> {
     let (mut state, mut version, mut hash, mut snapshot_version) = (A::initial(), 0, GENESIS, None);
     let mut events_read = 0;
@@ -518,9 +518,8 @@ impl Fetched {
     /// Takes `stream_id` out, folded into `A`'s state: `None` when it was not fetched, or was
     /// fetched as another type (the caller then loads it alone).
     pub fn take<A: Aggregate>(&mut self, stream_id: Uuid) -> Option<Result<Loaded<A>, StoreError>> {
-        match self.streams.get(&stream_id) {
-            Some((want, _)) if *want == Want::of::<A>(stream_id) => {}
-            _ => return None,
+        if self.streams.get(&stream_id)?.0 != Want::of::<A>(stream_id) {
+            return None;
         }
         let (_, rows) = self.streams.remove(&stream_id)?;
         Some(fold_rows(stream_id, &rows))
@@ -540,11 +539,12 @@ impl Fetched {
 /// Most streams one `LOAD_MANY_SQL` statement reads; more take several.
 const LOAD_MANY_MAX: usize = 16;
 
-/// `LOAD_SQL` for `n` streams in one statement: per stream, its snapshot and the events after
-/// it by their primary keys, as `LOAD_SQL` reads them (with the parameters `stream_id`,
-/// `schema_version`, `stream_type` of the stream's place), tagged with that place. Written out per stream rather than joined to
-/// arrays: with an array, the planner cannot know how many streams a generic plan is for, so
-/// it planned the statement again on every call, which cost more than the round trips saved.
+/// The statement reading `n` streams (`LOAD_MANY_SQL[n]`): per stream, its snapshot of the
+/// wanted type and schema and the events after it, by their primary keys (with the parameters
+/// `stream_id`, `schema_version`, `stream_type` of the stream's place), tagged with that place.
+/// Written out per stream rather than joined to arrays: with an array, the planner cannot know
+/// how many streams a generic plan is for, so it planned the statement again on every call,
+/// which cost more than the round trips saved.
 static LOAD_MANY_SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     (0..=LOAD_MANY_MAX)
         .map(|n| {

@@ -63,21 +63,15 @@ pub const LAG_COUNT_MAX: i64 = 100_000;
 
 /// Every projection's status.
 pub async fn status(client: &tokio_postgres::Client) -> Result<Vec<Status>, ProjectionError> {
-    let rows = client
-        .query(
-            "SELECT c.projection, c.version, c.position, c.events, c.state, c.last_error,
-                    CASE WHEN c.feed <> 'store' THEN c.kafka_lag_events ELSE
-                    (SELECT count(*) FROM (SELECT 1 FROM events e WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
-                                           LIMIT $1) lag) END,
-                    CASE WHEN c.feed <> 'store' THEN c.kafka_lag_seconds ELSE
-                    coalesce(extract(epoch FROM now() - (SELECT e.recorded_at FROM events e
-                        WHERE (e.tx_id, e.global_position) > (c.tx_id, c.position)
-                        ORDER BY e.tx_id, e.global_position LIMIT 1))::float8, 0) END,
-                    c.feed
-             FROM projection_checkpoints c ORDER BY c.projection",
-            &[&LAG_COUNT_MAX],
-        )
-        .await?;
+    let (lag_events, lag_seconds) = bozor_commands::store::lag_sql("c");
+    let sql = format!(
+        "SELECT c.projection, c.version, c.position, c.events, c.state, c.last_error,
+                CASE WHEN c.feed <> 'store' THEN c.kafka_lag_events ELSE {lag_events} END,
+                CASE WHEN c.feed <> 'store' THEN c.kafka_lag_seconds ELSE {lag_seconds} END,
+                c.feed
+         FROM projection_checkpoints c ORDER BY c.projection"
+    );
+    let rows = client.query(&sql, &[&LAG_COUNT_MAX]).await?;
     Ok(rows
         .iter()
         .map(|r| Status {

@@ -35,14 +35,6 @@ impl Projection for ListingsProjection {
         &["listing"]
     }
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { apply_batch(tx, &[event]).await })
-    }
-
     fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,

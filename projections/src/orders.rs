@@ -13,7 +13,7 @@ use tokio_postgres::types::Json;
 
 use crate::fold::fold;
 use crate::query::{micros_to_time, ListQuery};
-use crate::runtime::{BoxFuture, Projection, ProjectionError};
+use crate::runtime::{one_by_one, BoxFuture, Projection, ProjectionError};
 
 /// The orders projection (order and escrow streams).
 pub struct OrdersProjection;
@@ -35,15 +35,15 @@ impl Projection for OrdersProjection {
         &["order", "escrow"]
     }
 
-    fn apply<'a>(
+    fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
+        events: &'a [&'a StoredEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            match event.stream_type.as_str() {
-                "order" => apply_order(tx, event).await,
-                _ => apply_escrow(tx, event).await,
+        one_by_one(events, move |e| async move {
+            match e.stream_type.as_str() {
+                "order" => apply_order(tx, e).await,
+                _ => apply_escrow(tx, e).await,
             }
         })
     }

@@ -32,14 +32,6 @@ impl Projection for PaymentsProjection {
         &["payment"]
     }
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
-    }
-
     fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
@@ -47,10 +39,6 @@ impl Projection for PaymentsProjection {
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply_batch(tx, events))
     }
-}
-
-async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    apply_batch(tx, &[e]).await
 }
 
 /// A batch in two statements: the payments' states read at once, each payment's row written

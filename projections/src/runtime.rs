@@ -63,27 +63,27 @@ pub trait Projection: Send + Sync + 'static {
     fn tables(&self) -> &'static [&'static str] {
         crate::rebuild::tables_of(self.name())
     }
-    /// Applies one event inside the batch's transaction.
-    fn apply<'a>(
-        &'a self,
-        tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
-
-    /// Applies a batch of new events (in tail order) inside one transaction. The default applies
-    /// them one by one; read models override it to read and write their rows in bulk.
+    /// Applies a batch of new events (in tail order) inside the batch's transaction: event by
+    /// event (see `one_by_one`), or reading and writing the read model's rows in bulk.
     fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         events: &'a [&'a StoredEvent],
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move {
-            for e in events {
-                self.apply(tx, e).await?;
-            }
-            Ok(())
-        })
-    }
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+}
+
+/// `Projection::apply_batch` for a read model written event by event: `apply` on each, in order.
+pub fn one_by_one<'a, F, Fut>(events: &'a [&'a StoredEvent], apply: F) -> BoxFuture<'a, Result<(), ProjectionError>>
+where
+    F: Fn(&'a StoredEvent) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<(), ProjectionError>> + Send + 'a,
+{
+    Box::pin(async move {
+        for e in events {
+            apply(e).await?;
+        }
+        Ok(())
+    })
 }
 
 /// Moves a projection's checkpoint to the end of a batch it applied. Never backwards: another

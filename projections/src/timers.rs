@@ -17,7 +17,7 @@ use deadpool_postgres::Transaction;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::runtime::{BoxFuture, Projection, ProjectionError};
+use crate::runtime::{one_by_one, BoxFuture, Projection, ProjectionError};
 
 /// The timers projection.
 pub struct TimersProjection;
@@ -42,12 +42,12 @@ impl Projection for TimersProjection {
         &["timers"]
     }
 
-    fn apply<'a>(
+    fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
+        events: &'a [&'a StoredEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        one_by_one(events, move |e| apply(tx, e))
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::fold::fold;
 use crate::query::ListQuery;
-use crate::runtime::{BoxFuture, Projection, ProjectionError};
+use crate::runtime::{one_by_one, BoxFuture, Projection, ProjectionError};
 
 /// Most users one page lists.
 pub const PAGE_LIMIT_MAX: i64 = 100;
@@ -31,12 +31,12 @@ impl Projection for UsersProjection {
         &["user"]
     }
 
-    fn apply<'a>(
+    fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
+        events: &'a [&'a StoredEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
+        one_by_one(events, move |e| apply(tx, e))
     }
 }
 

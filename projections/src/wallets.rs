@@ -29,14 +29,6 @@ impl Projection for WalletsProjection {
         &["wallet"]
     }
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, event))
-    }
-
     fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
@@ -44,10 +36,6 @@ impl Projection for WalletsProjection {
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply_batch(tx, events))
     }
-}
-
-async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
-    apply_batch(tx, &[e]).await
 }
 
 /// What an event of an open wallet adds besides its new balance: a ledger line when it moves

@@ -36,14 +36,6 @@ impl Projection for SearchProjection {
         &["search_states", "search_listings"]
     }
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a Transaction<'a>,
-        event: &'a StoredEvent,
-    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(async move { apply_batch(tx, &[event]).await })
-    }
-
     fn apply_batch<'a>(
         &'a self,
         tx: &'a Transaction<'a>,

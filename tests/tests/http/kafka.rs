@@ -374,9 +374,8 @@ async fn an_escrow_applied_before_its_order_still_reaches_the_order_row() {
     let projection = bozor_projections::orders::OrdersProjection;
     let mut client = app.db.pool.get().await.unwrap();
     let tx = client.transaction().await.unwrap();
-    for e in escrows.iter().chain(orders.iter()) {
-        projection.apply(&tx, e).await.unwrap();
-    }
+    let batch: Vec<&bozor_commands::store::StoredEvent> = escrows.iter().chain(orders.iter()).collect();
+    projection.apply_batch(&tx, &batch).await.unwrap();
     tx.commit().await.unwrap();
     let row = client.query_one("SELECT escrow_status FROM orders_view", &[]).await.unwrap();
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("funded"));
