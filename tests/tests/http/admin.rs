@@ -134,7 +134,17 @@ async fn readyz_names_the_dependency_that_is_not_ready() {
         "not configured"
     );
     let c = app.db.client().await;
-    c.execute("UPDATE projection_checkpoints SET state = 'failed' WHERE projection = 'users'", &[]).await.unwrap();
+    // The projectors register their checkpoints as they start, which may be after the first
+    // answer: marked failed before its row exists, the projection would register as live.
+    let registered = "SELECT count(*) FROM projection_checkpoints WHERE projection = 'users'";
+    let client = &c;
+    crate::support::wait_for("the users projection to register", 10, move || async move {
+        client.query_one(registered, &[]).await.unwrap().get::<_, i64>(0) == 1
+    })
+    .await;
+    let marked =
+        c.execute("UPDATE projection_checkpoints SET state = 'failed' WHERE projection = 'users'", &[]).await.unwrap();
+    assert_eq!(marked, 1);
     let not = app.get("/readyz").await;
     assert_eq!(not.status.as_u16(), 503);
     assert_eq!(not.body["status"], "not_ready");
