@@ -594,3 +594,56 @@ async fn many_streams_are_read_in_chunks_and_other_schemas_snapshots_are_ignored
     let full = fetched.take::<WalletAggregate>(long_id).expect("fetched").unwrap();
     assert_eq!((full.snapshot_version, full.events_read as i64), (None, full.version));
 }
+
+/// Snapshots and read-model states are compressed with lz4 when they are stored out of line
+/// (migration 18), where the server has lz4; a server without it keeps pglz and migrates all the
+/// same.
+#[tokio::test]
+async fn large_states_are_compressed_with_lz4_where_the_server_has_it() {
+    let db = fresh_database().await;
+    let client = db.pool.get().await.unwrap();
+    let has_lz4: bool = client
+        .query_one("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // A state well over the 2 kB at which PostgreSQL compresses a row's values.
+    let holds: serde_json::Map<String, serde_json::Value> =
+        (0..200).map(|i| (Uuid::new_v4().to_string(), serde_json::json!(i * 1_000))).collect();
+    let state = serde_json::json!({ "holds": holds });
+    let stream = Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO snapshots (stream_id, stream_type, schema_version, version, hash, state)
+             VALUES ($1, 'wallet', 1, 1, $2, $3)",
+            &[&stream, &vec![0u8; 32], &state],
+        )
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT pg_column_compression(state), state = $2 FROM snapshots WHERE stream_id = $1",
+            &[&stream, &state],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(1), "the state reads back as written");
+    let method: Option<String> = row.get(0);
+    assert_eq!(method.as_deref(), Some(if has_lz4 { "lz4" } else { "pglz" }));
+    let settings: Vec<(String, String)> = client
+        .query(
+            "SELECT attrelid::regclass::text, attcompression::text FROM pg_attribute
+             WHERE attname IN ('state', 'doc', 'payload') AND attnum > 0
+               AND attrelid::regclass::text IN ('snapshots', 'wallets_view', 'listings_view', 'orders_view',
+                   'escrows_view', 'users_view', 'payments_view', 'search_states', 'search_listings', 'events')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(settings.len(), 10);
+    let expected = if has_lz4 { "l" } else { "" };
+    assert!(settings.iter().all(|(_, c)| c == expected), "{settings:?}");
+}

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search_word_starts",
         sql: include_str!("../migrations/0017_search_word_starts.sql"),
     },
+    Migration { version: 18, name: "lz4_state", sql: include_str!("../migrations/0018_lz4_state.sql") },
 ];
 
 #[cfg(test)]
