@@ -56,7 +56,7 @@ impl Projectors {
         pool: &deadpool_postgres::Pool,
         projections: Vec<std::sync::Arc<dyn bozor_projections::Projection>>,
         kafka: Option<&KafkaSettings>,
-        appended: Option<watch::Receiver<u64>>,
+        appended: Option<watch::Receiver<bozor_commands::service::Appends>>,
         on_applied: Option<AppliedHook>,
     ) -> Projectors {
         let (stop, rx) = watch::channel(false);
@@ -105,7 +105,7 @@ impl Projectors {
         mut self,
         database_url: &str,
         kafka: &KafkaSettings,
-        appended: Option<watch::Receiver<u64>>,
+        appended: Option<watch::Receiver<bozor_commands::service::Appends>>,
     ) -> Projectors {
         let mut relay = Relay::new(database_url, kafka.clone());
         if let Some(n) = appended {

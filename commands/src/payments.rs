@@ -1,6 +1,7 @@
 //! Provider payments on the write side: which streams a payment's create, perform and cancel
 //! load, and the flows that decide them (see `bozor_domain::flows::create_payment`).
 
+use bozor_domain::escrow::EscrowAggregate;
 use bozor_domain::flows;
 use bozor_domain::order::OrderAggregate;
 use bozor_domain::payment::{self, CancelReason, PaymentAggregate, Target};
@@ -97,17 +98,93 @@ impl Drop for ClearingLease<'_> {
     }
 }
 
+/// The targets of payments this process created or read. A payment's target never changes
+/// once it is created, so a perform or cancel that finds its payment here reads the payment
+/// together with the streams its target moves, one round trip fewer; one not found here reads
+/// the payment first, as it must. What is read never depends on this memory being right: the
+/// flow decides on the payment as loaded, and a wrong guess only reads streams it then leaves.
+pub struct PaymentTargets {
+    /// The current generation and the one before it: when the current one is full it becomes
+    /// the older and the oldest is dropped, so at most twice `TARGETS_PER_GENERATION` are kept.
+    generations: std::sync::Mutex<[std::collections::HashMap<Uuid, Target>; 2]>,
+}
+
+/// Payment targets kept per generation (about 40 bytes each).
+pub const TARGETS_PER_GENERATION: usize = 50_000;
+
+impl PaymentTargets {
+    pub fn new() -> PaymentTargets {
+        PaymentTargets { generations: std::sync::Mutex::new(Default::default()) }
+    }
+
+    fn generations(&self) -> std::sync::MutexGuard<'_, [std::collections::HashMap<Uuid, Target>; 2]> {
+        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The target of `payment_id`, if this process has seen it.
+    pub fn get(&self, payment_id: Uuid) -> Option<Target> {
+        let g = self.generations();
+        g[0].get(&payment_id).or_else(|| g[1].get(&payment_id)).copied()
+    }
+
+    /// Remembers the target of a payment that exists.
+    pub fn remember(&self, payment_id: Uuid, target: Target) {
+        let mut g = self.generations();
+        if g[0].len() >= TARGETS_PER_GENERATION {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(payment_id, target);
+    }
+
+    /// Targets kept now.
+    pub fn len(&self) -> usize {
+        let g = self.generations();
+        g[0].len() + g[1].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for PaymentTargets {
+    fn default() -> Self {
+        PaymentTargets::new()
+    }
+}
+
 /// Loads a payment with every stream its perform or cancel may touch, provider clearing at
-/// `clearing_shard`.
-async fn load_payment_world(l: &mut Loader, payment_id: Uuid, clearing_shard: u8) -> Result<(), CommandError> {
+/// `clearing_shard`. With the payment's target `known` (see `PaymentTargets`), the payment is
+/// read together with the target's streams: a top-up in one round trip, an order in two.
+/// Otherwise the payment is read first: a top-up takes two, an order three.
+async fn load_payment_world(
+    l: &mut Loader,
+    payment_id: Uuid,
+    clearing_shard: u8,
+    known: Option<Target>,
+    targets: &PaymentTargets,
+) -> Result<(), CommandError> {
     let clearing = wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard);
     let clearing_want = Want::of::<WalletAggregate>(clearing);
-    // Two round trips after the payment's (three for an order), and provider clearing, the
-    // hottest stream, in the last of them: the shorter its read is from the append, the less
-    // another process's command can move it in between.
+    let payment_want = Want::of::<PaymentAggregate>(payment_id);
+    match known {
+        Some(Target::Wallet { user_id }) => {
+            let user_wallet = Want::of::<WalletAggregate>(wallet::user_wallet_id(user_id));
+            l.prefetch(&[payment_want, user_wallet, clearing_want]).await?;
+        }
+        Some(Target::Order { order_id }) => {
+            let escrow = Want::of::<EscrowAggregate>(flows::escrow_id_for(order_id));
+            l.prefetch(&[payment_want, Want::of::<OrderAggregate>(order_id), escrow]).await?;
+        }
+        None => {}
+    }
     let payment::State::Exists(p) = l.payment(payment_id).await? else {
         return Ok(()); // the flow answers "payment not found"
     };
+    targets.remember(payment_id, p.target);
+    // Streams already read above are not read again. Provider clearing, the hottest stream, is
+    // read in the last round trip: the shorter its read is from the append, the less another
+    // process's command can move it in between.
     let payer = match p.target {
         Target::Wallet { user_id } => {
             let user_wallet = wallet::user_wallet_id(user_id);
@@ -170,20 +247,32 @@ impl CommandService {
         provider_time_ms: i64,
     ) -> Result<Outcome, CommandError> {
         let payment_id = payment::payment_id_for(provider, provider_tx_id);
-        self.run(
-            meta,
-            payment_id,
-            move |mut l: Loader| async move {
-                l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), target_want(target)]).await?;
-                l.payment(payment_id).await?;
-                load_target(&mut l, target).await?;
-                Ok(l)
-            },
-            |uow, ctx| {
-                flows::create_payment(uow, ctx, payment_id, provider, provider_tx_id, target, amount, provider_time_ms)
-            },
-        )
-        .await
+        let created = self
+            .run(
+                meta,
+                payment_id,
+                move |mut l: Loader| async move {
+                    l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), target_want(target)]).await?;
+                    l.payment(payment_id).await?;
+                    load_target(&mut l, target).await?;
+                    Ok(l)
+                },
+                |uow, ctx| {
+                    flows::create_payment(
+                        uow,
+                        ctx,
+                        payment_id,
+                        provider,
+                        provider_tx_id,
+                        target,
+                        amount,
+                        provider_time_ms,
+                    )
+                },
+            )
+            .await?;
+        self.payment_targets().remember(payment_id, target);
+        Ok(created)
     }
 
     /// The provider charged the card: the money goes where the payment's target says. With
@@ -208,11 +297,13 @@ impl CommandService {
     ) -> Result<Outcome, CommandError> {
         let lease = self.clearing_leases().lease();
         let shard = lease.shard();
+        let targets = self.payment_targets();
+        let known = targets.get(payment_id);
         self.run(
             meta,
             payment_id,
             move |mut l: Loader| async move {
-                load_payment_world(&mut l, payment_id, shard).await?;
+                load_payment_world(&mut l, payment_id, shard, known, targets).await?;
                 Ok(l)
             },
             |uow: &mut flows::UnitOfWork, ctx: &bozor_domain::Context| {
@@ -257,5 +348,28 @@ mod tests {
         assert_eq!(leases.held(), 0);
         let again = leases.lease();
         assert!(again.held);
+    }
+
+    #[test]
+    fn payment_targets_keep_two_generations_and_forget_the_oldest() {
+        let targets = PaymentTargets::new();
+        let first = Uuid::new_v4();
+        let target = Target::Wallet { user_id: Uuid::new_v4() };
+        targets.remember(first, target);
+        assert_eq!(targets.get(first), Some(target));
+        assert_eq!(targets.get(Uuid::new_v4()), None);
+        // A full generation: `first` moves to the older one and is still known.
+        for _ in 1..TARGETS_PER_GENERATION {
+            targets.remember(Uuid::new_v4(), target);
+        }
+        targets.remember(Uuid::new_v4(), target);
+        assert_eq!(targets.get(first), Some(target), "kept in the older generation");
+        assert_eq!(targets.len(), TARGETS_PER_GENERATION + 1);
+        // Another full generation drops it.
+        for _ in 0..TARGETS_PER_GENERATION {
+            targets.remember(Uuid::new_v4(), target);
+        }
+        assert_eq!(targets.get(first), None, "forgotten with the oldest generation");
+        assert!(targets.len() <= 2 * TARGETS_PER_GENERATION);
     }
 }

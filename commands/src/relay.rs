@@ -54,7 +54,7 @@ pub struct Relay {
     database_url: String,
     kafka: KafkaSettings,
     name: String,
-    wake: Option<watch::Receiver<u64>>,
+    wake: Option<watch::Receiver<crate::service::Appends>>,
     state: watch::Sender<RelayState>,
 }
 
@@ -71,7 +71,7 @@ impl Relay {
     }
 
     /// Wakes the idle relay whenever `appended` changes (appends in this process).
-    pub fn wake_on(mut self, appended: watch::Receiver<u64>) -> Relay {
+    pub fn wake_on(mut self, appended: watch::Receiver<crate::service::Appends>) -> Relay {
         self.wake = Some(appended);
         self
     }

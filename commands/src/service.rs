@@ -227,8 +227,9 @@ impl Loader {
 #[derive(Clone)]
 pub struct CommandService {
     store: EventStore,
-    appended: Arc<watch::Sender<u64>>,
+    appended: Arc<watch::Sender<Appends>>,
     clearing: Arc<crate::payments::ClearingLeases>,
+    payment_targets: Arc<crate::payments::PaymentTargets>,
     turns: Option<Turns>,
 }
 
@@ -245,8 +246,9 @@ impl CommandService {
     pub fn new(store: EventStore) -> CommandService {
         CommandService {
             store,
-            appended: Arc::new(watch::channel(0).0),
+            appended: Arc::new(watch::channel(Appends::default()).0),
             clearing: Arc::new(crate::payments::ClearingLeases::new()),
+            payment_targets: Arc::new(crate::payments::PaymentTargets::new()),
             turns: None,
         }
     }
@@ -274,9 +276,14 @@ impl CommandService {
         &self.clearing
     }
 
+    /// The targets of payments this process has seen (see `PaymentTargets`).
+    pub fn payment_targets(&self) -> &crate::payments::PaymentTargets {
+        &self.payment_targets
+    }
+
     /// Counts appends: projectors in the same process wait for it to change instead of polling
     /// (the embedded mode). A receiver remembers what it has seen, so no append is missed.
-    pub fn appended(&self) -> watch::Receiver<u64> {
+    pub fn appended(&self) -> watch::Receiver<Appends> {
         self.appended.subscribe()
     }
 
@@ -371,7 +378,7 @@ impl CommandService {
             }
             match self.store.append(&req).await {
                 Ok(appended) => {
-                    self.appended.send_modify(|n| *n = n.wrapping_add(1));
+                    self.appended.send_modify(|n| n.count(req.streams.iter().map(|s| s.stream_type)));
                     self.save_snapshots(&uow, &snapshots, &req, &appended.heads).await;
                     return Ok(outcome(resource, primary, current, appended.outcome));
                 }
@@ -535,9 +542,45 @@ fn outcome(resource: Uuid, primary: Uuid, current: i64, stored: crate::store::Ap
     Outcome { id: resource, version, position: Some(stored.position), streams: stored.streams, replayed: false }
 }
 
+/// The stream types of the event store, in the order `Appends` counts them.
+pub const STREAM_TYPES: [&str; 6] = [
+    ListingAggregate::STREAM_TYPE,
+    OrderAggregate::STREAM_TYPE,
+    EscrowAggregate::STREAM_TYPE,
+    WalletAggregate::STREAM_TYPE,
+    UserAggregate::STREAM_TYPE,
+    PaymentAggregate::STREAM_TYPE,
+];
+
+/// Appends this process committed, counted per stream type: an append to several streams
+/// counts once for each type it wrote. Projectors in the process watch it to wake as soon as
+/// something they read was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Appends([u64; STREAM_TYPES.len()]);
+
+impl Appends {
+    /// Counts one append that wrote streams of `types` (each type once, however many streams).
+    pub fn count<'a>(&mut self, types: impl Iterator<Item = &'a str>) {
+        let mut wrote = [false; STREAM_TYPES.len()];
+        for t in types {
+            if let Some(i) = STREAM_TYPES.iter().position(|known| *known == t) {
+                wrote[i] = true;
+            }
+        }
+        for (n, w) in self.0.iter_mut().zip(wrote) {
+            *n = n.wrapping_add(u64::from(w));
+        }
+    }
+
+    /// Whether an append to one of `types` was counted since `before`.
+    pub fn wrote_since(&self, before: &Appends, types: &[&str]) -> bool {
+        STREAM_TYPES.iter().zip(self.0.iter().zip(before.0)).any(|(t, (now, then))| *now != then && types.contains(t))
+    }
+}
+
 /// Resolves when the next append is counted on `appended`; never when there is no counter or
 /// it has closed (a closed channel must not turn a waiting loop into a busy spin).
-pub async fn next_append(appended: Option<&mut watch::Receiver<u64>>) {
+pub async fn next_append(appended: Option<&mut watch::Receiver<Appends>>) {
     if let Some(rx) = appended {
         if rx.changed().await.is_ok() {
             return;

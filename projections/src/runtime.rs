@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bozor_commands::service::Appends;
 use bozor_commands::store::{read_tail_after_checkpoint, StoredEvent};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::watch;
@@ -19,6 +20,9 @@ pub const BATCH_SIZE_MAX: i64 = 2_000;
 /// How long an idle projector waits before it looks at the tail again, unless an append in
 /// this process wakes it first (see `Projector::wake_on`).
 pub const IDLE_POLL: Duration = Duration::from_millis(50);
+/// How soon after its last read an idle projector woken by appends of stream types it does not
+/// read looks at the tail again (see `wait_for_appends`).
+pub const OTHER_TYPES_WAKE: Duration = Duration::from_millis(10);
 /// How long a failed projector waits before it tries the same event again.
 pub const FAILED_RETRY: Duration = Duration::from_secs(2);
 
@@ -100,7 +104,7 @@ const CHECKPOINT_SQL: &str = "UPDATE projection_checkpoints
 pub struct Projector {
     pool: Pool,
     projection: Arc<dyn Projection>,
-    wake: Option<watch::Receiver<u64>>,
+    wake: Option<watch::Receiver<Appends>>,
     on_applied: Option<AppliedHook>,
     gated: bool,
 }
@@ -143,8 +147,8 @@ impl Projector {
         self
     }
 
-    /// Wakes the idle projector whenever `appended` changes (appends in this process).
-    pub fn wake_on(mut self, appended: watch::Receiver<u64>) -> Projector {
+    /// Wakes the idle projector on appends in this process (see `wait_for_appends`).
+    pub fn wake_on(mut self, appended: watch::Receiver<Appends>) -> Projector {
         self.wake = Some(appended);
         self
     }
@@ -208,15 +212,22 @@ impl Projector {
     }
 
     /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
-    /// the error, marks the projection failed and retries the same event later.
+    /// the error, marks the projection failed and retries the same event later. Woken by
+    /// appends, a batch smaller than the most a batch holds means the projector caught up with
+    /// what it could see: it then waits for the next append rather than reading the tail again
+    /// at once (an append during the batch wakes it at once).
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut wake = self.wake.clone();
+        let types = self.projection.stream_types();
         if let Err(e) = self.register().await {
             tracing::error!(projection = self.projection.name(), error = %e, "cannot register projection");
         }
         while !*stop.borrow() {
+            let seen = wake.as_mut().map(|w| *w.borrow_and_update());
+            let read_at = tokio::time::Instant::now();
             let pause = match self.step().await {
                 Ok(0) => IDLE_POLL,
+                Ok(n) if seen.is_some() && (n as i64) < BATCH_SIZE_MAX => IDLE_POLL,
                 Ok(_) => Duration::ZERO,
                 Err(e) => {
                     tracing::error!(projection = self.projection.name(), error = %e, "projection failed");
@@ -224,13 +235,22 @@ impl Projector {
                     FAILED_RETRY
                 }
             };
-            if !pause.is_zero() {
-                // Only an idle projector is woken early; a failed one waits out its pause.
-                let wake = if pause == IDLE_POLL { wake.as_mut() } else { None };
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = bozor_commands::service::next_append(wake) => {}
-                    _ = stop.changed() => {}
+            if pause.is_zero() {
+                continue;
+            }
+            // Only an idle projector is woken early; a failed one waits out its pause.
+            match (wake.as_mut(), seen) {
+                (Some(rx), Some(seen)) if pause == IDLE_POLL => {
+                    tokio::select! {
+                        _ = wait_for_appends(rx, seen, types, read_at, pause) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                _ => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
             }
         }
@@ -251,6 +271,41 @@ pub(crate) async fn mark_failed(pool: &Pool, projection: &str, e: &ProjectionErr
             &[&projection, &e.to_string()],
         )
         .await;
+}
+
+/// Waits until appends in this process (counted on `rx`, `seen` when the last read began at
+/// `read_at`) may have given a projection of `types` something to read, or `pause` passes:
+/// - an append to one of `types` wakes it at once;
+/// - appends of other types wake it `OTHER_TYPES_WAKE` after its last read. Its checkpoint
+///   still moves past them, and they may make visible an event of its own types that the last
+///   read could not see yet (the tail stops at the oldest transaction still open, and that one
+///   may be an append of another type). A burst of other types' appends costs it one read,
+///   not one each.
+pub async fn wait_for_appends(
+    rx: &mut watch::Receiver<Appends>,
+    seen: Appends,
+    types: &[&str],
+    read_at: tokio::time::Instant,
+    pause: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + pause;
+    loop {
+        let now = *rx.borrow_and_update();
+        if now.wrote_since(&seen, types) {
+            return;
+        }
+        let until = if now == seen { deadline } else { deadline.min(read_at + OTHER_TYPES_WAKE) };
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return,
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    // No more appends will be counted: only the pause is left.
+                    tokio::time::sleep_until(until).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Applies the events of `events` that `projection` reads, in `tx`, under the shared side of
@@ -363,4 +418,73 @@ pub async fn reached(
         Some(row) => (row.get::<_, Option<bool>>(1).unwrap_or(false), row.get(0)),
         None => (false, 0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    fn after(before: Appends, types: &[&'static str]) -> Appends {
+        let mut a = before;
+        a.count(types.iter().copied());
+        a
+    }
+
+    /// Runs `wait_for_appends` for a projection of wallets (last read at the start, a pause of
+    /// `IDLE_POLL`) while `appends` are sent at their offsets; answers when it returned.
+    async fn woken_after(appends: Vec<(u64, &'static [&'static str])>) -> Duration {
+        let (tx, mut rx) = watch::channel(Appends::default());
+        let seen = *rx.borrow_and_update();
+        let start = Instant::now();
+        let sender = tokio::spawn(async move {
+            for (at, types) in appends {
+                tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+                tx.send_modify(|a| *a = after(*a, types));
+            }
+            tx // kept open until the end
+        });
+        wait_for_appends(&mut rx, seen, &["wallet"], start, IDLE_POLL).await;
+        let woken = start.elapsed();
+        sender.abort();
+        woken
+    }
+
+    #[test]
+    fn appends_count_each_type_once_per_append() {
+        let none = Appends::default();
+        let one = after(none, &["wallet", "wallet", "payment"]);
+        assert!(one.wrote_since(&none, &["wallet"]));
+        assert!(one.wrote_since(&none, &["listing", "payment"]));
+        assert!(!one.wrote_since(&none, &["listing", "order"]));
+        assert!(!one.wrote_since(&one, &["wallet"]));
+        let unknown = after(one, &["no-such-type"]);
+        assert_eq!(unknown, one, "a type the store does not have counts nowhere");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_append_of_its_own_type_wakes_a_projector_at_once() {
+        assert_eq!(woken_after(vec![(3, &["payment", "wallet"])]).await, Duration::from_millis(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn appends_of_other_types_wake_it_once_after_a_short_wait() {
+        let burst = (1..=9).map(|ms| (ms, &["listing"][..])).collect();
+        assert_eq!(woken_after(burst).await, OTHER_TYPES_WAKE);
+        // An append of its own type during the wait ends it.
+        assert_eq!(woken_after(vec![(1, &["order"]), (4, &["wallet"])]).await, Duration::from_millis(4));
+        // Appends of other types long after the last read wake it at once.
+        assert_eq!(woken_after(vec![(30, &["order"])]).await, Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_appends_it_waits_out_the_pause() {
+        assert_eq!(woken_after(vec![]).await, IDLE_POLL);
+        let (tx, mut rx) = watch::channel(Appends::default());
+        let seen = *rx.borrow_and_update();
+        drop(tx);
+        let start = Instant::now();
+        wait_for_appends(&mut rx, seen, &["wallet"], start, IDLE_POLL).await;
+        assert_eq!(start.elapsed(), IDLE_POLL, "a closed counter does not spin");
+    }
 }

@@ -281,6 +281,63 @@ async fn a_payme_order_payment_funds_the_escrow_and_its_cancel_refunds_to_the_ca
     app.assert_books_balance().await;
 }
 
+/// A process remembers the targets of the payments it created, to read a perform's streams in
+/// fewer round trips. The money must still go where the payment itself says: here a perform
+/// runs in a process that never saw the payment (another one created it, or this one
+/// restarted), and in one whose memory names the wrong target, for a top-up and for an order.
+#[tokio::test]
+async fn a_perform_pays_the_payments_own_target_whatever_the_process_remembers() {
+    use bozor_commands::{CommandMeta, CommandService};
+    use bozor_domain::payment::Target;
+    let app = app().await;
+    let (payer, other) = (registered(&app).await, registered(&app).await);
+    let meta = || CommandMeta::system("payme_perform_transaction", chrono::Utc::now());
+    let money = |tiyin| bozor_domain::Money::from_tiyin(tiyin).expect("an amount");
+    let create = |svc: &CommandService, tx: &'static str, target: Target, tiyin: i64| {
+        let (svc, meta) = (svc.clone(), meta());
+        async move {
+            svc.create_payment(&meta, Provider::Payme, tx, target, money(tiyin), now_ms()).await.expect("created");
+            payment_id_for(Provider::Payme, tx)
+        }
+    };
+    let top_up = Target::Wallet { user_id: payer.id };
+
+    // Created by one process, performed by another that has not seen it.
+    let creator = CommandService::new(app.store.clone());
+    let first = create(&creator, "remember-1", top_up, 1_000).await;
+    assert_eq!(creator.payment_targets().get(first), Some(top_up), "the creator remembers it");
+    let stranger = CommandService::new(app.store.clone());
+    assert_eq!(stranger.payment_targets().get(first), None);
+    stranger.perform_payment(&meta(), first, None).await.expect("performed");
+    assert_eq!(stranger.payment_targets().get(first), Some(top_up), "learnt from the payment it read");
+    assert_eq!(app.balance(payer.id).await, (1_000, 0));
+
+    // Remembered as another user's top-up: the payer is credited, the other user is not.
+    let second = create(&creator, "remember-2", top_up, 2_000).await;
+    creator.payment_targets().remember(second, Target::Wallet { user_id: other.id });
+    creator.perform_payment(&meta(), second, None).await.expect("performed");
+    assert_eq!(app.balance(payer.id).await, (3_000, 0));
+    assert_eq!(app.balance(other.id).await, (0, 0));
+
+    // Remembered as an order: the order is left as it was.
+    let (order, _) = placed_order(&app, &other).await;
+    let third = create(&creator, "remember-3", top_up, 4_000).await;
+    creator.payment_targets().remember(third, Target::Order { order_id: order });
+    creator.perform_payment(&meta(), third, None).await.expect("performed");
+    assert_eq!(app.balance(payer.id).await, (7_000, 0));
+    assert_eq!(order_of(&app, order).await.status, order::Status::Placed);
+
+    // An order payment remembered as a top-up: the order is paid, the wallet gets nothing.
+    let paid = create(&creator, "remember-4", Target::Order { order_id: order }, ORDER_TOTAL).await;
+    creator.payment_targets().remember(paid, top_up);
+    creator.perform_payment(&meta(), paid, None).await.expect("performed");
+    assert_eq!(order_of(&app, order).await.status, order::Status::Paid);
+    assert_eq!(app.balance(other.id).await, (0, ORDER_TOTAL), "held by the escrow");
+    assert_eq!(app.balance(payer.id).await, (7_000, 0));
+    assert_eq!(app.platform(PlatformAccount::ProviderClearing).await, -(7_000 + ORDER_TOTAL));
+    app.assert_books_balance().await;
+}
+
 #[tokio::test]
 async fn a_cancel_after_the_money_was_spent_or_the_goods_delivered_answers_31007_and_moves_nothing() {
     let app = app().await;
