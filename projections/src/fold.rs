@@ -18,7 +18,7 @@ pub async fn fold<A: Aggregate>(
     e: &StoredEvent,
 ) -> Result<(A::State, A::Event), ProjectionError> {
     let event: A::Event = aggregate::decode(&e.event_type, e.event_version, e.payload.clone())?;
-    let state = match tx.query_opt(select, &[&e.stream_id]).await? {
+    let state = match crate::sql::query_opt(tx, select, &[&e.stream_id]).await? {
         Some(row) => serde_json::from_value(row.get(0))?,
         None => A::initial(),
     };
@@ -46,7 +46,7 @@ pub async fn fold_batch<'e, A: Aggregate, T>(
     ids.sort_unstable();
     ids.dedup();
     let mut loaded: BTreeMap<Uuid, A::State> = BTreeMap::new();
-    for row in tx.query(select, &[&ids]).await? {
+    for row in crate::sql::query(tx, select, &[&ids]).await? {
         loaded.insert(row.get(0), serde_json::from_value(row.get(1))?);
     }
     let mut last: BTreeMap<Uuid, Last<'e, A::State>> = BTreeMap::new();

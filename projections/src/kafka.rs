@@ -173,7 +173,8 @@ impl KafkaProjector {
         let tx = client.transaction().await?;
         let changed = apply_in(&tx, &*self.projection, events(), true).await?;
         let applied = std::time::Instant::now();
-        tx.execute(
+        crate::sql::execute(
+            &tx,
             "UPDATE projection_checkpoints
              SET position = greatest(position, $2), events = events + $3, updated_at = now(),
                  kafka_lag_events = $4, kafka_lag_seconds = $5,

@@ -12,6 +12,7 @@ pub mod payments;
 pub mod query;
 pub mod rebuild;
 pub mod runtime;
+pub mod sql;
 pub mod timers;
 pub mod users;
 pub mod wallets;

@@ -60,8 +60,12 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     let mut ids: Vec<Uuid> = events.iter().map(|e| e.stream_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let rows =
-        tx.query("SELECT listing_id, state FROM listings_view WHERE listing_id = ANY($1) FOR UPDATE", &[&ids]).await?;
+    let rows = crate::sql::query(
+        tx,
+        "SELECT listing_id, state FROM listings_view WHERE listing_id = ANY($1) FOR UPDATE",
+        &[&ids],
+    )
+    .await?;
     let mut rows_by_id = std::collections::HashMap::with_capacity(ids.len());
     for r in &rows {
         rows_by_id.insert(r.get::<_, Uuid>(0), serde_json::from_value::<listing::State>(r.get(1))?);
@@ -93,7 +97,8 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     if c.id.is_empty() {
         return Ok(());
     }
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "INSERT INTO listings_view (listing_id, seller_id, kind, status, deleted, title, category, game, price,
                                     original_price, has_images, promoted_until, sales, created_at, updated_at,
                                     last_position, state, submitted_at, sold_out, available, version)
@@ -141,7 +146,8 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     }
     if !approvals.is_empty() {
         let (ids, automatic): (Vec<Uuid>, Vec<bool>) = approvals.into_iter().unzip();
-        tx.execute(
+        crate::sql::execute(
+            tx,
             "UPDATE listings_view l SET approved_automatically = t.a
              FROM unnest($1::uuid[], $2::bool[]) AS t(id, a) WHERE l.listing_id = t.id",
             &[&ids, &automatic],

@@ -57,7 +57,8 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
         Fulfilment::Delivery { district, .. } => serde_json::to_value(district)?.as_str().map(str::to_owned),
         Fulfilment::Digital => None,
     };
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "INSERT INTO orders_view (order_id, buyer_id, seller_id, status, digital, district, courier_id, goods_total,
                                   delivery_fee, placed_at, updated_at, state, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -82,7 +83,8 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
     .await?;
     // Fed from Kafka, order and escrow streams come through different topics: the escrow's
     // events may be applied before the order's row exists, and their update of it found none.
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "UPDATE orders_view o SET escrow_status = x.state->>'status',
                                   release_due_at = (x.state->>'release_due_at')::timestamptz
          FROM escrows_view x WHERE x.escrow_id = $2 AND o.order_id = $1 AND o.escrow_status IS NULL",
@@ -90,7 +92,8 @@ async fn apply_order(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Projec
     )
     .await?;
     if let order::Event::OrderCompleted { automatic: true, .. } = event {
-        tx.execute("UPDATE orders_view SET completed_automatically = true WHERE order_id = $1", &[&o.id]).await?;
+        crate::sql::execute(tx, "UPDATE orders_view SET completed_automatically = true WHERE order_id = $1", &[&o.id])
+            .await?;
     }
     Ok(())
 }
@@ -99,14 +102,16 @@ async fn apply_escrow(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), Proje
     let (state, _) =
         fold::<EscrowAggregate>(tx, "SELECT state FROM escrows_view WHERE escrow_id = $1 FOR UPDATE", e).await?;
     let escrow::State::Exists(x) = &state else { return Ok(()) };
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "INSERT INTO escrows_view (escrow_id, order_id, state) VALUES ($1, $2, $3)
          ON CONFLICT (escrow_id) DO UPDATE SET state = excluded.state",
         &[&x.id, &x.order_id, &serde_json::to_value(&state)?],
     )
     .await?;
     let status = serde_json::to_value(x.status)?.as_str().map(str::to_owned);
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "UPDATE orders_view SET escrow_status = $2, release_due_at = $3 WHERE order_id = $1",
         &[&x.order_id, &status, &x.release_due_at],
     )

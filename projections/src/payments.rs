@@ -76,7 +76,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     if c.id.is_empty() {
         return Ok(());
     }
-    tx.execute(
+    crate::sql::execute(tx,
         "INSERT INTO payments_view (payment_id, provider, provider_tx_id, target_kind, target_id, amount, status,
              cancel_reason, provider_time_ms, created_at, performed_at, cancelled_at, journals, version, state)
          SELECT t.id, t.provider, t.provider_tx_id, t.target_kind, t.target_id, t.amount, t.status, t.cancel_reason,

@@ -350,15 +350,15 @@ async fn first_time<'e>(
     ids.dedup();
     // One statement creates the missing rows and locks the others; after waiting for a
     // concurrent writer of the same row it returns that writer's committed version.
-    let rows = tx
-        .query(
-            "INSERT INTO projection_stream_versions AS v (projection, stream_id, version)
-             SELECT $1, s, 0 FROM unnest($2::uuid[]) AS t(s) ORDER BY s
-             ON CONFLICT (projection, stream_id) DO UPDATE SET version = v.version
-             RETURNING stream_id, version",
-            &[&projection, &ids],
-        )
-        .await?;
+    let rows = crate::sql::query(
+        tx,
+        "INSERT INTO projection_stream_versions AS v (projection, stream_id, version)
+         SELECT $1, s, 0 FROM unnest($2::uuid[]) AS t(s) ORDER BY s
+         ON CONFLICT (projection, stream_id) DO UPDATE SET version = v.version
+         RETURNING stream_id, version",
+        &[&projection, &ids],
+    )
+    .await?;
     let mut applied: std::collections::HashMap<uuid::Uuid, i64> =
         rows.iter().map(|r| (r.get::<_, uuid::Uuid>(0), r.get::<_, i64>(1))).collect();
     let mut fresh = Vec::with_capacity(events.len());
@@ -372,7 +372,8 @@ async fn first_time<'e>(
         }
     }
     let (streams, versions): (Vec<uuid::Uuid>, Vec<i64>) = applied.into_iter().unzip();
-    tx.execute(
+    crate::sql::execute(
+        tx,
         "UPDATE projection_stream_versions v SET version = t.v
          FROM unnest($2::uuid[], $3::bigint[]) AS t(s, v)
          WHERE v.projection = $1 AND v.stream_id = t.s AND v.version < t.v",

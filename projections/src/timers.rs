@@ -96,7 +96,7 @@ fn change(e: &StoredEvent) -> Result<Change, ProjectionError> {
 async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionError> {
     match change(e)? {
         Change::Start { kind, due_at } => {
-            tx.execute(
+            crate::sql::execute(tx,
                 "INSERT INTO timers (timer_id, kind, stream_id, due_at, state, updated_at)
                  VALUES ($1, $2, $3, $4, 'pending', $5)
                  ON CONFLICT (timer_id) DO UPDATE SET due_at = excluded.due_at, state = 'pending', attempts = 0,
@@ -106,7 +106,8 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
             .await?;
         }
         Change::Cancel { kind } => {
-            tx.execute(
+            crate::sql::execute(
+                tx,
                 "UPDATE timers SET state = 'cancelled', updated_at = $2 WHERE timer_id = $1 AND state = 'pending'",
                 &[&format!("{kind}:{}", e.stream_id), &e.recorded_at],
             )

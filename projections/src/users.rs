@@ -49,7 +49,7 @@ async fn apply(tx: &Transaction<'_>, e: &StoredEvent) -> Result<(), ProjectionEr
     let user::State::Exists(u) = &state else { return Ok(()) };
     let roles: Vec<&str> = u.role_list().iter().map(|r| r.name()).collect();
     let (plan, district) = (u.plan().as_ref().and_then(name_of), u.district().as_ref().and_then(name_of));
-    tx.execute(
+    crate::sql::execute(tx,
         "INSERT INTO users_view (user_id, phone, roles, plan, district, registered_at, updated_at, last_position, state)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (user_id) DO UPDATE SET roles = excluded.roles, plan = excluded.plan,

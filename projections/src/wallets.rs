@@ -79,7 +79,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         }
     }
     if !ledger.wallet_id.is_empty() {
-        tx.execute(
+        crate::sql::execute(tx,
             "INSERT INTO wallet_ledger (wallet_id, version, journal_id, event_type, available, held, detail, at, position)
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[],
                                   $7::jsonb[], $8::timestamptz[], $9::bigint[])",
@@ -114,7 +114,8 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         w.version.push(l.event.version);
     }
     if !w.wallet_id.is_empty() {
-        tx.execute(
+        crate::sql::execute(
+            tx,
             "INSERT INTO wallets_view (wallet_id, user_id, account, available, held, updated_at, state, version)
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[],
                                   $7::jsonb[], $8::bigint[])
@@ -194,7 +195,8 @@ async fn apply_withdrawal(
         }
         wallet::Event::HoldCaptured { hold_id, .. } | wallet::Event::HoldReleased { hold_id, .. } => {
             let status = if matches!(event, wallet::Event::HoldCaptured { .. }) { "completed" } else { "failed" };
-            tx.execute(
+            crate::sql::execute(
+                tx,
                 "UPDATE withdrawals_view SET status = $2, finished_at = $3 WHERE withdrawal_id = $1 AND user_id = $4",
                 &[hold_id, &status, &at, &user_id],
             )

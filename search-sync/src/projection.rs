@@ -58,7 +58,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     ids.dedup();
     // One writer at a time takes `seq` numbers, so they commit in the order they are taken and
     // the Meilisearch sync, reading past its checkpoint, never skips a change committed late.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('search_listings_seq'))", &[]).await?;
+    bozor_projections::sql::execute(tx, "SELECT pg_advisory_xact_lock(hashtext('search_listings_seq'))", &[]).await?;
     let rows = tx
         .query(
             "SELECT listing_id, state, created_at, sales FROM search_states
@@ -94,14 +94,16 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     if c.id.is_empty() {
         return Ok(());
     }
-    tx.execute(
+    bozor_projections::sql::execute(
+        tx,
         "INSERT INTO search_states AS s (listing_id, state, sales, created_at)
          SELECT * FROM unnest($1::uuid[], $2::jsonb[], $3::bigint[], $4::timestamptz[])
          ON CONFLICT (listing_id) DO UPDATE SET state = excluded.state, sales = excluded.sales",
         &[&c.id, &c.state, &c.sales, &c.created_at],
     )
     .await?;
-    tx.execute(
+    bozor_projections::sql::execute(
+        tx,
         "INSERT INTO search_listings AS s (listing_id, created_at, seq, active, doc, title, kind, category, game,
                                           city, price, premium, popularity, title_key, text_key)
          SELECT t.id, t.created_at, nextval('search_listings_seq'), t.doc IS NOT NULL, t.doc, t.doc->>'title',
