@@ -383,9 +383,20 @@ fn tail_sql() -> String {
 }
 
 /// `read_tail_after_checkpoint`'s statement, built once (projectors run it after every append).
+/// An event of a stream type not in `$3` comes with a JSON null for its payload and metadata:
+/// the projection only moves its checkpoint past it, and most of a projector's reads are of
+/// other projections' events.
 static TAIL_AFTER_CHECKPOINT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     // The checkpoint row has a `tx_id` and a `version` too: every event column is qualified.
-    let columns: Vec<String> = EVENT_COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();
+    let columns: Vec<String> = EVENT_COLUMNS
+        .split(", ")
+        .map(|c| match c.trim() {
+            body @ ("payload" | "metadata") => {
+                format!("CASE WHEN e.stream_type = ANY($3) THEN e.{body} ELSE 'null'::jsonb END AS {body}")
+            }
+            c => format!("e.{c}"),
+        })
+        .collect();
     format!(
         "SELECT {columns}, c.projection FROM projection_checkpoints c
          LEFT JOIN LATERAL (
@@ -427,13 +438,16 @@ pub async fn read_tail_with<C: GenericClient>(
 /// A projection's next batch, read with its checkpoint in one round trip (a projector asks
 /// after every append in its process, and under load most asks find nothing new yet): the
 /// events after the checkpoint of `projection` in tail order, or `None` when it has no
-/// checkpoint row.
+/// checkpoint row. Events of streams not of `stream_types` (the ones the projection reads) come
+/// with JSON nulls for their payload and metadata.
 pub async fn read_tail_after_checkpoint<C: GenericClient>(
     client: &C,
     projection: &str,
+    stream_types: &[&str],
     limit: i64,
 ) -> Result<Option<Vec<StoredEvent>>, StoreError> {
-    let rows = rows(client, &TAIL_AFTER_CHECKPOINT_SQL, &[&projection, &limit.clamp(1, TAIL_BATCH_MAX)]).await?;
+    let limit = limit.clamp(1, TAIL_BATCH_MAX);
+    let rows = rows(client, &TAIL_AFTER_CHECKPOINT_SQL, &[&projection, &limit, &stream_types]).await?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -473,7 +487,8 @@ fn fold_rows<A: Aggregate>(stream_id: Uuid, rows: &[Row]) -> Result<Loaded<A>, S
     order.sort_unstable();
     for row in order.into_iter().map(|(_, _, i)| &rows[i]) {
         if row.get::<_, bool>(0) {
-            state = serde_json::from_value(row.get(3))?;
+            // Straight from the stored JSON into the state, without a `Value` in between.
+            state = row.try_get::<_, tokio_postgres::types::Json<A::State>>(3)?.0;
             version = row.get(1);
             hash = to_hash(row.get(2));
             snapshot_version = Some(version);

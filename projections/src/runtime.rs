@@ -178,7 +178,9 @@ impl Projector {
     pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
         let read_started = std::time::Instant::now();
         let name = self.projection.name();
-        let Some(events) = read_tail_after_checkpoint(&*client, name, BATCH_SIZE_MAX).await? else {
+        let Some(events) =
+            read_tail_after_checkpoint(&*client, name, self.projection.stream_types(), BATCH_SIZE_MAX).await?
+        else {
             // Not registered (yet, or its row was removed): register and start from the beginning.
             self.register_on(client).await?;
             return Ok(1);
