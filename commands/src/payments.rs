@@ -136,7 +136,8 @@ impl PaymentTargets {
         g[0].insert(payment_id, target);
     }
 
-    /// Targets kept now.
+    /// Entries kept now (a payment remembered again after its generation turned older counts
+    /// in both).
     pub fn len(&self) -> usize {
         let g = self.generations();
         g[0].len() + g[1].len()
@@ -183,8 +184,8 @@ async fn load_payment_world(
     };
     targets.remember(payment_id, p.target);
     // Streams already read above are not read again. Provider clearing, the hottest stream, is
-    // read in the last round trip: the shorter its read is from the append, the less another
-    // process's command can move it in between.
+    // read in the last round trip the target needs: the shorter its read is from the append, the
+    // less another process's command can move it in between.
     let payer = match p.target {
         Target::Wallet { user_id } => {
             let user_wallet = wallet::user_wallet_id(user_id);

@@ -482,13 +482,15 @@ pub async fn load_with<A: Aggregate, C: GenericClient>(client: &C, stream_id: Uu
 fn fold_rows<A: Aggregate>(stream_id: Uuid, rows: &[Row]) -> Result<Loaded<A>, StoreError> {
     let (mut state, mut version, mut hash, mut snapshot_version) = (A::initial(), 0, GENESIS, None);
     let mut events_read = 0;
-    let mut order: Vec<(bool, i64, usize)> =
-        rows.iter().enumerate().map(|(i, r)| (!r.get::<_, bool>(0), r.get::<_, i64>(1), i)).collect();
-    order.sort_unstable();
-    for row in order.into_iter().map(|(_, _, i)| &rows[i]) {
+    let keys: Vec<(bool, i64)> = rows.iter().map(|r| (r.get::<_, bool>(0), r.get::<_, i64>(1))).collect();
+    for row in fold_order(&keys).into_iter().map(|i| &rows[i]) {
         if row.get::<_, bool>(0) {
-            // Straight from the stored JSON into the state, without a `Value` in between.
-            state = row.try_get::<_, tokio_postgres::types::Json<A::State>>(3)?.0;
+            // Straight from the stored JSON into the state, without a `Value` in between; one
+            // that does not decode is decoded again through a `Value`, for serde's own error.
+            state = match row.try_get::<_, tokio_postgres::types::Json<A::State>>(3) {
+                Ok(json) => json.0,
+                Err(_) => serde_json::from_value(row.try_get(3)?)?,
+            };
             version = row.get(1);
             hash = to_hash(row.get(2));
             snapshot_version = Some(version);
@@ -509,6 +511,14 @@ fn fold_rows<A: Aggregate>(stream_id: Uuid, rows: &[Row]) -> Result<Loaded<A>, S
         events_read += 1;
     }
     Ok(Loaded { stream_id, state, version, hash, snapshot_version, events_read, _aggregate: PhantomData })
+}
+
+/// The order to fold a stream's rows in, given each row's `(is_snapshot, version)`: the
+/// snapshot first, then the events by version.
+fn fold_order(keys: &[(bool, i64)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by_key(|&i| (!keys[i].0, keys[i].1));
+    order
 }
 
 /// A stream to load with others in one statement (`EventStore::load_many`): its id, and the
@@ -749,5 +759,20 @@ impl EventColumns {
         self.payloads.push(e.payload.clone());
         self.metadata.push(meta.clone());
         self.hashes.push(hash.to_vec());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_order;
+
+    #[test]
+    fn a_streams_rows_fold_snapshot_first_then_by_version_whatever_order_they_came_in() {
+        // (is_snapshot, version) as a statement might return them.
+        let keys = [(false, 12), (false, 11), (true, 10), (false, 13)];
+        assert_eq!(fold_order(&keys), vec![2, 1, 0, 3]);
+        assert_eq!(fold_order(&[(false, 2), (false, 1)]), vec![1, 0], "no snapshot");
+        assert_eq!(fold_order(&[(true, 5)]), vec![0], "a snapshot alone");
+        assert!(fold_order(&[]).is_empty());
     }
 }
