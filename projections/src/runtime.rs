@@ -20,11 +20,10 @@ pub const BATCH_SIZE_MAX: i64 = 2_000;
 /// How long an idle projector waits before it looks at the tail again, unless an append in
 /// this process wakes it first (see `Projector::wake_on`).
 pub const IDLE_POLL: Duration = Duration::from_millis(50);
-/// How soon after its last read an idle projector woken by appends of stream types it does not
-/// read looks at the tail again (see `wait_for_appends`).
+/// How soon after its last read a projector woken by appends looks at the tail again when the
+/// appends were of stream types it does not read, or when its last batch was not full (see
+/// `wait_for_appends` and `Projector::run`).
 pub const OTHER_TYPES_WAKE: Duration = Duration::from_millis(10);
-/// How long a projector woken by appends waits, at most, after a batch that was not full.
-const AFTER_BATCH: Duration = Duration::from_millis(10);
 /// How long a failed projector waits before it tries the same event again.
 pub const FAILED_RETRY: Duration = Duration::from_secs(2);
 
@@ -218,8 +217,8 @@ impl Projector {
     /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
     /// the error, marks the projection failed and retries the same event later. Woken by
     /// appends, a batch smaller than the most a batch holds means the projector caught up with
-    /// what it could see: it then waits for the next append rather than reading the tail again
-    /// at once (an append during the batch wakes it at once).
+    /// what it could see: it then waits for the next append of its types (one during the batch
+    /// wakes it at once), `OTHER_TYPES_WAKE` at most, rather than reading the tail again at once.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut wake = self.wake.clone();
         let types = self.projection.stream_types();
@@ -229,25 +228,26 @@ impl Projector {
         while !*stop.borrow() {
             let seen = wake.as_mut().map(|w| *w.borrow_and_update());
             let read_at = tokio::time::Instant::now();
-            let pause = match self.step().await {
-                Ok(0) => IDLE_POLL,
+            // How long to wait, and whether appends may end the wait early (a failed projector
+            // waits out its pause).
+            let (pause, wakeable) = match self.step().await {
+                Ok(0) => (IDLE_POLL, true),
                 // Caught up with what it could see. An open transaction that is not an append
                 // (another projector's batch) may have cut the read short, and its end counts
                 // no append: the projector looks again soon in any case.
-                Ok(n) if seen.is_some() && (n as i64) < BATCH_SIZE_MAX => AFTER_BATCH,
-                Ok(_) => Duration::ZERO,
+                Ok(n) if seen.is_some() && (n as i64) < BATCH_SIZE_MAX => (OTHER_TYPES_WAKE, true),
+                Ok(_) => (Duration::ZERO, false),
                 Err(e) => {
                     tracing::error!(projection = self.projection.name(), error = %e, "projection failed");
                     self.mark_failed(&e).await;
-                    FAILED_RETRY
+                    (FAILED_RETRY, false)
                 }
             };
             if pause.is_zero() {
                 continue;
             }
-            // Only an idle projector is woken early; a failed one waits out its pause.
             match (wake.as_mut(), seen) {
-                (Some(rx), Some(seen)) if pause == IDLE_POLL || pause == AFTER_BATCH => {
+                (Some(rx), Some(seen)) if wakeable => {
                     tokio::select! {
                         _ = wait_for_appends(rx, seen, types, read_at, pause) => {}
                         _ = stop.changed() => {}
