@@ -246,6 +246,9 @@ enum Bench {
         /// Payments each client makes in each phase.
         #[arg(long, default_value_t = 100)]
         per_client: usize,
+        /// Runs only this phase: wallet_pay, payme_top_up or payme_order (all three when unset).
+        #[arg(long)]
+        phase: Option<String>,
     },
     /// Seed a backlog of listing events and time the relay producing it to BOZOR_KAFKA_BROKERS.
     Relay {
@@ -618,11 +621,16 @@ async fn run(cli: Cli) {
             let report = bench::scheduler::run(&settings, timers).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
-        Command::Bench { what: Bench::Payments { clients, per_client } } => {
+        Command::Bench { what: Bench::Payments { clients, per_client, phase } } => {
             if !(1..=256).contains(&clients) || !(1..=10_000).contains(&per_client) {
                 fail("--clients is 1 to 256 and --per-client 1 to 10000");
             }
-            let report = bench::payments::run(&settings, clients, per_client).await.unwrap_or_else(|e| fail(e));
+            if phase.as_deref().is_some_and(|p| !bench::payments::PHASES.contains(&p)) {
+                fail(format!("--phase is one of {}", bench::payments::PHASES.join(", ")));
+            }
+            let report = bench::payments::run(&settings, clients, per_client, phase.as_deref())
+                .await
+                .unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
         Command::Bench { what: Bench::Append { writers, seconds } } => {

@@ -50,15 +50,17 @@ pub struct Projectors {
 
 impl Projectors {
     /// Starts a projector for each of `projections` on `pool`: fed from Kafka when `kafka` is
-    /// given, else from the event store, woken by `appended` (appends in this process) when
-    /// given, else polling.
+    /// given, else from the event store, woken by the appends of `commands` (this process's
+    /// command side) and yielding to its waiting commands when given, else polling.
     pub fn start(
         pool: &deadpool_postgres::Pool,
         projections: Vec<std::sync::Arc<dyn bozor_projections::Projection>>,
         kafka: Option<&KafkaSettings>,
-        appended: Option<watch::Receiver<bozor_commands::service::Appends>>,
+        commands: Option<&bozor_commands::CommandService>,
         on_applied: Option<AppliedHook>,
     ) -> Projectors {
+        let appended = commands.map(bozor_commands::CommandService::appended);
+        let waiting = commands.map(bozor_commands::CommandService::commands_waiting);
         let (stop, rx) = watch::channel(false);
         let tasks = projections
             .into_iter()
@@ -86,6 +88,9 @@ impl Projectors {
                 let mut projector = Projector::new(pool.clone(), p);
                 if let Some(n) = &appended {
                     projector = projector.wake_on(n.clone());
+                }
+                if let Some(w) = &waiting {
+                    projector = projector.yield_to(w.clone());
                 }
                 if let Some(hook) = &on_applied {
                     projector = projector.on_applied(hook.clone());
@@ -399,7 +404,7 @@ impl Application {
                 &workers,
                 crate::read_models::all(),
                 settings.kafka.as_ref(),
-                Some(commands.appended()),
+                Some(&commands),
                 Some(invalidate),
             );
             let suggestions = suggest_cache.clone();

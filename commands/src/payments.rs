@@ -98,49 +98,72 @@ impl Drop for ClearingLease<'_> {
     }
 }
 
+/// A bounded memory of facts about ids that never change once true: the current generation
+/// and the one before it. When the current one is full it becomes the older and the oldest is
+/// dropped, so at most twice `per_generation` are kept.
+struct Recent<V: Copy> {
+    generations: std::sync::Mutex<[std::collections::HashMap<Uuid, V>; 2]>,
+    per_generation: usize,
+}
+
+impl<V: Copy> Recent<V> {
+    fn new(per_generation: usize) -> Recent<V> {
+        Recent { generations: std::sync::Mutex::new(Default::default()), per_generation }
+    }
+
+    fn generations(&self) -> std::sync::MutexGuard<'_, [std::collections::HashMap<Uuid, V>; 2]> {
+        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: Uuid) -> Option<V> {
+        let g = self.generations();
+        g[0].get(&id).or_else(|| g[1].get(&id)).copied()
+    }
+
+    fn remember(&self, id: Uuid, value: V) {
+        let mut g = self.generations();
+        if g[0].len() >= self.per_generation {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(id, value);
+    }
+
+    /// Entries kept now (an id remembered again after its generation turned older counts in
+    /// both).
+    fn len(&self) -> usize {
+        let g = self.generations();
+        g[0].len() + g[1].len()
+    }
+}
+
 /// The targets of payments this process created or read. A payment's target never changes
 /// once it is created, so a perform or cancel that finds its payment here reads the payment
 /// together with the streams its target moves, one round trip fewer; one not found here reads
 /// the payment first, as it must. What is read never depends on this memory being right: the
 /// flow decides on the payment as loaded, and a wrong guess only reads streams it then leaves.
-pub struct PaymentTargets {
-    /// The current generation and the one before it: when the current one is full it becomes
-    /// the older and the oldest is dropped, so at most twice `TARGETS_PER_GENERATION` are kept.
-    generations: std::sync::Mutex<[std::collections::HashMap<Uuid, Target>; 2]>,
-}
+pub struct PaymentTargets(Recent<Target>);
 
 /// Payment targets kept per generation (about 40 bytes each).
 pub const TARGETS_PER_GENERATION: usize = 50_000;
 
 impl PaymentTargets {
     pub fn new() -> PaymentTargets {
-        PaymentTargets { generations: std::sync::Mutex::new(Default::default()) }
-    }
-
-    fn generations(&self) -> std::sync::MutexGuard<'_, [std::collections::HashMap<Uuid, Target>; 2]> {
-        self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        PaymentTargets(Recent::new(TARGETS_PER_GENERATION))
     }
 
     /// The target of `payment_id`, if this process has seen it.
     pub fn get(&self, payment_id: Uuid) -> Option<Target> {
-        let g = self.generations();
-        g[0].get(&payment_id).or_else(|| g[1].get(&payment_id)).copied()
+        self.0.get(payment_id)
     }
 
     /// Remembers the target of a payment that exists.
     pub fn remember(&self, payment_id: Uuid, target: Target) {
-        let mut g = self.generations();
-        if g[0].len() >= TARGETS_PER_GENERATION {
-            g[1] = std::mem::take(&mut g[0]);
-        }
-        g[0].insert(payment_id, target);
+        self.0.remember(payment_id, target);
     }
 
-    /// Entries kept now (a payment remembered again after its generation turned older counts
-    /// in both).
+    /// Entries kept now.
     pub fn len(&self) -> usize {
-        let g = self.generations();
-        g[0].len() + g[1].len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,6 +174,36 @@ impl PaymentTargets {
 impl Default for PaymentTargets {
     fn default() -> Self {
         PaymentTargets::new()
+    }
+}
+
+/// Users this process has seen exist, through a payment's check or create. A user, once
+/// registered, always exists (no event takes a user away), so a top-up's create for one of
+/// them needs no read at all: nothing else of the user decides whether a top-up may be made.
+pub struct ExistingUsers(Recent<()>);
+
+/// Users kept per generation (about 24 bytes each).
+pub const USERS_PER_GENERATION: usize = 50_000;
+
+impl ExistingUsers {
+    pub fn new() -> ExistingUsers {
+        ExistingUsers(Recent::new(USERS_PER_GENERATION))
+    }
+
+    /// Whether this process has seen `user_id` exist.
+    pub fn contains(&self, user_id: Uuid) -> bool {
+        self.0.get(user_id).is_some()
+    }
+
+    /// Remembers a user that exists.
+    pub fn remember(&self, user_id: Uuid) {
+        self.0.remember(user_id, ());
+    }
+}
+
+impl Default for ExistingUsers {
+    fn default() -> Self {
+        ExistingUsers::new()
     }
 }
 
@@ -233,11 +286,19 @@ impl CommandService {
             },
             |uow, ctx| flows::check_payment(uow, ctx, payment_id, target, amount),
         )
-        .await
+        .await?;
+        if let Target::Wallet { user_id } = target {
+            self.existing_users().remember(user_id);
+        }
+        Ok(())
     }
 
     /// A provider created a transaction. Refused with `already_exists` when it exists: the
     /// caller then answers from the stored state.
+    ///
+    /// A top-up of a user this process has seen exist reads nothing on its first attempt: the
+    /// payment is presumed new (see `Loader::presume_new_payment`), and an append that finds it
+    /// after all is retried with the payment read.
     pub async fn create_payment(
         &self,
         meta: &CommandMeta,
@@ -248,11 +309,21 @@ impl CommandService {
         provider_time_ms: i64,
     ) -> Result<Outcome, CommandError> {
         let payment_id = payment::payment_id_for(provider, provider_tx_id);
+        let existing_user = match target {
+            Target::Wallet { user_id } if self.existing_users().contains(user_id) => Some(user_id),
+            _ => None,
+        };
         let created = self
             .run(
                 meta,
                 payment_id,
                 move |mut l: Loader| async move {
+                    if let Some(user_id) = existing_user {
+                        if l.presume_new_payment(payment_id) {
+                            l.known_to_exist(user_id);
+                            return Ok(l);
+                        }
+                    }
                     l.prefetch(&[Want::of::<PaymentAggregate>(payment_id), target_want(target)]).await?;
                     l.payment(payment_id).await?;
                     load_target(&mut l, target).await?;
@@ -273,6 +344,9 @@ impl CommandService {
             )
             .await?;
         self.payment_targets().remember(payment_id, target);
+        if let Target::Wallet { user_id } = target {
+            self.existing_users().remember(user_id);
+        }
         Ok(created)
     }
 

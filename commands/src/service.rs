@@ -118,6 +118,9 @@ pub struct Loader {
     foreign: BTreeMap<Uuid, &'static str>,
     /// Streams read ahead by `prefetch`, not loaded into the unit of work yet.
     fetched: Fetched,
+    /// Whether a stream may be presumed new without reading it: on a command's first attempt,
+    /// when no `If-Match` turns a conflict into the answer.
+    may_presume: bool,
 }
 
 impl Loader {
@@ -146,6 +149,32 @@ impl Loader {
         self.heads.insert(id, (loaded.version, loaded.hash));
         pick(&mut self.uow).load(id, loaded.state.clone());
         Ok(loaded.state)
+    }
+
+    /// On a command's first attempt, takes the stream `id` of `A` as one that does not exist,
+    /// without reading it. Its append then expects version 0, which the store refuses as a
+    /// conflict when the stream exists after all (of any type): the command is retried, and on
+    /// a retry nothing is presumed, so the stream is read. Answers whether it presumed; when it
+    /// did not, the caller loads as usual. For streams that almost never exist yet (a provider's
+    /// new transaction), so the read is saved far more often than the retry is paid.
+    fn presume_new<A: Aggregate>(&mut self, id: Uuid, pick: fn(&mut UnitOfWork) -> &mut Streams<A>) -> bool {
+        if !self.may_presume || self.heads.contains_key(&id) || self.fetched.has(id) || pick(&mut self.uow).has(id) {
+            return false;
+        }
+        self.heads.insert(id, (0, crate::hash::GENESIS));
+        pick(&mut self.uow).load(id, A::initial());
+        true
+    }
+
+    /// `presume_new` for a payment stream.
+    pub fn presume_new_payment(&mut self, id: Uuid) -> bool {
+        self.presume_new::<PaymentAggregate>(id, |u| &mut u.payments)
+    }
+
+    /// Tells the flow that `user_id` exists without loading the user's stream (a user, once
+    /// registered, always exists; see `UnitOfWork::existing_users`).
+    pub fn known_to_exist(&mut self, user_id: Uuid) {
+        self.uow.existing_users.insert(user_id);
     }
 
     /// Reads the streams of `wants` not loaded yet in one statement; each then loads from what
@@ -230,6 +259,7 @@ pub struct CommandService {
     appended: Arc<watch::Sender<Appends>>,
     clearing: Arc<crate::payments::ClearingLeases>,
     payment_targets: Arc<crate::payments::PaymentTargets>,
+    existing_users: Arc<crate::payments::ExistingUsers>,
     turns: Option<Turns>,
 }
 
@@ -239,6 +269,30 @@ pub struct CommandService {
 struct Turns {
     at_once: Arc<tokio::sync::Semaphore>,
     wait: Duration,
+    waiting: CommandsWaiting,
+}
+
+/// How many commands of this process are waiting for a turn now (see
+/// `CommandService::with_turns`). While any are, the machine is saturated by commands: the
+/// in-process projectors then let bigger batches gather, which takes less of the machine than
+/// many small ones (see `bozor_projections::runtime::COALESCE_WAIT`).
+#[derive(Clone, Debug, Default)]
+pub struct CommandsWaiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl CommandsWaiting {
+    /// Whether any command is waiting for a turn now.
+    pub fn any(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+}
+
+/// Counts one waiting command while it lives (a request given up drops it too).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl CommandService {
@@ -249,6 +303,7 @@ impl CommandService {
             appended: Arc::new(watch::channel(Appends::default()).0),
             clearing: Arc::new(crate::payments::ClearingLeases::new()),
             payment_targets: Arc::new(crate::payments::PaymentTargets::new()),
+            existing_users: Arc::new(crate::payments::ExistingUsers::new()),
             turns: None,
         }
     }
@@ -258,13 +313,26 @@ impl CommandService {
     /// machine the waiting is done here, first come first served, instead of by the database's
     /// backends contending for its cores (which stretched the slowest answers).
     pub fn with_turns(mut self, at_once: usize, wait: Duration) -> CommandService {
-        self.turns = Some(Turns { at_once: Arc::new(tokio::sync::Semaphore::new(at_once.max(1))), wait });
+        let at_once = Arc::new(tokio::sync::Semaphore::new(at_once.max(1)));
+        self.turns = Some(Turns { at_once, wait, waiting: CommandsWaiting::default() });
         self
+    }
+
+    /// Counts the commands waiting for a turn (never any when turns are not limited).
+    pub fn commands_waiting(&self) -> CommandsWaiting {
+        self.turns.as_ref().map(|t| t.waiting.clone()).unwrap_or_default()
     }
 
     /// A turn to run (see `with_turns`): `None` when turns are not limited.
     async fn turn(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, CommandError> {
         let Some(t) = &self.turns else { return Ok(None) };
+        // A free turn is taken at once. None is free while others wait (a turn given back goes
+        // to the first in line), so this keeps arrival order.
+        if let Ok(permit) = t.at_once.try_acquire() {
+            return Ok(Some(permit));
+        }
+        t.waiting.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&t.waiting.0);
         match tokio::time::timeout(t.wait, t.at_once.acquire()).await {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(CommandError::Busy),
@@ -279,6 +347,11 @@ impl CommandService {
     /// The targets of payments this process has seen (see `PaymentTargets`).
     pub fn payment_targets(&self) -> &crate::payments::PaymentTargets {
         &self.payment_targets
+    }
+
+    /// The users this process has seen exist (see `ExistingUsers`).
+    pub fn existing_users(&self) -> &crate::payments::ExistingUsers {
+        &self.existing_users
     }
 
     /// Counts appends: projectors in the same process wait for it to change instead of polling
@@ -339,6 +412,7 @@ impl CommandService {
                 heads: BTreeMap::new(),
                 foreign: BTreeMap::new(),
                 fetched: Fetched::default(),
+                may_presume: attempt == 0 && meta.if_match.is_none(),
             };
             let loader = load(fresh).await?;
             let current = loader.heads.get(&primary).map_or(0, |h| h.0);
@@ -415,6 +489,8 @@ impl CommandService {
             heads: BTreeMap::new(),
             foreign: BTreeMap::new(),
             fetched: Fetched::default(),
+            // A check appends nothing, so a presumption would never be put to the test.
+            may_presume: false,
         };
         let mut loader = load(fresh).await?;
         flow(&mut loader.uow, &ctx).map_err(CommandError::from)
@@ -614,6 +690,71 @@ mod tests {
         drop(a);
         assert!(waiting.await.unwrap().unwrap());
         drop(b);
+    }
+
+    #[tokio::test]
+    async fn commands_waiting_for_a_turn_are_counted_while_they_wait() {
+        let svc = service(1, Duration::from_secs(5));
+        let waiting = svc.commands_waiting();
+        let held = svc.turn().await.unwrap();
+        assert!(!waiting.any(), "a free turn is taken without waiting");
+        let queued = tokio::spawn({
+            let svc = svc.clone();
+            async move { svc.turn().await.map(|t| t.is_some()) }
+        });
+        let given_up = tokio::spawn({
+            let svc = svc.clone();
+            async move { svc.turn().await.map(|t| t.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(waiting.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // A request given up while it waits stops counting.
+        given_up.abort();
+        let _ = given_up.await;
+        assert_eq!(waiting.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        drop(held);
+        assert!(queued.await.unwrap().unwrap());
+        assert!(!waiting.any());
+    }
+
+    fn loader(may_presume: bool) -> Loader {
+        // Nothing is read: this pool is never asked for a connection.
+        let pool = crate::db::pool("postgres://nobody@127.0.0.1:1/none", 1).expect("a pool");
+        Loader {
+            store: EventStore::new(pool, 100),
+            uow: UnitOfWork::default(),
+            heads: BTreeMap::new(),
+            foreign: BTreeMap::new(),
+            fetched: Fetched::default(),
+            may_presume,
+        }
+    }
+
+    #[test]
+    fn a_top_up_of_a_known_user_is_decided_without_reading_on_its_first_attempt() {
+        use bozor_domain::payment::{self, Target};
+        use bozor_domain::wallet::Provider;
+        let (user, payment_id) = (Uuid::new_v4(), payment::payment_id_for(Provider::Payme, "t1"));
+        let mut l = loader(true);
+        assert!(l.presume_new_payment(payment_id));
+        assert!(!l.presume_new_payment(payment_id), "presumed once");
+        l.known_to_exist(user);
+        assert_eq!(l.heads.get(&payment_id), Some(&(0, crate::hash::GENESIS)), "its append expects a new stream");
+        let ctx = Context { now: Utc::now(), actor: Actor::system() };
+        let amount = bozor_domain::Money::from_tiyin(1_000).unwrap();
+        let target = Target::Wallet { user_id: user };
+        flows::create_payment(&mut l.uow, &ctx, payment_id, Provider::Payme, "t1", target, amount, 1).expect("decided");
+        assert!(matches!(l.uow.payments.state(payment_id), payment::State::Exists(_)));
+        // Another user is not known to exist: the flow would need the user's stream.
+        let mut l = loader(true);
+        assert!(l.presume_new_payment(payment_id));
+        let stranger = Target::Wallet { user_id: Uuid::new_v4() };
+        let unread = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            flows::check_payment(&mut l.uow, &ctx, payment_id, stranger, amount)
+        }));
+        assert!(unread.is_err(), "an unknown user is not taken to exist");
+        // A retry, or a command with If-Match, presumes nothing: the caller reads.
+        assert!(!loader(false).presume_new_payment(payment_id));
     }
 
     #[tokio::test]

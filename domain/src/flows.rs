@@ -89,6 +89,10 @@ pub struct UnitOfWork {
     /// of the account is as good as another: a balance is the sum of them all). Unset, the
     /// shard follows the user, as `wallet::platform_owner` picks it.
     pub clearing_shard: Option<u8>,
+    /// Users the command side knows exist without having loaded their streams: a user, once
+    /// registered, always exists. A flow that needs nothing of a user but that it exists takes
+    /// these as it takes a loaded user that exists.
+    pub existing_users: std::collections::BTreeSet<Uuid>,
 }
 
 impl UnitOfWork {
@@ -738,7 +742,7 @@ fn payment_data(uow: &UnitOfWork, payment_id: Uuid) -> Result<payment::Payment, 
 
 /// Checks that a new payment of `amount` may pay `target`, appending nothing: the user exists
 /// (a top-up), or the order is placed, unpaid, awaits no other payment and costs exactly
-/// `amount`. Needs the user or the order loaded.
+/// `amount`. Needs the user loaded (or among `existing_users`) or the order loaded.
 pub fn check_payment(
     uow: &mut UnitOfWork,
     ctx: &Context,
@@ -751,6 +755,7 @@ pub fn check_payment(
     }
     amount.within_limit()?;
     match target {
+        Target::Wallet { user_id } if uow.existing_users.contains(&user_id) => Ok(()),
         Target::Wallet { user_id } => match uow.users.state(user_id) {
             crate::user::State::Exists(_) => Ok(()),
             crate::user::State::Initial => Err(DomainError::NotFound { what: "user" }),

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bozor_commands::service::Appends;
+use bozor_commands::service::{Appends, CommandsWaiting};
 use bozor_commands::store::{read_tail_after_checkpoint, StoredEvent};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::watch;
@@ -24,6 +24,16 @@ pub const IDLE_POLL: Duration = Duration::from_millis(50);
 /// appends were of stream types it does not read, or when its last batch was not full (see
 /// `wait_for_appends` and `Projector::run`).
 pub const OTHER_TYPES_WAKE: Duration = Duration::from_millis(10);
+/// A batch with at least this many events of the projection's own types may be followed by a
+/// wait (see `COALESCE_WAIT`).
+pub const COALESCE_FROM: usize = 16;
+/// How long after the start of a batch of at least `COALESCE_FROM` events of its own types a
+/// projector reads again when commands of its process are waiting for a turn (see
+/// `Projector::yield_to`). Much of a batch's cost is per batch (its transaction, the lock, the
+/// version gate, the checkpoint, the commit), not per event: when commands fill the machine, a
+/// projector that re-read at once ran many small batches and took the cores from the commands.
+/// Waiting lets bigger batches gather. Otherwise it reads again at once, as before.
+pub const COALESCE_WAIT: Duration = Duration::from_millis(20);
 /// How long a failed projector waits before it tries the same event again.
 pub const FAILED_RETRY: Duration = Duration::from_secs(2);
 
@@ -106,6 +116,7 @@ pub struct Projector {
     pool: Pool,
     projection: Arc<dyn Projection>,
     wake: Option<watch::Receiver<Appends>>,
+    waiting: Option<CommandsWaiting>,
     on_applied: Option<AppliedHook>,
     gated: bool,
 }
@@ -131,7 +142,7 @@ pub struct Applied<'a> {
 impl Projector {
     /// A projector for `projection` over `pool`.
     pub fn new(pool: Pool, projection: Arc<dyn Projection>) -> Projector {
-        Projector { pool, projection, wake: None, on_applied: None, gated: true }
+        Projector { pool, projection, wake: None, waiting: None, on_applied: None, gated: true }
     }
 
     /// Skips the per-stream version gate: for a rebuild's shadow, fed once in tail order from the
@@ -151,6 +162,13 @@ impl Projector {
     /// Wakes the idle projector on appends in this process (see `wait_for_appends`).
     pub fn wake_on(mut self, appended: watch::Receiver<Appends>) -> Projector {
         self.wake = Some(appended);
+        self
+    }
+
+    /// Lets bigger batches gather while commands of this process wait for a turn (see
+    /// `COALESCE_WAIT`).
+    pub fn yield_to(mut self, waiting: CommandsWaiting) -> Projector {
+        self.waiting = Some(waiting);
         self
     }
 
@@ -177,6 +195,11 @@ impl Projector {
 
     /// `step` on a given connection (a rebuild's, whose search_path points at shadow tables).
     pub async fn step_with(&self, client: &mut deadpool_postgres::Client) -> Result<usize, ProjectionError> {
+        Ok(self.step_counted(client).await?.read)
+    }
+
+    /// `step_with`, answering also how many of the events read were of the projection's types.
+    async fn step_counted(&self, client: &mut deadpool_postgres::Client) -> Result<Stepped, ProjectionError> {
         let read_started = std::time::Instant::now();
         let name = self.projection.name();
         let Some(events) =
@@ -184,21 +207,22 @@ impl Projector {
         else {
             // Not registered (yet, or its row was removed): register and start from the beginning.
             self.register_on(client).await?;
-            return Ok(1);
+            return Ok(Stepped { read: 1, own: 0 });
         };
-        let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(0) };
+        let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(Stepped { read: 0, own: 0 }) };
         let read_done = std::time::Instant::now();
         let checkpoint_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)];
         let types = self.projection.stream_types();
-        if !events.iter().any(|e| types.contains(&e.stream_type.as_str())) {
+        let own = events.iter().filter(|e| types.contains(&e.stream_type.as_str())).count();
+        if own == 0 {
             // Nothing here for this projection: only its checkpoint moves, in one statement. No
             // transaction or lock is needed. The update never moves the checkpoint backwards; a
             // rebuild's swap may (it sets the shadow's checkpoint), but only over events like
             // these, which are then read again and skipped again.
             let stmt = client.prepare_cached(CHECKPOINT_SQL).await?;
             client.execute(&stmt, &checkpoint_params).await?;
-            return Ok(events.len());
+            return Ok(Stepped { read: events.len(), own });
         }
         let tx = client.transaction().await?;
         let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
@@ -211,7 +235,7 @@ impl Projector {
                 hook(&Applied { projection: name, streams: &fresh, read_started, read_done, applied });
             }
         }
-        Ok(events.len())
+        Ok(Stepped { read: events.len(), own })
     }
 
     /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
@@ -219,6 +243,9 @@ impl Projector {
     /// appends, a batch smaller than the most a batch holds means the projector caught up with
     /// what it could see: it then waits for the next append of its types (one during the batch
     /// wakes it at once), `OTHER_TYPES_WAKE` at most, rather than reading the tail again at once.
+    /// After a batch with `COALESCE_FROM` events of its types or more, while commands wait for a
+    /// turn, it reads again `COALESCE_WAIT` after that batch began, whatever is appended
+    /// meanwhile.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         let mut wake = self.wake.clone();
         let types = self.projection.stream_types();
@@ -228,15 +255,17 @@ impl Projector {
         while !*stop.borrow() {
             let seen = wake.as_mut().map(|w| *w.borrow_and_update());
             let read_at = tokio::time::Instant::now();
+            let stepped = match self.pool.get().await {
+                Ok(mut client) => self.step_counted(&mut client).await,
+                Err(e) => Err(e.into()),
+            };
             // How long to wait, and whether appends may end the wait early (a failed projector
             // waits out its pause).
-            let (pause, wakeable) = match self.step().await {
-                Ok(0) => (IDLE_POLL, true),
-                // Caught up with what it could see. An open transaction that is not an append
-                // (another projector's batch) may have cut the read short, and its end counts
-                // no append: the projector looks again soon in any case.
-                Ok(n) if seen.is_some() && (n as i64) < BATCH_SIZE_MAX => (OTHER_TYPES_WAKE, true),
-                Ok(_) => (Duration::ZERO, false),
+            let (pause, wakeable) = match stepped {
+                Ok(stepped) => {
+                    let commands_wait = self.waiting.as_ref().is_some_and(CommandsWaiting::any);
+                    next_pause(stepped, seen.is_some(), commands_wait, read_at.elapsed())
+                }
                 Err(e) => {
                     tracing::error!(projection = self.projection.name(), error = %e, "projection failed");
                     self.mark_failed(&e).await;
@@ -266,6 +295,29 @@ impl Projector {
     async fn mark_failed(&self, e: &ProjectionError) {
         mark_failed(&self.pool, self.projection.name(), e).await;
     }
+}
+
+/// How long a projector waits after a step that read `stepped`, `took` after it began, and
+/// whether appends may end the wait early; `woken` tells that appends in its process wake it,
+/// `commands_wait` that commands of its process are waiting for a turn.
+fn next_pause(stepped: Stepped, woken: bool, commands_wait: bool, took: Duration) -> (Duration, bool) {
+    match stepped {
+        Stepped { read: 0, .. } => (IDLE_POLL, true),
+        // Commands fill the machine: the next batch gathers.
+        Stepped { own, .. } if own >= COALESCE_FROM && commands_wait => (COALESCE_WAIT.saturating_sub(took), false),
+        // Caught up with what it could see. An open transaction that is not an append (another
+        // projector's batch) may have cut the read short, and its end counts no append: the
+        // projector looks again soon in any case.
+        Stepped { read, .. } if woken && (read as i64) < BATCH_SIZE_MAX => (OTHER_TYPES_WAKE, true),
+        Stepped { .. } => (Duration::ZERO, false),
+    }
+}
+
+/// What one step read: events in all, and those of the projection's own types.
+#[derive(Clone, Copy, Debug)]
+struct Stepped {
+    read: usize,
+    own: usize,
 }
 
 /// Marks `projection` failed with the error, for the status (best effort: the database may
@@ -432,6 +484,28 @@ pub async fn reached(
 mod tests {
     use super::*;
     use tokio::time::Instant;
+
+    #[test]
+    fn a_big_batch_lets_the_next_one_gather_only_while_commands_wait() {
+        let big = Stepped { read: 40, own: COALESCE_FROM };
+        let took = Duration::from_millis(5);
+        assert_eq!(next_pause(big, true, true, took), (COALESCE_WAIT - took, false), "counted from the batch's start");
+        assert_eq!(
+            next_pause(big, true, true, COALESCE_WAIT * 2),
+            (Duration::ZERO, false),
+            "a slow batch waits no more"
+        );
+        assert_eq!(next_pause(big, true, false, took), (OTHER_TYPES_WAKE, true), "no command waits: as before");
+        let small = Stepped { read: 40, own: COALESCE_FROM - 1 };
+        assert_eq!(next_pause(small, true, true, took), (OTHER_TYPES_WAKE, true));
+        // Other types' events do not count toward a big batch.
+        let others = Stepped { read: 1_000, own: 0 };
+        assert_eq!(next_pause(others, true, true, took), (OTHER_TYPES_WAKE, true));
+        assert_eq!(next_pause(Stepped { read: 0, own: 0 }, true, true, took), (IDLE_POLL, true));
+        let full = Stepped { read: BATCH_SIZE_MAX as usize, own: 0 };
+        assert_eq!(next_pause(full, true, false, took), (Duration::ZERO, false), "a full batch reads on at once");
+        assert_eq!(next_pause(others, false, false, took), (Duration::ZERO, false), "a polling projector reads on");
+    }
 
     fn after(before: Appends, types: &[&'static str]) -> Appends {
         let mut a = before;

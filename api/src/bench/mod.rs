@@ -358,13 +358,8 @@ pub async fn lag(
             }
         })
     };
-    let mut projectors = crate::startup::Projectors::start(
-        &pool,
-        bozor_projections::all(),
-        kafka.as_ref(),
-        Some(svc.appended()),
-        Some(hook),
-    );
+    let mut projectors =
+        crate::startup::Projectors::start(&pool, bozor_projections::all(), kafka.as_ref(), Some(&svc), Some(hook));
     if let Some(k) = &kafka {
         projectors = projectors.with_relay(database_url, k, Some(svc.appended()));
     }

@@ -10,6 +10,9 @@
 //!   transaction topping up the client's buyer;
 //! - `payme_order`: the same pairs paying fresh orders (placed untimed before the phase).
 //!
+//! `--phase` runs one of them alone (with only the set-up it needs), for a longer or profiled
+//! look at it.
+//!
 //! Before each phase the in-process projectors catch up with everything written so far (the
 //! set-up's events, the phase before), so a phase is measured with the read-side work it causes
 //! itself and not the backlog of what came before. Each phase reports requests (or pairs) per
@@ -33,6 +36,9 @@ use uuid::Uuid;
 use crate::configuration::{PaymeSettings, Settings};
 
 const PRICE: i64 = 5_000_000;
+
+/// The phases, in the order they run.
+pub const PHASES: [&str; 3] = ["wallet_pay", "payme_top_up", "payme_order"];
 const BENCH_KEY: &str = "bench-payme-key";
 
 #[derive(Debug, Serialize)]
@@ -181,8 +187,15 @@ where
     })
 }
 
-/// Runs the benchmark. Fails when the database is unreachable or a payment is refused.
-pub async fn run(settings: &Settings, clients: usize, per_client: usize) -> Result<PaymentsReport, String> {
+/// Runs the benchmark: every phase, or only the one named. Fails when the database is
+/// unreachable or a payment is refused.
+pub async fn run(
+    settings: &Settings,
+    clients: usize,
+    per_client: usize,
+    only: Option<&str>,
+) -> Result<PaymentsReport, String> {
+    let runs = |phase: &str| only.is_none_or(|o| o == phase);
     let mut settings = settings.clone();
     settings.db_pool_max = 48;
     settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -204,7 +217,7 @@ pub async fn run(settings: &Settings, clients: usize, per_client: usize) -> Resu
     let order_total = PRICE + District::Chilonzor.delivery_fee().tiyin();
     let admin = Actor::new(Uuid::new_v4(), &[Role::Admin]);
     let mut wallet_orders = Vec::with_capacity(clients);
-    for w in worlds.iter() {
+    for w in worlds.iter().filter(|_| runs("wallet_pay")) {
         let amount = Money::from_tiyin(order_total * per_client as i64).map_err(err)?;
         svc.deposit(&meta(&admin, "deposit"), w.buyer.id, amount, Provider::Manual, Uuid::new_v4().to_string())
             .await
@@ -226,24 +239,26 @@ pub async fn run(settings: &Settings, clients: usize, per_client: usize) -> Resu
 
     settle(&pool).await?;
     let (h, b, ws) = (http.clone(), base.clone(), worlds.clone());
-    phases.push(
-        phase("wallet_pay", wallet_orders, move |client, order| {
-            let (h, b, ws) = (h.clone(), b.clone(), ws.clone());
-            async move {
-                let t = Instant::now();
-                let r = h
-                    .post(format!("{b}/v1/orders/{order}/pay"))
-                    .bearer_auth(&ws[client].token)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .map_err(err)?;
-                check(r, "pay").await?;
-                Ok(vec![t.elapsed().as_micros() as u32])
-            }
-        })
-        .await?,
-    );
+    if runs("wallet_pay") {
+        phases.push(
+            phase("wallet_pay", wallet_orders, move |client, order| {
+                let (h, b, ws) = (h.clone(), b.clone(), ws.clone());
+                async move {
+                    let t = Instant::now();
+                    let r = h
+                        .post(format!("{b}/v1/orders/{order}/pay"))
+                        .bearer_auth(&ws[client].token)
+                        .json(&json!({}))
+                        .send()
+                        .await
+                        .map_err(err)?;
+                    check(r, "pay").await?;
+                    Ok(vec![t.elapsed().as_micros() as u32])
+                }
+            })
+            .await?,
+        );
+    }
 
     let pair = move |h: reqwest::Client, b: std::sync::Arc<String>, auth: String, tx: Uuid, amount: i64, account| async move {
         let mut calls = Vec::with_capacity(2);
@@ -262,14 +277,19 @@ pub async fn run(settings: &Settings, clients: usize, per_client: usize) -> Resu
     settle(&pool).await?;
     let top_ups: Vec<Vec<Uuid>> = (0..clients).map(|_| (0..per_client).map(|_| Uuid::new_v4()).collect()).collect();
     let (h, b, ws, a) = (http.clone(), base.clone(), worlds.clone(), auth.clone());
-    phases.push(
-        phase("payme_top_up", top_ups, move |client, tx| {
-            let account = json!({ "wallet_id": ws[client].buyer.id });
-            pair(h.clone(), b.clone(), a.clone(), tx, 100_000, account)
-        })
-        .await?,
-    );
+    if runs("payme_top_up") {
+        phases.push(
+            phase("payme_top_up", top_ups, move |client, tx| {
+                let account = json!({ "wallet_id": ws[client].buyer.id });
+                pair(h.clone(), b.clone(), a.clone(), tx, 100_000, account)
+            })
+            .await?,
+        );
+    }
 
+    if !runs("payme_order") {
+        return Ok(PaymentsReport { clients, per_client, setup_seconds, phases });
+    }
     let mut payme_orders = Vec::with_capacity(clients);
     for w in worlds.iter() {
         let mut ids = Vec::with_capacity(per_client);

@@ -338,6 +338,71 @@ async fn a_perform_pays_the_payments_own_target_whatever_the_process_remembers()
     app.assert_books_balance().await;
 }
 
+/// A top-up's create for a user this process has seen exist reads nothing on its first try:
+/// the transaction is taken as new and its append expects a new stream. A transaction that
+/// exists after all (a repeat), or an id that another stream holds, must still be refused,
+/// with nothing written twice.
+#[tokio::test]
+async fn a_create_for_a_known_user_is_still_refused_when_its_transaction_exists() {
+    use bozor_commands::{CommandError, CommandMeta, CommandService};
+    use bozor_domain::listing::{Content, Details, Variant};
+    use bozor_domain::payment::Target;
+    use bozor_domain::{Actor, DomainError, Money, Role};
+    let app = app().await;
+    let payer = registered(&app).await;
+    let svc = CommandService::new(app.store.clone());
+    let meta = || CommandMeta::system("payme_create_transaction", chrono::Utc::now());
+    let money = Money::from_tiyin(5_000).expect("an amount");
+    let top_up = Target::Wallet { user_id: payer.id };
+    let create = |tx: &'static str| {
+        let (svc, meta) = (svc.clone(), meta());
+        async move { svc.create_payment(&meta, Provider::Payme, tx, top_up, money, now_ms()).await }
+    };
+    let already_exists = |r: Result<_, CommandError>| {
+        matches!(r, Err(CommandError::Domain(DomainError::AlreadyExists { .. })))
+    };
+
+    assert!(!svc.existing_users().contains(payer.id));
+    create("known-1").await.expect("created");
+    assert!(svc.existing_users().contains(payer.id), "the create saw the user exist");
+    // The repeat is presumed new, meets the stream at its append, and is refused on the retry.
+    assert!(already_exists(create("known-1").await), "a repeat is refused");
+    let id = payment_id_for(Provider::Payme, "known-1");
+    let loaded = app.store.load::<PaymentAggregate>(id).await.expect("the payment");
+    assert_eq!(loaded.version, 1, "one created event");
+
+    // The payment's id taken by a listing: refused, and the listing is left as it was.
+    let taken = payment_id_for(Provider::Payme, "known-2");
+    let seller = Actor::new(Uuid::new_v4(), &[Role::Seller]);
+    let mut m = meta();
+    m.actor = seller;
+    let details = Details::Product { variants: vec![Variant { sku: "a".into(), label: "a".into(), stock: 1 }] };
+    let content = Content {
+        title: "Choynak".into(),
+        description: "Bir".into(),
+        category: "appliances".into(),
+        images: vec![],
+        attributes: Default::default(),
+    };
+    svc.create_listing(&m, taken, details, content, money).await.expect("a listing");
+    assert!(already_exists(create("known-2").await), "an id another stream holds is refused");
+    let listing = app.store.load::<bozor_domain::listing::ListingAggregate>(taken).await.expect("the listing");
+    assert_eq!(listing.version, 1);
+
+    // Twenty repeats at once: one effect.
+    let repeats: Vec<_> = (0..20).map(|_| tokio::spawn(create("known-3"))).collect();
+    let mut created = 0;
+    for r in repeats {
+        match r.await.expect("no panic") {
+            Ok(_) => created += 1,
+            other => assert!(already_exists(other), "a repeat is refused, not failed"),
+        }
+    }
+    assert_eq!(created, 1);
+    let loaded = app.store.load::<PaymentAggregate>(payment_id_for(Provider::Payme, "known-3")).await.unwrap();
+    assert_eq!(loaded.version, 1);
+}
+
 #[tokio::test]
 async fn a_cancel_after_the_money_was_spent_or_the_goods_delivered_answers_31007_and_moves_nothing() {
     let app = app().await;
