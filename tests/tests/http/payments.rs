@@ -358,9 +358,8 @@ async fn a_create_for_a_known_user_is_still_refused_when_its_transaction_exists(
         let (svc, meta) = (svc.clone(), meta());
         async move { svc.create_payment(&meta, Provider::Payme, tx, top_up, money, now_ms()).await }
     };
-    let already_exists = |r: Result<_, CommandError>| {
-        matches!(r, Err(CommandError::Domain(DomainError::AlreadyExists { .. })))
-    };
+    let already_exists =
+        |r: Result<_, CommandError>| matches!(r, Err(CommandError::Domain(DomainError::AlreadyExists { .. })));
 
     assert!(!svc.existing_users().contains(payer.id));
     create("known-1").await.expect("created");
