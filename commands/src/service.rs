@@ -121,6 +121,8 @@ pub struct Loader {
     /// Whether a stream may be presumed new without reading it: on a command's first attempt,
     /// when no `If-Match` turns a conflict into the answer.
     may_presume: bool,
+    /// Whether a stream was presumed new.
+    presumed: bool,
 }
 
 impl Loader {
@@ -163,17 +165,20 @@ impl Loader {
         }
         self.heads.insert(id, (0, crate::hash::GENESIS));
         pick(&mut self.uow).load(id, A::initial());
+        self.presumed = true;
         true
     }
 
     /// `presume_new` for a payment stream.
-    pub fn presume_new_payment(&mut self, id: Uuid) -> bool {
+    pub(crate) fn presume_new_payment(&mut self, id: Uuid) -> bool {
         self.presume_new::<PaymentAggregate>(id, |u| &mut u.payments)
     }
 
     /// Tells the flow that `user_id` exists without loading the user's stream (a user, once
-    /// registered, always exists; see `UnitOfWork::existing_users`).
-    pub fn known_to_exist(&mut self, user_id: Uuid) {
+    /// registered, always exists; see `UnitOfWork::existing_users`). Only for users this
+    /// process has loaded and seen exist (`payments::ExistingUsers`), never for an id a request
+    /// names.
+    pub(crate) fn known_to_exist(&mut self, user_id: Uuid) {
         self.uow.existing_users.insert(user_id);
     }
 
@@ -399,8 +404,13 @@ impl CommandService {
         F: Fn(&mut UnitOfWork, &Context) -> Result<(), DomainError>,
     {
         let ctx = Context { now: meta.now, actor: meta.actor.clone() };
+        // A turn kept for the next attempt (see the conflict of a presumed stream below).
+        let mut kept = None;
         for attempt in 0..ATTEMPTS_MAX {
-            let turn = self.turn().await?;
+            let turn = match kept.take() {
+                Some(turn) => turn,
+                None => self.turn().await?,
+            };
             // Checked on every attempt: the conflict that caused a retry may have been this
             // request's own twin, whose stored answer is then ours.
             if let Some(outcome) = self.replay(meta).await? {
@@ -413,8 +423,10 @@ impl CommandService {
                 foreign: BTreeMap::new(),
                 fetched: Fetched::default(),
                 may_presume: attempt == 0 && meta.if_match.is_none(),
+                presumed: false,
             };
             let loader = load(fresh).await?;
+            let presumed = loader.presumed;
             let current = loader.heads.get(&primary).map_or(0, |h| h.0);
             if let Some(expected) = meta.if_match {
                 if expected != current {
@@ -456,6 +468,12 @@ impl CommandService {
                     self.save_snapshots(&uow, &snapshots, &req, &appended.heads).await;
                     return Ok(outcome(resource, primary, current, appended.outcome));
                 }
+                Err(e) if e.is_conflict() && meta.if_match.is_none() && presumed => {
+                    // Most likely the stream presumed new exists (a repeated callback): decided
+                    // again at once, with reads, in the same turn; nothing to spread out.
+                    tracing::debug!(attempt, error = %e, "a stream presumed new exists, deciding again");
+                    kept = Some(turn);
+                }
                 Err(e) if e.is_conflict() && meta.if_match.is_none() => {
                     tracing::debug!(attempt, error = %e, "append conflict, retrying");
                     drop(turn);
@@ -491,6 +509,7 @@ impl CommandService {
             fetched: Fetched::default(),
             // A check appends nothing, so a presumption would never be put to the test.
             may_presume: false,
+            presumed: false,
         };
         let mut loader = load(fresh).await?;
         flow(&mut loader.uow, &ctx).map_err(CommandError::from)
@@ -727,6 +746,7 @@ mod tests {
             foreign: BTreeMap::new(),
             fetched: Fetched::default(),
             may_presume,
+            presumed: false,
         }
     }
 

@@ -32,7 +32,9 @@ pub const COALESCE_FROM: usize = 16;
 /// `Projector::yield_to`). Much of a batch's cost is per batch (its transaction, the lock, the
 /// version gate, the checkpoint, the commit), not per event: when commands fill the machine, a
 /// projector that re-read at once ran many small batches and took the cores from the commands.
-/// Waiting lets bigger batches gather. Otherwise it reads again at once, as before.
+/// Waiting lets bigger batches gather. Without commands waiting, or after a smaller batch, it
+/// waits as it would anyway (see `Projector::run`). Only projectors fed from the store in the
+/// commands' process do this; Kafka-fed ones take what their consumer has.
 pub const COALESCE_WAIT: Duration = Duration::from_millis(20);
 /// How long a failed projector waits before it tries the same event again.
 pub const FAILED_RETRY: Duration = Duration::from_secs(2);

@@ -288,6 +288,8 @@ pub async fn run(
     }
 
     if !runs("payme_order") {
+        // Let the in-process projectors finish before the runtime goes away.
+        settle(&pool).await?;
         return Ok(PaymentsReport { clients, per_client, setup_seconds, phases });
     }
     let mut payme_orders = Vec::with_capacity(clients);

@@ -462,6 +462,10 @@ async fn twenty_concurrent_identical_callbacks_have_one_effect() {
     let app = app().await;
     let buyer = registered(&app).await;
     let params = create_params("storm", 700_000, json!({ "wallet_id": buyer.id }));
+    // Payme checks first, as it does: the process has then seen the user exist, and every Create
+    // of the storm is presumed new (one append wins, the others are decided again with reads).
+    let check = json!({ "amount": 700_000, "account": { "wallet_id": buyer.id } });
+    assert_eq!(payme(&app, "CheckPerformTransaction", check).await["result"]["allow"], true);
     for method in ["CreateTransaction", "PerformTransaction"] {
         let calls = (0..20).map(|_| payme_text(&app, method, params.clone()));
         let answers = futures_util::future::join_all(calls).await;
