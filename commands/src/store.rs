@@ -397,17 +397,11 @@ static TAIL_AFTER_CHECKPOINT_SQL: std::sync::LazyLock<String> = std::sync::LazyL
             c => format!("e.{c}"),
         })
         .collect();
-    // The tail's visible end (`TAIL_VISIBLE`) is applied by the caller, from the `horizon`
-    // column: the events past it, committed after a transaction still running, come last in
-    // tail order and tell whether one of the projection's types waits there. The index scan
-    // stays the statement's only way in: a separate look past the end was planned as a scan
-    // of the whole table when the statement was first prepared on an empty store.
     format!(
-        "SELECT {columns}, c.projection, pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
-         FROM projection_checkpoints c
+        "SELECT {columns}, c.projection FROM projection_checkpoints c
          LEFT JOIN LATERAL (
              SELECT * FROM events
-             WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position)
+             WHERE (events.tx_id, events.global_position) > (c.tx_id, c.position) AND {TAIL_VISIBLE}
              ORDER BY events.tx_id, events.global_position LIMIT $2
          ) e ON true
          WHERE c.projection = $1
@@ -415,18 +409,6 @@ static TAIL_AFTER_CHECKPOINT_SQL: std::sync::LazyLock<String> = std::sync::LazyL
         columns = columns.join(", ")
     )
 });
-
-/// A projection's next batch (see `read_tail_after_checkpoint`).
-#[derive(Debug)]
-pub struct Tail {
-    /// The events after the checkpoint, in tail order.
-    pub events: Vec<StoredEvent>,
-    /// Whether an event of the projection's stream types is committed beyond the tail's visible
-    /// end (its transaction began after one still running): one more read will be needed once
-    /// that transaction ends, which need not be an append, so no append may announce it. True
-    /// also when the read's limit cut off what lies past the end.
-    pub own_hidden: bool,
-}
 
 /// A reader's lag, as two SQL expressions over `alias`, a row holding its checkpoint
 /// (`tx_id`, `position`): the events in the tail after it, counted up to the statement's `$1`,
@@ -455,33 +437,21 @@ pub async fn read_tail_with<C: GenericClient>(
 
 /// A projection's next batch, read with its checkpoint in one round trip (a projector asks
 /// after every append in its process, and under load most asks find nothing new yet): the
-/// events after the checkpoint of `projection` in tail order, and whether one of its types is
-/// hidden beyond the tail's end, or `None` when it has no checkpoint row. Events of streams not
-/// of `stream_types` (the ones the projection reads) come with JSON nulls for their payload and
-/// metadata.
+/// events after the checkpoint of `projection` in tail order, or `None` when it has no
+/// checkpoint row. Events of streams not of `stream_types` (the ones the projection reads) come
+/// with JSON nulls for their payload and metadata.
 pub async fn read_tail_after_checkpoint<C: GenericClient>(
     client: &C,
     projection: &str,
     stream_types: &[&str],
     limit: i64,
-) -> Result<Option<Tail>, StoreError> {
+) -> Result<Option<Vec<StoredEvent>>, StoreError> {
     let limit = limit.clamp(1, TAIL_BATCH_MAX);
     let rows = rows(client, &TAIL_AFTER_CHECKPOINT_SQL, &[&projection, &limit, &stream_types]).await?;
-    let Some(first) = rows.first() else { return Ok(None) };
-    let horizon: u64 = first.get::<_, String>(13).parse().expect("xid8 prints as an unsigned integer");
-    let (mut events, mut own_hidden, mut past_end) = (Vec::with_capacity(rows.len()), false, false);
-    for row in rows.iter().filter(|r| r.get::<_, Option<i64>>(0).is_some()) {
-        let e = StoredEvent::from_row(row);
-        if e.tx_id < horizon {
-            events.push(e);
-        } else {
-            past_end = true;
-            own_hidden |= stream_types.contains(&e.stream_type.as_str());
-        }
+    if rows.is_empty() {
+        return Ok(None);
     }
-    // The limit may have cut off events of its types past the end.
-    own_hidden |= past_end && rows.len() as i64 >= limit;
-    Ok(Some(Tail { events, own_hidden }))
+    Ok(Some(rows.iter().filter(|r| r.get::<_, Option<i64>>(0).is_some()).map(StoredEvent::from_row).collect()))
 }
 
 /// `read_tail` as a stream of rows (see `StoredEvent::from_row`), for answers that should not

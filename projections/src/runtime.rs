@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bozor_commands::service::{Appends, CommandsWaiting};
-use bozor_commands::store::{read_tail_after_checkpoint, StoredEvent, Tail};
+use bozor_commands::store::{read_tail_after_checkpoint, StoredEvent};
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::watch;
 
@@ -20,10 +20,10 @@ pub const BATCH_SIZE_MAX: i64 = 2_000;
 /// How long an idle projector waits before it looks at the tail again, unless an append in
 /// this process wakes it first (see `Projector::wake_on`).
 pub const IDLE_POLL: Duration = Duration::from_millis(50);
-/// How soon a projector woken by appends looks at the tail again when an event of its own
-/// types is committed but beyond the tail's visible end (see `store::Tail::own_hidden`): the
-/// transaction holding the end back may not be an append, so no append may announce its end.
-pub const HIDDEN_RECHECK: Duration = Duration::from_millis(10);
+/// How soon after its last read a projector woken by appends looks at the tail again when the
+/// appends were of stream types it does not read, or when its last batch was not full (see
+/// `wait_for_appends` and `Projector::run`).
+pub const OTHER_TYPES_WAKE: Duration = Duration::from_millis(10);
 /// A batch with at least this many events of the projection's own types may be followed by a
 /// wait (see `COALESCE_WAIT`).
 pub const COALESCE_FROM: usize = 16;
@@ -204,16 +204,14 @@ impl Projector {
     async fn step_counted(&self, client: &mut deadpool_postgres::Client) -> Result<Stepped, ProjectionError> {
         let read_started = std::time::Instant::now();
         let name = self.projection.name();
-        let Some(Tail { events, own_hidden }) =
+        let Some(events) =
             read_tail_after_checkpoint(&*client, name, self.projection.stream_types(), BATCH_SIZE_MAX).await?
         else {
             // Not registered (yet, or its row was removed): register and start from the beginning.
             self.register_on(client).await?;
-            return Ok(Stepped { read: 1, own: 0, own_hidden: true });
+            return Ok(Stepped { read: 1, own: 0 });
         };
-        let Some(last) = events.last().map(StoredEvent::tail_position) else {
-            return Ok(Stepped { read: 0, own: 0, own_hidden });
-        };
+        let Some(last) = events.last().map(StoredEvent::tail_position) else { return Ok(Stepped { read: 0, own: 0 }) };
         let read_done = std::time::Instant::now();
         let checkpoint_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&name, &last.tx_id.to_string(), &last.global_position, &(events.len() as i64)];
@@ -226,7 +224,7 @@ impl Projector {
             // these, which are then read again and skipped again.
             let stmt = client.prepare_cached(CHECKPOINT_SQL).await?;
             client.execute(&stmt, &checkpoint_params).await?;
-            return Ok(Stepped { read: events.len(), own, own_hidden });
+            return Ok(Stepped { read: events.len(), own });
         }
         let tx = client.transaction().await?;
         let fresh = apply_in(&tx, &*self.projection, &events, self.gated).await?;
@@ -239,16 +237,14 @@ impl Projector {
                 hook(&Applied { projection: name, streams: &fresh, read_started, read_done, applied });
             }
         }
-        Ok(Stepped { read: events.len(), own, own_hidden })
+        Ok(Stepped { read: events.len(), own })
     }
 
     /// Runs until `stop` turns true: applies batches, polls when idle, and on failure records
     /// the error, marks the projection failed and retries the same event later. Woken by
     /// appends, a batch smaller than the most a batch holds means the projector caught up with
     /// what it could see: it then waits for the next append of its types (one during the batch
-    /// wakes it at once), `IDLE_POLL` at most, or `HIDDEN_RECHECK` when an event of its types
-    /// is hidden beyond the tail's end. Appends of other types do not wake it: its checkpoint
-    /// moves past them at its next read (`reached` answers a read-your-writes wait without it).
+    /// wakes it at once), `OTHER_TYPES_WAKE` at most, rather than reading the tail again at once.
     /// After a batch with `COALESCE_FROM` events of its types or more, while commands wait for a
     /// turn, it reads again `COALESCE_WAIT` after that batch began, whatever is appended
     /// meanwhile.
@@ -260,7 +256,7 @@ impl Projector {
         }
         while !*stop.borrow() {
             let seen = wake.as_mut().map(|w| *w.borrow_and_update());
-            let read_at = std::time::Instant::now();
+            let read_at = tokio::time::Instant::now();
             let stepped = match self.pool.get().await {
                 Ok(mut client) => self.step_counted(&mut client).await,
                 Err(e) => Err(e.into()),
@@ -284,7 +280,7 @@ impl Projector {
             match (wake.as_mut(), seen) {
                 (Some(rx), Some(seen)) if wakeable => {
                     tokio::select! {
-                        _ = wait_for_appends(rx, seen, types, pause) => {}
+                        _ = wait_for_appends(rx, seen, types, read_at, pause) => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -304,29 +300,26 @@ impl Projector {
 }
 
 /// How long a projector waits after a step that read `stepped`, `took` after it began, and
-/// whether appends of its types may end the wait early; `woken` tells that appends in its
-/// process wake it, `commands_wait` that commands of its process are waiting for a turn.
+/// whether appends may end the wait early; `woken` tells that appends in its process wake it,
+/// `commands_wait` that commands of its process are waiting for a turn.
 fn next_pause(stepped: Stepped, woken: bool, commands_wait: bool, took: Duration) -> (Duration, bool) {
-    // An event of its types is committed but hidden behind an older open transaction, whose end
-    // may count no append (another projector's batch): it looks again soon in any case.
-    let caught_up = if stepped.own_hidden { HIDDEN_RECHECK } else { IDLE_POLL };
     match stepped {
-        Stepped { read: 0, .. } => (caught_up, true),
+        Stepped { read: 0, .. } => (IDLE_POLL, true),
         // Commands fill the machine: the next batch gathers.
         Stepped { own, .. } if own >= COALESCE_FROM && commands_wait => (COALESCE_WAIT.saturating_sub(took), false),
-        // Caught up with what it could see.
-        Stepped { read, .. } if woken && (read as i64) < BATCH_SIZE_MAX => (caught_up, true),
+        // Caught up with what it could see. An open transaction that is not an append (another
+        // projector's batch) may have cut the read short, and its end counts no append: the
+        // projector looks again soon in any case.
+        Stepped { read, .. } if woken && (read as i64) < BATCH_SIZE_MAX => (OTHER_TYPES_WAKE, true),
         Stepped { .. } => (Duration::ZERO, false),
     }
 }
 
-/// What one step read: events in all, those of the projection's own types, and whether one of
-/// its types is hidden beyond the tail's end.
+/// What one step read: events in all, and those of the projection's own types.
 #[derive(Clone, Copy, Debug)]
 struct Stepped {
     read: usize,
     own: usize,
-    own_hidden: bool,
 }
 
 /// Marks `projection` failed with the error, for the status (best effort: the database may
@@ -341,23 +334,34 @@ pub(crate) async fn mark_failed(pool: &Pool, projection: &str, e: &ProjectionErr
         .await;
 }
 
-/// Waits until an append in this process (counted on `rx`, `seen` when the last read began)
-/// wrote one of `types`, or `pause` passes. Appends of other types do not end the wait: they
-/// give the projection nothing to apply, and an event of its types they could unhide (the tail
-/// stops at the oldest transaction still open) was seen hidden by the last read, which then
-/// chose the short `HIDDEN_RECHECK` pause.
-pub async fn wait_for_appends(rx: &mut watch::Receiver<Appends>, seen: Appends, types: &[&str], pause: Duration) {
+/// Waits until appends in this process (counted on `rx`, `seen` when the last read began at
+/// `read_at`) may have given a projection of `types` something to read, or `pause` passes:
+/// - an append to one of `types` wakes it at once;
+/// - appends of other types wake it `OTHER_TYPES_WAKE` after its last read. Its checkpoint
+///   still moves past them, and they may make visible an event of its own types that the last
+///   read could not see yet (the tail stops at the oldest transaction still open, and that one
+///   may be an append of another type). A burst of other types' appends costs it one read,
+///   not one each.
+pub async fn wait_for_appends(
+    rx: &mut watch::Receiver<Appends>,
+    seen: Appends,
+    types: &[&str],
+    read_at: tokio::time::Instant,
+    pause: Duration,
+) {
     let deadline = tokio::time::Instant::now() + pause;
     loop {
-        if rx.borrow_and_update().wrote_since(&seen, types) {
+        let now = *rx.borrow_and_update();
+        if now.wrote_since(&seen, types) {
             return;
         }
+        let until = if now == seen { deadline } else { deadline.min(read_at + OTHER_TYPES_WAKE) };
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return,
+            _ = tokio::time::sleep_until(until) => return,
             changed = rx.changed() => {
                 if changed.is_err() {
                     // No more appends will be counted: only the pause is left.
-                    tokio::time::sleep_until(deadline).await;
+                    tokio::time::sleep_until(until).await;
                     return;
                 }
             }
@@ -447,8 +451,8 @@ async fn first_time<'e>(
 /// its checkpoint. Fed from the store, the tail is one order: the checkpoint at or past that
 /// event means everything up to it is applied. So does a checkpoint behind it with no event of
 /// the projection's types in between, once every transaction before that event's has ended (a
-/// projector is not woken by appends of other types, so its checkpoint moves past them only at
-/// its next read); at most `REACHED_LOOK` events in between are looked at, more answer "not yet". Fed from Kafka, partitions have no common
+/// projector moves its checkpoint past other types' events only when it next reads); at most
+/// `REACHED_LOOK` events in between are looked at, more answer "not yet". Fed from Kafka, partitions have no common
 /// order, so it means every event that command's transaction wrote up to `position` to a
 /// stream the projection reads is applied (and so, per stream, everything before it).
 pub async fn reached(
@@ -501,8 +505,7 @@ mod tests {
 
     #[test]
     fn a_big_batch_lets_the_next_one_gather_only_while_commands_wait() {
-        let step = |read, own, own_hidden| Stepped { read, own, own_hidden };
-        let big = step(40, COALESCE_FROM, false);
+        let big = Stepped { read: 40, own: COALESCE_FROM };
         let took = Duration::from_millis(5);
         assert_eq!(next_pause(big, true, true, took), (COALESCE_WAIT - took, false), "counted from the batch's start");
         assert_eq!(
@@ -510,27 +513,16 @@ mod tests {
             (Duration::ZERO, false),
             "a slow batch waits no more"
         );
-        assert_eq!(next_pause(big, true, false, took), (IDLE_POLL, true), "no command waits: its own appends wake it");
-        let small = step(40, COALESCE_FROM - 1, false);
-        assert_eq!(next_pause(small, true, true, took), (IDLE_POLL, true));
+        assert_eq!(next_pause(big, true, false, took), (OTHER_TYPES_WAKE, true), "no command waits: as before");
+        let small = Stepped { read: 40, own: COALESCE_FROM - 1 };
+        assert_eq!(next_pause(small, true, true, took), (OTHER_TYPES_WAKE, true));
         // Other types' events do not count toward a big batch.
-        let others = step(1_000, 0, false);
-        assert_eq!(next_pause(others, true, true, took), (IDLE_POLL, true));
-        assert_eq!(next_pause(step(0, 0, false), true, true, took), (IDLE_POLL, true));
-        let full = step(BATCH_SIZE_MAX as usize, 0, false);
+        let others = Stepped { read: 1_000, own: 0 };
+        assert_eq!(next_pause(others, true, true, took), (OTHER_TYPES_WAKE, true));
+        assert_eq!(next_pause(Stepped { read: 0, own: 0 }, true, true, took), (IDLE_POLL, true));
+        let full = Stepped { read: BATCH_SIZE_MAX as usize, own: 0 };
         assert_eq!(next_pause(full, true, false, took), (Duration::ZERO, false), "a full batch reads on at once");
         assert_eq!(next_pause(others, false, false, took), (Duration::ZERO, false), "a polling projector reads on");
-    }
-
-    #[test]
-    fn an_event_of_its_own_hidden_beyond_the_tails_end_is_looked_for_again_soon() {
-        let took = Duration::from_millis(1);
-        let hidden = |read, own| Stepped { read, own, own_hidden: true };
-        assert_eq!(next_pause(hidden(0, 0), true, false, took), (HIDDEN_RECHECK, true));
-        assert_eq!(next_pause(hidden(30, 0), true, false, took), (HIDDEN_RECHECK, true));
-        assert_eq!(next_pause(hidden(30, 3), true, true, took), (HIDDEN_RECHECK, true));
-        // Gathering a batch under load comes first: it reads again within 20 ms anyway.
-        assert_eq!(next_pause(hidden(30, COALESCE_FROM), true, true, took), (COALESCE_WAIT - took, false));
     }
 
     fn after(before: Appends, types: &[&'static str]) -> Appends {
@@ -539,8 +531,8 @@ mod tests {
         a
     }
 
-    /// Runs `wait_for_appends` for a projection of wallets (a pause of `IDLE_POLL`) while
-    /// `appends` are sent at their offsets; answers when it returned.
+    /// Runs `wait_for_appends` for a projection of wallets (last read at the start, a pause of
+    /// `IDLE_POLL`) while `appends` are sent at their offsets; answers when it returned.
     async fn woken_after(appends: Vec<(u64, &'static [&'static str])>) -> Duration {
         let (tx, mut rx) = watch::channel(Appends::default());
         let seen = *rx.borrow_and_update();
@@ -552,7 +544,7 @@ mod tests {
             }
             tx // kept open until the end
         });
-        wait_for_appends(&mut rx, seen, &["wallet"], IDLE_POLL).await;
+        wait_for_appends(&mut rx, seen, &["wallet"], start, IDLE_POLL).await;
         let woken = start.elapsed();
         sender.abort();
         woken
@@ -588,11 +580,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn appends_of_other_types_do_not_wake_it() {
-        let burst = (1..=40).map(|ms| (ms, &["listing"][..])).collect();
-        assert_eq!(woken_after(burst).await, IDLE_POLL);
-        // An append of its own type among them ends the wait.
+    async fn appends_of_other_types_wake_it_once_after_a_short_wait() {
+        let burst = (1..=9).map(|ms| (ms, &["listing"][..])).collect();
+        assert_eq!(woken_after(burst).await, OTHER_TYPES_WAKE);
+        // An append of its own type during the wait ends it.
         assert_eq!(woken_after(vec![(1, &["order"]), (4, &["wallet"])]).await, Duration::from_millis(4));
+        // Appends of other types long after the last read wake it at once.
+        assert_eq!(woken_after(vec![(30, &["order"])]).await, Duration::from_millis(30));
     }
 
     #[tokio::test(start_paused = true)]
@@ -602,7 +596,7 @@ mod tests {
         let seen = *rx.borrow_and_update();
         drop(tx);
         let start = Instant::now();
-        wait_for_appends(&mut rx, seen, &["wallet"], IDLE_POLL).await;
+        wait_for_appends(&mut rx, seen, &["wallet"], start, IDLE_POLL).await;
         assert_eq!(start.elapsed(), IDLE_POLL, "a closed counter does not spin");
     }
 }

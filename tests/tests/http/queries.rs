@@ -151,9 +151,9 @@ async fn a_query_waits_a_bounded_time_for_a_position_not_reached() {
     app.get(&format!("/v1/listings?min_position={}", pos + 1_000_000)).await.err(400, "invalid_query");
 }
 
-/// A projector is not woken by appends of types it does not read, so its checkpoint moves past
-/// them only at its next read. A read-your-writes wait for such a position does not wait for
-/// that: nothing of the projection's types lies between its checkpoint and the position.
+/// A projector moves its checkpoint past other types' events only when it next reads. A
+/// read-your-writes wait for such a position does not wait for that: nothing of the
+/// projection's types lies between its checkpoint and the position.
 #[tokio::test]
 async fn a_position_of_a_type_the_projection_does_not_read_is_reached_without_its_checkpoint() {
     use bozor_commands::{CommandMeta, CommandService};
