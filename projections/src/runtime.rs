@@ -449,10 +449,11 @@ async fn first_time<'e>(
 
 /// Whether `projection` has applied the command that wrote `position`, and the position of
 /// its checkpoint. Fed from the store, the tail is one order: the checkpoint at or past that
-/// event means everything up to it is applied. So does a checkpoint behind it with no event of
-/// the projection's types in between, once every transaction before that event's has ended (a
-/// projector moves its checkpoint past other types' events only when it next reads); at most
-/// `REACHED_LOOK` events in between are looked at, more answer "not yet". Fed from Kafka, partitions have no common
+/// event means everything up to it is applied. So does a checkpoint behind an event of another
+/// type with no event of the projection's types in between, once every transaction before that
+/// event's has ended (a projector moves its checkpoint past other types' events only when it
+/// next reads): fewer than `REACHED_LOOK` events in between are looked through, more answer
+/// "not yet". A projection whose types are not known here waits for its checkpoint. Fed from Kafka, partitions have no common
 /// order, so it means every event that command's transaction wrote up to `position` to a
 /// stream the projection reads is applied (and so, per stream, everything before it).
 pub async fn reached(
@@ -466,8 +467,10 @@ pub async fn reached(
             "SELECT c.position,
                     CASE WHEN c.feed = 'store' THEN
                         (SELECT (e.tx_id, e.global_position) <= (c.tx_id, c.position)
-                                OR (e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                                    AND (SELECT count(*) < $4 AND coalesce(bool_and(NOT (b.stream_type = ANY($3))), true)
+                                OR (cardinality($3::text[]) > 0
+                                    AND NOT (e.stream_type = ANY($3))
+                                    AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                                    AND (SELECT count(*) < $4 AND NOT coalesce(bool_or(b.stream_type = ANY($3)), false)
                                          FROM (SELECT o.stream_type FROM events o
                                                WHERE (o.tx_id, o.global_position) > (c.tx_id, c.position)
                                                  AND (o.tx_id, o.global_position) <= (e.tx_id, e.global_position)
@@ -496,7 +499,7 @@ pub async fn reached(
 
 /// Events between a store-fed checkpoint and a position that `reached` looks through for one of
 /// the projection's types.
-pub const REACHED_LOOK: i64 = 1_000;
+pub const REACHED_LOOK: i64 = 200;
 
 #[cfg(test)]
 mod tests {

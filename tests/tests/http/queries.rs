@@ -197,7 +197,15 @@ async fn a_position_of_a_type_the_projection_does_not_read_is_reached_without_it
     // A listing written after the checkpoint lies between: a later deposit is not reached.
     app.post(&seller, "/v1/listings", product("Choynak", "kitchen", 2_000, false)).await.ok();
     let later = deposit().await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Once every transaction before it has ended, so the listing between is what answers.
+    let ended = "SELECT pg_snapshot_xmin(pg_current_snapshot()) > tx_id FROM events WHERE global_position = $1";
+    for _ in 0..200 {
+        if c.query_one(ended, &[&later]).await.unwrap().get::<_, bool>(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(c.query_one(ended, &[&later]).await.unwrap().get::<_, bool>(0));
     assert_eq!(reached(&c, "listings", later).await.unwrap(), (false, listed));
 }
 
