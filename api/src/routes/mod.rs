@@ -117,6 +117,27 @@ impl Default for ListPageCache {
     }
 }
 
+/// Keeps a listing detail read from the read model in `details`, unless the listings projector
+/// applied a batch since `generation` (of `pages`, taken before the read): the detail may then
+/// be older than what the projector's invalidation already dropped, and kept it would be served
+/// as current until it expires. Checked after the insert too: a batch whose invalidation ran
+/// between the check and the insert would otherwise leave the older detail behind.
+pub fn keep_detail<V: Clone + Send + Sync + 'static>(
+    details: &moka::sync::Cache<uuid::Uuid, V>,
+    pages: &ListPageCache,
+    generation: u64,
+    id: uuid::Uuid,
+    detail: V,
+) {
+    if pages.generation() != generation {
+        return;
+    }
+    details.insert(id, detail);
+    if pages.generation() != generation {
+        details.invalidate(&id);
+    }
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub commands: CommandService,
@@ -246,4 +267,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(payments::configure)
                 .configure(exports::configure),
         );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_read_across_a_listings_batch_is_not_kept() {
+        let (details, pages) = (moka::sync::Cache::new(10), ListPageCache::new());
+        let (id, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let before = pages.generation();
+        keep_detail(&details, &pages, before, id, 1_u32);
+        assert_eq!(details.get(&id), Some(1), "no batch since the read: kept");
+        let read_at = pages.generation();
+        pages.invalidate(); // the projector applied a batch while the detail was read
+        keep_detail(&details, &pages, read_at, other, 2_u32);
+        assert_eq!(details.get(&other), None, "maybe older than the batch: not kept");
+    }
 }

@@ -255,10 +255,13 @@ pub(crate) async fn get_listing(
     }
     wait_for(&state, "listings", q.min_position).await?;
     let client = client(&state).await?;
+    // Before the read: a batch applied after it makes what is read unfit to keep.
+    let generation = state.list_page_cache.generation();
     match listings::get(&client, id).await.map_err(unavailable)? {
         Some(found) => {
             let answer = listing_detail(&found, &actor, &req);
-            state.listing_cache.insert(id, std::sync::Arc::new(found));
+            let found = std::sync::Arc::new(found);
+            super::keep_detail(&state.listing_cache, &state.list_page_cache, generation, id, found);
             answer
         }
         None => Err(ApiError::new("listing_not_found", "no such listing")),
