@@ -381,7 +381,15 @@ pub(crate) async fn apply_in<'e>(
     let name = projection.name();
     let types = projection.stream_types();
     let relevant: Vec<&StoredEvent> = events.into_iter().filter(|e| types.contains(&e.stream_type.as_str())).collect();
-    let lock = tx.prepare_cached("SELECT pg_advisory_xact_lock_shared(hashtext($1))").await?;
+    // With the lock, for this transaction only: no sequential scan where an index serves. Every
+    // statement a projection runs finds its rows by key. A statement's generic plan is made at
+    // its sixth run on a connection and kept until the table is next analysed; made while a
+    // read model was still small (a fresh store, a rebuild's shadow tables), it was a scan of
+    // the whole table, which then grew with each row applied (`payments_view`'s row locks:
+    // 0.41 ms a batch at 6 000 payments against 0.03 ms by its primary key).
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock_shared(hashtext($1)), set_config('enable_seqscan', 'off', true)")
+        .await?;
     tx.execute(&lock, &[&name]).await?;
     let fresh = if gated { first_time(tx, name, &relevant).await? } else { relevant };
     if !fresh.is_empty() {
@@ -435,12 +443,14 @@ async fn first_time<'e>(
     let (streams, versions): (Vec<uuid::Uuid>, Vec<i64>) = applied.into_iter().unzip();
     crate::sql::execute(
         tx,
-        // `stream_id = ANY($2)` bounds the index scan by the batch's streams whatever the
-        // statistics say: prepared on an empty table, the join alone was planned as a scan of
-        // every row of the projection, which grew with each stream it ever applied.
-        "UPDATE projection_stream_versions v SET version = t.v
-         FROM unnest($2::uuid[], $3::bigint[]) AS t(s, v)
-         WHERE v.projection = $1 AND v.stream_id = ANY($2) AND v.stream_id = t.s AND v.version < t.v",
+        // Every row exists and is locked (above). An upsert finds each through the primary key
+        // whatever the statistics say. An `UPDATE ... FROM unnest(...)` did not: its generic
+        // plan, made while the table was small and not yet analysed, scanned every row of the
+        // projection (1.7 ms a batch at 10 000 streams, growing with each stream applied).
+        "INSERT INTO projection_stream_versions AS v (projection, stream_id, version)
+         SELECT $1, s, n FROM unnest($2::uuid[], $3::bigint[]) AS t(s, n)
+         ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version
+         WHERE v.version < excluded.version",
         &[&projection, &streams, &versions],
     )
     .await?;

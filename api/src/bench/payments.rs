@@ -58,6 +58,8 @@ pub struct Phase {
     /// Latency of one HTTP call (each of a pair's two calls counts once).
     pub call_p50_ms: f64,
     pub call_p99_ms: f64,
+    /// p99 of each call of a payment by its place (a pair: Create, then Perform).
+    pub call_p99_ms_by_step: Vec<f64>,
     /// Latency of a whole payment (one call, or a pair).
     pub payment_p99_ms: f64,
     /// Appends refused because a stream moved first (each retried), and appends in all.
@@ -157,30 +159,45 @@ where
     for (client, ids) in jobs.into_iter().enumerate() {
         let pay = pay.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut calls, mut whole) = (Vec::new(), Vec::new());
+            let (mut steps, mut whole) = (Vec::<Vec<u32>>::new(), Vec::new());
             for id in ids {
                 let t = Instant::now();
-                calls.extend(pay(client, id).await?);
+                for (step, call) in pay(client, id).await?.into_iter().enumerate() {
+                    if steps.len() <= step {
+                        steps.push(Vec::new());
+                    }
+                    steps[step].push(call);
+                }
                 whole.push(t.elapsed().as_micros() as u32);
             }
-            Ok::<_, String>((calls, whole))
+            Ok::<_, String>((steps, whole))
         }));
     }
-    let (mut calls, mut whole) = (Vec::new(), Vec::new());
+    let (mut steps, mut whole) = (Vec::<Vec<u32>>::new(), Vec::new());
     for t in tasks {
-        let (c, w) = t.await.map_err(err)??;
-        calls.extend(c);
+        let (s, w) = t.await.map_err(err)??;
+        for (step, c) in s.into_iter().enumerate() {
+            if steps.len() <= step {
+                steps.push(Vec::new());
+            }
+            steps[step].extend(c);
+        }
         whole.extend(w);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let mut calls: Vec<u32> = steps.iter().flatten().copied().collect();
     calls.sort_unstable();
     whole.sort_unstable();
+    for s in &mut steps {
+        s.sort_unstable();
+    }
     Ok(Phase {
         name,
         payments: whole.len(),
         payments_per_sec: (whole.len() as f64 / seconds).round(),
         call_p50_ms: percentile(&calls, 0.50),
         call_p99_ms: percentile(&calls, 0.99),
+        call_p99_ms_by_step: steps.iter().map(|s| percentile(s, 0.99)).collect(),
         payment_p99_ms: percentile(&whole, 0.99),
         append_conflicts: conflicts() - conflicts_before,
         appends: appends() - appends_before,
