@@ -246,6 +246,9 @@ enum Bench {
         /// Payments each client makes in each phase.
         #[arg(long, default_value_t = 100)]
         per_client: usize,
+        /// Payments each client makes untimed before each phase.
+        #[arg(long, default_value_t = 20)]
+        warm_up: usize,
         /// Runs only this phase: wallet_pay, payme_top_up or payme_order (all three when unset).
         #[arg(long)]
         phase: Option<String>,
@@ -621,14 +624,14 @@ async fn run(cli: Cli) {
             let report = bench::scheduler::run(&settings, timers).await.unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));
         }
-        Command::Bench { what: Bench::Payments { clients, per_client, phase } } => {
-            if !(1..=256).contains(&clients) || !(1..=10_000).contains(&per_client) {
-                fail("--clients is 1 to 256 and --per-client 1 to 10000");
+        Command::Bench { what: Bench::Payments { clients, per_client, warm_up, phase } } => {
+            if !(1..=256).contains(&clients) || !(1..=10_000).contains(&per_client) || warm_up > 1_000 {
+                fail("--clients is 1 to 256, --per-client 1 to 10000 and --warm-up 0 to 1000");
             }
             if phase.as_deref().is_some_and(|p| !bench::payments::PHASES.contains(&p)) {
                 fail(format!("--phase is one of {}", bench::payments::PHASES.join(", ")));
             }
-            let report = bench::payments::run(&settings, clients, per_client, phase.as_deref())
+            let report = bench::payments::run(&settings, clients, per_client, warm_up, phase.as_deref())
                 .await
                 .unwrap_or_else(|e| fail(e));
             println!("{}", serde_json::to_string(&report).expect("report serializes"));

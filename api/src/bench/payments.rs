@@ -13,9 +13,13 @@
 //! `--phase` runs one of them alone (with only the set-up it needs), for a longer or profiled
 //! look at it.
 //!
-//! Before each phase the in-process projectors catch up with everything written so far (the
-//! set-up's events, the phase before), so a phase is measured with the read-side work it causes
-//! itself and not the backlog of what came before. Each phase reports requests (or pairs) per
+//! Each phase begins with `--warm-up` untimed payments of each client (20 by default), made
+//! like the timed ones: a fresh server's first requests open its database connections and
+//! prepare its statements on each, which cost the first seconds of a short phase more than the
+//! phase itself (see bench/README.md). Before each phase, and after its warm-up, the in-process
+//! projectors catch up with everything written so far (the set-up's events, the phase before),
+//! so a phase is measured with the read-side work it causes itself and not the backlog of what
+//! came before. Each phase reports requests (or pairs) per
 //! second and the latency of single calls.
 
 use std::time::{Duration, Instant};
@@ -45,6 +49,8 @@ const BENCH_KEY: &str = "bench-payme-key";
 pub struct PaymentsReport {
     pub clients: usize,
     pub per_client: usize,
+    /// Payments each client made untimed before each phase.
+    pub warm_up: usize,
     pub setup_seconds: f64,
     pub phases: Vec<Phase>,
 }
@@ -204,14 +210,39 @@ where
     })
 }
 
-/// Runs the benchmark: every phase, or only the one named. Fails when the database is
-/// unreachable or a payment is refused.
+/// `phase` after an untimed one of the first `warm_up` payments of each client (the rest are
+/// timed), and the projectors' catching up with it: the server's first requests open its
+/// database connections, prepare its statements on each and fill PostgreSQL's caches for them,
+/// which a server that has been up for a while has done long ago.
+async fn warmed<F, Fut>(
+    name: &'static str,
+    warm_up: usize,
+    mut jobs: Vec<Vec<Uuid>>,
+    pay: F,
+    pool: &deadpool_postgres::Pool,
+) -> Result<Phase, String>
+where
+    F: Fn(usize, Uuid) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<u32>, String>> + Send,
+{
+    let warm: Vec<Vec<Uuid>> = jobs.iter_mut().map(|ids| ids.drain(..warm_up.min(ids.len())).collect()).collect();
+    if warm_up > 0 {
+        phase(name, warm, pay.clone()).await?;
+        settle(pool).await?;
+    }
+    phase(name, jobs, pay).await
+}
+
+/// Runs the benchmark: every phase, or only the one named, each after `warm_up` untimed
+/// payments of each client. Fails when the database is unreachable or a payment is refused.
 pub async fn run(
     settings: &Settings,
     clients: usize,
     per_client: usize,
+    warm_up: usize,
     only: Option<&str>,
 ) -> Result<PaymentsReport, String> {
+    let made = per_client + warm_up;
     let runs = |phase: &str| only.is_none_or(|o| o == phase);
     let mut settings = settings.clone();
     settings.db_pool_max = 48;
@@ -225,7 +256,7 @@ pub async fn run(
     let setup = Instant::now();
     let seller_grant = Grant { plan: Some(Plan::Premium), district: None };
     let seller = registered(&svc, Some((Role::Seller, seller_grant))).await?;
-    let stock = u32::try_from(per_client * 2).map_err(err)?;
+    let stock = u32::try_from(made * 2).map_err(err)?;
     let mut worlds = Vec::with_capacity(clients);
     for _ in 0..clients {
         worlds.push(world(&svc, &settings, &seller, stock).await?);
@@ -235,12 +266,12 @@ pub async fn run(
     let admin = Actor::new(Uuid::new_v4(), &[Role::Admin]);
     let mut wallet_orders = Vec::with_capacity(clients);
     for w in worlds.iter().filter(|_| runs("wallet_pay")) {
-        let amount = Money::from_tiyin(order_total * per_client as i64).map_err(err)?;
+        let amount = Money::from_tiyin(order_total * made as i64).map_err(err)?;
         svc.deposit(&meta(&admin, "deposit"), w.buyer.id, amount, Provider::Manual, Uuid::new_v4().to_string())
             .await
             .map_err(err)?;
-        let mut ids = Vec::with_capacity(per_client);
-        for _ in 0..per_client {
+        let mut ids = Vec::with_capacity(made);
+        for _ in 0..made {
             ids.push(place(&svc, w).await?);
         }
         wallet_orders.push(ids);
@@ -258,21 +289,27 @@ pub async fn run(
     let (h, b, ws) = (http.clone(), base.clone(), worlds.clone());
     if runs("wallet_pay") {
         phases.push(
-            phase("wallet_pay", wallet_orders, move |client, order| {
-                let (h, b, ws) = (h.clone(), b.clone(), ws.clone());
-                async move {
-                    let t = Instant::now();
-                    let r = h
-                        .post(format!("{b}/v1/orders/{order}/pay"))
-                        .bearer_auth(&ws[client].token)
-                        .json(&json!({}))
-                        .send()
-                        .await
-                        .map_err(err)?;
-                    check(r, "pay").await?;
-                    Ok(vec![t.elapsed().as_micros() as u32])
-                }
-            })
+            warmed(
+                "wallet_pay",
+                warm_up,
+                wallet_orders,
+                move |client, order| {
+                    let (h, b, ws) = (h.clone(), b.clone(), ws.clone());
+                    async move {
+                        let t = Instant::now();
+                        let r = h
+                            .post(format!("{b}/v1/orders/{order}/pay"))
+                            .bearer_auth(&ws[client].token)
+                            .json(&json!({}))
+                            .send()
+                            .await
+                            .map_err(err)?;
+                        check(r, "pay").await?;
+                        Ok(vec![t.elapsed().as_micros() as u32])
+                    }
+                },
+                &pool,
+            )
             .await?,
         );
     }
@@ -292,14 +329,20 @@ pub async fn run(
     };
 
     settle(&pool).await?;
-    let top_ups: Vec<Vec<Uuid>> = (0..clients).map(|_| (0..per_client).map(|_| Uuid::new_v4()).collect()).collect();
+    let top_ups: Vec<Vec<Uuid>> = (0..clients).map(|_| (0..made).map(|_| Uuid::new_v4()).collect()).collect();
     let (h, b, ws, a) = (http.clone(), base.clone(), worlds.clone(), auth.clone());
     if runs("payme_top_up") {
         phases.push(
-            phase("payme_top_up", top_ups, move |client, tx| {
-                let account = json!({ "wallet_id": ws[client].buyer.id });
-                pair(h.clone(), b.clone(), a.clone(), tx, 100_000, account)
-            })
+            warmed(
+                "payme_top_up",
+                warm_up,
+                top_ups,
+                move |client, tx| {
+                    let account = json!({ "wallet_id": ws[client].buyer.id });
+                    pair(h.clone(), b.clone(), a.clone(), tx, 100_000, account)
+                },
+                &pool,
+            )
             .await?,
         );
     }
@@ -307,12 +350,12 @@ pub async fn run(
     if !runs("payme_order") {
         // Let the in-process projectors finish before the runtime goes away.
         settle(&pool).await?;
-        return Ok(PaymentsReport { clients, per_client, setup_seconds, phases });
+        return Ok(PaymentsReport { clients, per_client, warm_up, setup_seconds, phases });
     }
     let mut payme_orders = Vec::with_capacity(clients);
     for w in worlds.iter() {
-        let mut ids = Vec::with_capacity(per_client);
-        for _ in 0..per_client {
+        let mut ids = Vec::with_capacity(made);
+        for _ in 0..made {
             ids.push(place(&svc, w).await?);
         }
         payme_orders.push(ids);
@@ -320,14 +363,20 @@ pub async fn run(
     settle(&pool).await?;
     let (h, b, a) = (http.clone(), base.clone(), auth.clone());
     phases.push(
-        phase("payme_order", payme_orders, move |_, order| {
-            pair(h.clone(), b.clone(), a.clone(), Uuid::new_v4(), order_total, json!({ "order_id": order }))
-        })
+        warmed(
+            "payme_order",
+            warm_up,
+            payme_orders,
+            move |_, order| {
+                pair(h.clone(), b.clone(), a.clone(), Uuid::new_v4(), order_total, json!({ "order_id": order }))
+            },
+            &pool,
+        )
         .await?,
     );
     // Let the in-process projectors finish before the runtime goes away.
     settle(&pool).await?;
-    Ok(PaymentsReport { clients, per_client, setup_seconds, phases })
+    Ok(PaymentsReport { clients, per_client, warm_up, setup_seconds, phases })
 }
 
 /// Waits until every projection fed from the event store has applied every event written so
