@@ -148,8 +148,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         let (ids, automatic): (Vec<Uuid>, Vec<bool>) = approvals.into_iter().unzip();
         crate::sql::execute(
             tx,
-            // `listing_id = ANY($1)` keeps the plan an index scan of these listings (see the
-            // version gate's update in `runtime`).
+            // By the primary key, as every projector statement (see `apply_in` in `runtime`).
             "UPDATE listings_view l SET approved_automatically = t.a
              FROM unnest($1::uuid[], $2::bool[]) AS t(id, a) WHERE l.listing_id = ANY($1) AND l.listing_id = t.id",
             &[&ids, &automatic],

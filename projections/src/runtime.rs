@@ -69,6 +69,8 @@ fn db_message(e: &tokio_postgres::Error) -> String {
 }
 
 /// A read model: its name, version, the stream types it reads, and how it applies an event.
+/// Its statements find their rows by key: they run with sequential scans off (see `apply_in`),
+/// which nothing else checks.
 pub trait Projection: Send + Sync + 'static {
     /// Unique name, also the checkpoint's key.
     fn name(&self) -> &'static str;
