@@ -161,7 +161,7 @@ impl CommandService {
             meta,
             order_id,
             move |mut l: Loader| async move {
-                l.order_world_and(order_id, &[Want::of::<WalletAggregate>(buyer_wallet)]).await?;
+                l.order_payment_and(order_id, &[Want::of::<WalletAggregate>(buyer_wallet)]).await?;
                 l.wallet(buyer_wallet).await?;
                 Ok(l)
             },
@@ -177,7 +177,19 @@ impl CommandService {
         order_id: Uuid,
         command: order::Command,
     ) -> Result<Outcome, CommandError> {
-        self.on_order(meta, order_id, &|uow, ctx| flows::order_step(uow, ctx, order_id, &command)).await
+        // The order alone: not its world, whose listings and wallets such a step never changes.
+        let flow =
+            |uow: &mut flows::UnitOfWork, ctx: &bozor_domain::Context| flows::order_step(uow, ctx, order_id, &command);
+        self.run(
+            meta,
+            order_id,
+            move |mut l: Loader| async move {
+                l.order(order_id).await?;
+                Ok(l)
+            },
+            &flow,
+        )
+        .await
     }
 
     /// A courier takes an order, or staff assign one: the courier's user stream is read to
@@ -192,7 +204,9 @@ impl CommandService {
             meta,
             order_id,
             move |mut l: Loader| async move {
-                l.order_world_and(order_id, &[Want::of::<UserAggregate>(courier_id)]).await?;
+                // The order and the courier, in one round trip: not the order's world.
+                l.prefetch(&[Want::of::<OrderAggregate>(order_id), Want::of::<UserAggregate>(courier_id)]).await?;
+                l.order(order_id).await?;
                 l.user(courier_id).await?;
                 Ok(l)
             },

@@ -207,16 +207,27 @@ impl Default for ExistingUsers {
     }
 }
 
-/// Loads a payment with every stream its perform or cancel may touch, provider clearing at
-/// `clearing_shard`. With the payment's target `known` (see `PaymentTargets`), the payment is
-/// read together with the target's streams: a top-up in one round trip, an order in two.
-/// Otherwise the payment is read first: a top-up takes two, an order three.
+/// What a command on a payment reads of an order it pays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrderReads {
+    /// A perform: the order, its escrow and its buyer's wallet (see `Loader::order_payment_and`).
+    Payment,
+    /// A cancel, which may cancel the order: everything a step of it may touch.
+    World,
+}
+
+/// Loads a payment with every stream its perform or cancel may touch (`reads` says which),
+/// provider clearing at `clearing_shard`. With the payment's target `known` (see
+/// `PaymentTargets`), the payment is read together with the target's streams: a top-up in one
+/// round trip, an order in two. Otherwise the payment is read first: a top-up takes two, an
+/// order three.
 async fn load_payment_world(
     l: &mut Loader,
     payment_id: Uuid,
     clearing_shard: u8,
     known: Option<Target>,
     targets: &PaymentTargets,
+    reads: OrderReads,
 ) -> Result<(), CommandError> {
     let clearing = wallet::platform_wallet_id(PlatformAccount::ProviderClearing, clearing_shard);
     let clearing_want = Want::of::<WalletAggregate>(clearing);
@@ -248,7 +259,10 @@ async fn load_payment_world(
         }
         Target::Order { order_id } => {
             // The payer is the order's buyer, one of its settlement wallets.
-            l.order_world_and(order_id, &[clearing_want]).await?;
+            match reads {
+                OrderReads::Payment => l.order_payment_and(order_id, &[clearing_want]).await?,
+                OrderReads::World => l.order_world_and(order_id, &[clearing_want]).await?,
+            }
             match l.order(order_id).await? {
                 bozor_domain::order::State::Exists(o) => o.buyer_id,
                 bozor_domain::order::State::Initial => return Ok(()),
@@ -359,15 +373,18 @@ impl CommandService {
         timeout_ms: Option<i64>,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
-        self.on_payment(meta, payment_id, &|uow, ctx| flows::perform_payment(uow, ctx, payment_id, journal, timeout_ms))
-            .await
+        let flow = |uow: &mut flows::UnitOfWork, ctx: &bozor_domain::Context| {
+            flows::perform_payment(uow, ctx, payment_id, journal, timeout_ms)
+        };
+        self.on_payment(meta, payment_id, OrderReads::Payment, &flow).await
     }
 
-    /// Runs `flow` on a payment and every stream its perform or cancel may touch.
+    /// Runs `flow` on a payment and every stream its perform or cancel may touch (`reads`).
     async fn on_payment(
         &self,
         meta: &CommandMeta,
         payment_id: Uuid,
+        reads: OrderReads,
         flow: &(dyn Fn(&mut flows::UnitOfWork, &bozor_domain::Context) -> Result<(), bozor_domain::DomainError> + Sync),
     ) -> Result<Outcome, CommandError> {
         let lease = self.clearing_leases().lease();
@@ -378,7 +395,7 @@ impl CommandService {
             meta,
             payment_id,
             move |mut l: Loader| async move {
-                load_payment_world(&mut l, payment_id, shard, known, targets).await?;
+                load_payment_world(&mut l, payment_id, shard, known, targets, reads).await?;
                 Ok(l)
             },
             |uow: &mut flows::UnitOfWork, ctx: &bozor_domain::Context| {
@@ -397,8 +414,10 @@ impl CommandService {
         reason: CancelReason,
     ) -> Result<Outcome, CommandError> {
         let journal = Uuid::new_v4();
-        self.on_payment(meta, payment_id, &|uow, ctx| flows::cancel_payment(uow, ctx, payment_id, reason, journal))
-            .await
+        self.on_payment(meta, payment_id, OrderReads::World, &|uow, ctx| {
+            flows::cancel_payment(uow, ctx, payment_id, reason, journal)
+        })
+        .await
     }
 }
 

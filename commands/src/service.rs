@@ -228,6 +228,25 @@ impl Loader {
         self.load::<PaymentAggregate>(id, |u| &mut u.payments).await
     }
 
+    /// Loads an order with what paying it touches, and `also` in the round trip after the
+    /// order's: its escrow (read with it) and its buyer's wallet. Not its listings or the other
+    /// settlement wallets: a payment changes none of them, and a listing with many orders open
+    /// is one of the largest states a command can read.
+    pub async fn order_payment_and(&mut self, order_id: Uuid, also: &[Want]) -> Result<(), CommandError> {
+        let escrow_id = flows::escrow_id_for(order_id);
+        self.prefetch(&[Want::of::<OrderAggregate>(order_id), Want::of::<EscrowAggregate>(escrow_id)]).await?;
+        let order::State::Exists(o) = self.order(order_id).await? else {
+            return Ok(()); // the flow answers "order not found"
+        };
+        let buyer_wallet = bozor_domain::wallet::user_wallet_id(o.buyer_id);
+        let mut wants: Vec<Want> = also.to_vec();
+        wants.push(Want::of::<WalletAggregate>(buyer_wallet));
+        self.prefetch(&wants).await?;
+        self.escrow(escrow_id).await?;
+        self.wallet(buyer_wallet).await?;
+        Ok(())
+    }
+
     /// Loads an order with everything a step of it may touch: escrow, listings, wallets.
     pub async fn order_world(&mut self, order_id: Uuid) -> Result<(), CommandError> {
         self.order_world_and(order_id, &[]).await

@@ -263,3 +263,25 @@ async fn only_the_assigned_courier_moves_the_order() {
     app.post(&courier, &format!("/v1/orders/{order}/deliver"), json!({})).await.ok();
     app.post(&seller, &format!("/v1/orders/{order}/confirm"), json!({})).await.err(403, "forbidden");
 }
+
+/// Paying an order and its steps up to the pick-up read the order, its escrow and the wallets
+/// they move, not the order's listing: a listing holds every open order's reservation, one of
+/// the largest states a command can read. Here the listing cannot be read, and they all still
+/// succeed; a cancel, which gives the stock back, reads it and is refused.
+#[tokio::test]
+async fn paying_an_order_and_its_steps_to_the_pick_up_never_read_its_listing() {
+    let app = spawn().await;
+    let (seller, buyer, courier) = (User::seller("pro"), User::buyer(), app.courier("chilonzor").await);
+    let listing = app.active_product(&seller, PRICE, 3).await;
+    app.deposit(&buyer, 30_000_000).await;
+    let order = place_delivery(&app, &buyer, listing, 1).await;
+    app.unreadable_listing(listing).await;
+    app.post(&buyer, &format!("/v1/orders/{order}/pay"), json!({})).await.ok();
+    app.accept(&seller, order).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/assign-courier"), json!({})).await.ok();
+    app.post(&courier, &format!("/v1/orders/{order}/pick-up"), json!({})).await.ok();
+    assert_eq!(order_status(&app, order).await, order::Status::PickedUp);
+    let total = PRICE + CHILONZOR_FEE;
+    assert_eq!(app.balance(buyer.id).await, (30_000_000 - total, total), "paid money is held");
+    app.post(&buyer, &format!("/v1/orders/{order}/cancel"), json!({ "reason": "kech" })).await.err(500, "internal");
+}

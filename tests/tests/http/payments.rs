@@ -281,6 +281,29 @@ async fn a_payme_order_payment_funds_the_escrow_and_its_cancel_refunds_to_the_ca
     app.assert_books_balance().await;
 }
 
+/// A Payme order payment's create and perform read the order, its escrow, the buyer's wallet
+/// and clearing, never the order's listing (which holds every open order's reservation). Its
+/// cancel after perform gives the stock back: that one reads the listing.
+#[tokio::test]
+async fn a_payme_order_payment_never_reads_the_listing_until_its_cancel() {
+    let app = app().await;
+    let buyer = User::buyer();
+    let (order, listing) = placed_order(&app, &buyer).await;
+    app.unreadable_listing(listing).await;
+    let account = json!({ "order_id": order });
+    assert_eq!(
+        payme(&app, "CheckPerformTransaction", json!({ "amount": ORDER_TOTAL, "account": account })).await["result"],
+        json!({ "allow": true })
+    );
+    payme(&app, "CreateTransaction", create_params("ord-unread", ORDER_TOTAL, account)).await;
+    assert_eq!(payme(&app, "PerformTransaction", json!({ "id": "ord-unread" })).await["result"]["state"], 2);
+    assert_eq!(order_of(&app, order).await.status, order::Status::Paid);
+    assert_eq!(app.balance(buyer.id).await, (0, ORDER_TOTAL));
+    let refused = payme(&app, "CancelTransaction", json!({ "id": "ord-unread", "reason": 5 })).await;
+    assert!(refused["error"].is_object(), "a cancel reads the listing it gives the stock back to: {refused}");
+    assert_eq!(order_of(&app, order).await.status, order::Status::Paid, "and changes nothing");
+}
+
 /// A process remembers the targets of the payments it created, to read a perform's streams in
 /// fewer round trips. The money must still go where the payment itself says: here a perform
 /// runs in a process that never saw the payment (another one created it, or this one

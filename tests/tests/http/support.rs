@@ -356,6 +356,23 @@ impl TestApp {
     }
 
     /// The seller accepts `order`, to be collected at a shop in Yunusobod.
+    /// Makes a listing unreadable to commands: a snapshot at its head that does not decode, so
+    /// a command that loads the listing fails (500 `internal`) and one that does not is unaware.
+    pub async fn unreadable_listing(&self, listing: Uuid) {
+        use bozor_domain::aggregate::Aggregate;
+        let c = self.db.client().await;
+        let schema = bozor_domain::listing::ListingAggregate::STATE_SCHEMA;
+        c.execute(
+            "INSERT INTO snapshots (stream_id, stream_type, schema_version, version, hash, state)
+             SELECT stream_id, stream_type, $2, version, hash, '{\"unreadable\": true}' FROM streams WHERE stream_id = $1
+             ON CONFLICT (stream_id) DO UPDATE SET schema_version = excluded.schema_version,
+                 version = excluded.version, hash = excluded.hash, state = excluded.state",
+            &[&listing, &schema],
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn accept(&self, seller: &User, order: Uuid) -> Reply {
         let pickup = json!({ "pickup": { "district": "yunusobod", "address": "Amir Temur 108" } });
         self.post(seller, &format!("/v1/orders/{order}/accept"), pickup).await
