@@ -170,7 +170,7 @@ impl CommandService {
         .await
     }
 
-    /// A step on the order alone: accept, assign courier, pick up.
+    /// A step on the order alone: accept, pick up.
     pub async fn order_step(
         &self,
         meta: &CommandMeta,

@@ -260,7 +260,7 @@ fn open_funded_escrow(
     Ok(escrow_data(uow, escrow_id)?.total())
 }
 
-/// A command that touches the order alone (accept, assign courier, pick up).
+/// A command that touches the order alone (accept, pick up).
 pub fn order_step(
     uow: &mut UnitOfWork,
     ctx: &Context,

@@ -355,7 +355,6 @@ impl TestApp {
         User { id, header: format!("Bearer {}", token_for(id, "buyer,courier", None, Some(district))) }
     }
 
-    /// The seller accepts `order`, to be collected at a shop in Yunusobod.
     /// Makes a listing unreadable to commands: a snapshot at its head that does not decode, so
     /// a command that loads the listing fails (500 `internal`) and one that does not is unaware.
     pub async fn unreadable_listing(&self, listing: Uuid) {
@@ -373,6 +372,7 @@ impl TestApp {
         .unwrap();
     }
 
+    /// The seller accepts `order`, to be collected at a shop in Yunusobod.
     pub async fn accept(&self, seller: &User, order: Uuid) -> Reply {
         let pickup = json!({ "pickup": { "district": "yunusobod", "address": "Amir Temur 108" } });
         self.post(seller, &format!("/v1/orders/{order}/accept"), pickup).await
