@@ -68,7 +68,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     .await?;
     let mut rows_by_id = std::collections::HashMap::with_capacity(ids.len());
     for r in &rows {
-        rows_by_id.insert(r.get::<_, Uuid>(0), serde_json::from_value::<listing::State>(r.get(1))?);
+        rows_by_id.insert(r.get::<_, Uuid>(0), crate::fold::stored::<listing::State>(r, 1)?);
     }
     let mut folded: std::collections::BTreeMap<Uuid, Folded> = std::collections::BTreeMap::new();
     for e in events {
@@ -91,7 +91,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
     let mut c = Columns::default();
     for f in folded.values() {
         if let listing::State::Exists(l) = &f.state {
-            c.push(l, f, serde_json::to_value(&f.state)?);
+            c.push(l, f, &f.state);
         }
     }
     if c.id.is_empty() {
@@ -160,7 +160,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
 
 /// The upsert's columns, one array each.
 #[derive(Default)]
-struct Columns {
+struct Columns<'a> {
     id: Vec<Uuid>,
     seller: Vec<Uuid>,
     kind: Vec<&'static str>,
@@ -177,15 +177,15 @@ struct Columns {
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
     position: Vec<i64>,
-    state: Vec<serde_json::Value>,
+    state: Vec<tokio_postgres::types::Json<&'a listing::State>>,
     submitted_at: Vec<Option<DateTime<Utc>>>,
     sold_out: Vec<bool>,
     available: Vec<Option<i64>>,
     version: Vec<i64>,
 }
 
-impl Columns {
-    fn push(&mut self, l: &listing::Listing, f: &Folded, state: serde_json::Value) {
+impl<'a> Columns<'a> {
+    fn push(&mut self, l: &listing::Listing, f: &Folded, state: &'a listing::State) {
         self.id.push(l.id);
         self.seller.push(l.seller_id);
         self.kind.push(l.details.kind());
@@ -205,7 +205,7 @@ impl Columns {
         self.created_at.push(f.first_at);
         self.updated_at.push(f.last_at);
         self.position.push(f.last_position);
-        self.state.push(state);
+        self.state.push(tokio_postgres::types::Json(state));
         self.submitted_at.push(l.submitted_at);
         self.sold_out.push(l.sold_out());
         self.available.push(available(l));

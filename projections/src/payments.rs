@@ -71,7 +71,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         c.cancelled_at.push(p.cancelled_at);
         c.journals.push(serde_json::to_value(&p.journals)?);
         c.version.push(l.event.version);
-        c.state.push(serde_json::to_value(&l.state)?);
+        c.state.push(tokio_postgres::types::Json(&l.state));
     }
     if c.id.is_empty() {
         return Ok(());
@@ -114,7 +114,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
 
 /// Payment rows, a column each.
 #[derive(Default)]
-struct Columns {
+struct Columns<'a> {
     id: Vec<Uuid>,
     provider: Vec<&'static str>,
     provider_tx_id: Vec<String>,
@@ -130,7 +130,7 @@ struct Columns {
     /// Each payment's journal ids as a JSON array (an array column cannot be unnested whole).
     journals: Vec<serde_json::Value>,
     version: Vec<i64>,
-    state: Vec<serde_json::Value>,
+    state: Vec<tokio_postgres::types::Json<&'a payment::State>>,
 }
 
 /// Payme's transactions whose own time is in `[from_ms, to_ms]`, oldest first (at most

@@ -110,7 +110,7 @@ async fn apply_batch(tx: &Transaction<'_>, events: &[&StoredEvent]) -> Result<()
         w.available.push(open.available);
         w.held.push(open.held);
         w.updated_at.push(l.event.recorded_at);
-        w.state.push(serde_json::to_value(&l.state)?);
+        w.state.push(tokio_postgres::types::Json(&l.state));
         w.version.push(l.event.version);
     }
     if !w.wallet_id.is_empty() {
@@ -158,14 +158,14 @@ impl LedgerColumns {
 
 /// Wallet rows, a column each.
 #[derive(Default)]
-struct WalletColumns {
+struct WalletColumns<'a> {
     wallet_id: Vec<Uuid>,
     user_id: Vec<Option<Uuid>>,
     account: Vec<Option<String>>,
     available: Vec<i64>,
     held: Vec<i64>,
     updated_at: Vec<DateTime<Utc>>,
-    state: Vec<serde_json::Value>,
+    state: Vec<tokio_postgres::types::Json<&'a wallet::State>>,
     version: Vec<i64>,
 }
 
