@@ -228,10 +228,10 @@ impl Loader {
         self.load::<PaymentAggregate>(id, |u| &mut u.payments).await
     }
 
-    /// Loads an order with what paying it touches, and `also` in the round trip after the
-    /// order's: its escrow (read with it) and its buyer's wallet. Not its listings or the other
-    /// settlement wallets: a payment changes none of them, and a listing with many orders open
-    /// is one of the largest states a command can read.
+    /// Loads an order with what paying it touches: the order and its escrow in one round trip,
+    /// then its buyer's wallet together with `also`. Not its listings or its other settlement
+    /// wallets: a payment changes none of them, and a listing with many orders open is one of
+    /// the largest states a command can read.
     pub async fn order_payment_and(&mut self, order_id: Uuid, also: &[Want]) -> Result<(), CommandError> {
         let escrow_id = flows::escrow_id_for(order_id);
         self.prefetch(&[Want::of::<OrderAggregate>(order_id), Want::of::<EscrowAggregate>(escrow_id)]).await?;
