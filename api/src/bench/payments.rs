@@ -168,12 +168,7 @@ where
             let (mut steps, mut whole) = (Vec::<Vec<u32>>::new(), Vec::new());
             for id in ids {
                 let t = Instant::now();
-                for (step, call) in pay(client, id).await?.into_iter().enumerate() {
-                    if steps.len() <= step {
-                        steps.push(Vec::new());
-                    }
-                    steps[step].push(call);
-                }
+                by_step(&mut steps, pay(client, id).await?.into_iter().map(|call| vec![call]));
                 whole.push(t.elapsed().as_micros() as u32);
             }
             Ok::<_, String>((steps, whole))
@@ -182,12 +177,7 @@ where
     let (mut steps, mut whole) = (Vec::<Vec<u32>>::new(), Vec::new());
     for t in tasks {
         let (s, w) = t.await.map_err(err)??;
-        for (step, c) in s.into_iter().enumerate() {
-            if steps.len() <= step {
-                steps.push(Vec::new());
-            }
-            steps[step].extend(c);
-        }
+        by_step(&mut steps, s);
         whole.extend(w);
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -208,6 +198,16 @@ where
         append_conflicts: conflicts() - conflicts_before,
         appends: appends() - appends_before,
     })
+}
+
+/// Adds each of `calls` (a payment's calls, or a client's, in their order) to its step's.
+fn by_step(steps: &mut Vec<Vec<u32>>, calls: impl IntoIterator<Item = Vec<u32>>) {
+    for (step, c) in calls.into_iter().enumerate() {
+        match steps.get_mut(step) {
+            Some(s) => s.extend(c),
+            None => steps.push(c),
+        }
+    }
 }
 
 /// `phase` after an untimed one of the first `warm_up` payments of each client (the rest are
